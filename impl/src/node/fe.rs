@@ -1,0 +1,378 @@
+//! A front end (FE): stateless apart from the requests it has in flight.
+//!
+//! FEs form a tree between the clients and the servers. A *root* FE (the one
+//! next to the servers) hashes each key to its shard and picks the replica(s)
+//! according to the [`Protocol`]; an inner FE forwards requests up and
+//! responses down.
+//!
+//! # Links
+//! Inputs and outputs list the children first (clients or lower FEs, in
+//! order), then the downstream links: the parent FE for an inner FE, or one
+//! link per server in shard-major order (`s*replicas + r`) for the root.
+//!
+//! # One cycle ([`Fe::step`])
+//! 1. Liveness: a downstream link without a frame this cycle leads to a dead
+//!    node (crash-stop, so it stays dead).
+//! 2. For each request in flight: deliver the response if it arrived; if every
+//!    node it was sent to is dead, route it again (same tag: servers answer a
+//!    retried write from their session, so it takes effect once), or answer
+//!    [`OpResult::Unavailable`] when no live node can serve it.
+//! 3. Route the new requests from the children.
+//! 4. Send one frame on every output link.
+//!
+//! Routing ([`Fe::plan`]): the home shard is `hash(key) mod shards`; if it has
+//! no live server, a sharded topology re-hashes the key to a live shard by
+//! rendezvous hashing (only the dead shard's keys move) and a replicated one
+//! answers `Unavailable`. Within the shard: `seed` picks one live replica (an
+//! open choice), `owner` sends writes to the rendezvous owner among the live
+//! replicas and reads to any, `fanout` sends writes to all live replicas and
+//! reads to any. Open choices are asked of the driver's chooser.
+//!
+//! Every request is answered within `latency + 2 * crashes` cycles: a live
+//! server answers in the cycle it receives a request, and each retry is caused
+//! by a crash of a node the request was waiting for.
+
+use super::hash::{home_shard, rendezvous};
+use super::{ClientId, Frame, OpResult, Protocol, Request, Response, Val};
+use std::ops::Range;
+
+/// A child of an FE: a client, or an FE one level nearer the clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    /// The clients behind this child (a contiguous block).
+    pub clients: Range<ClientId>,
+    /// A client's frames have one slot; an FE's have one per client.
+    pub is_client: bool,
+}
+
+/// Where an FE sends requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Downstream {
+    /// An inner FE: one link to the FE one level nearer the servers.
+    Parent,
+    /// The root FE: one link per server, shard-major.
+    Servers {
+        shards: usize,
+        replicas: usize,
+        protocol: Protocol,
+        /// Sharded topology: re-hash the keys of a dead shard to live shards.
+        rehash: bool,
+    },
+}
+
+/// An FE's place in the topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeCtx {
+    pub clients: usize,
+    pub children: Vec<Child>,
+    pub downstream: Downstream,
+}
+
+impl FeCtx {
+    /// Number of downstream links.
+    pub fn downstream_links(&self) -> usize {
+        match self.downstream {
+            Downstream::Parent => 1,
+            Downstream::Servers { shards, replicas, .. } => shards * replicas,
+        }
+    }
+}
+
+/// A request the FE has sent on and awaits the answer to.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct InFlight<V> {
+    pub req: Request<V>,
+    /// The shard it was sent to (0 for an inner FE).
+    pub shard: u16,
+    /// The replicas it was sent to, as a bit set (bit 0 for an inner FE).
+    pub targets: u32,
+}
+
+/// An FE's state: what it has in flight, per client.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Fe<V> {
+    pub inflight: Vec<Option<InFlight<V>>>,
+}
+
+/// A request the FE must route this cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job<V> {
+    pub client: ClientId,
+    pub req: Request<V>,
+    pub route: Route,
+}
+
+/// Where a request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To the parent FE.
+    Parent,
+    /// Nowhere can serve it: answer `Unavailable`.
+    Unavailable,
+    /// To this set of replicas of this shard.
+    Fixed { shard: usize, targets: u32 },
+    /// To one of these replicas of this shard: the driver chooses.
+    Open { shard: usize, candidates: u32 },
+}
+
+/// What an FE will do this cycle, before the open choices are made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan<V> {
+    /// Responses to send towards the clients.
+    pub deliver: Vec<(ClientId, Response<V>)>,
+    /// Requests to route (retries first, then new ones, in client order).
+    pub jobs: Vec<Job<V>>,
+    /// In-flight entries whose targets shrank to the live ones.
+    pub still_waiting: Vec<(ClientId, u32)>,
+}
+
+fn bits(set: u32) -> impl Iterator<Item = usize> {
+    (0..32).filter(move |i| set & (1 << i) != 0)
+}
+
+impl<V: Val> Fe<V> {
+    /// An FE with nothing in flight.
+    pub fn new(clients: usize) -> Self {
+        Fe { inflight: vec![None; clients] }
+    }
+
+    /// Computes this cycle's deliveries and routing jobs without changing
+    /// anything. The model calls it to learn the open choices of a cycle.
+    pub fn plan(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Plan<V> {
+        let nchildren = ctx.children.len();
+        debug_assert_eq!(inputs.len(), nchildren + ctx.downstream_links());
+        let down = &inputs[nchildren..];
+        let mut plan = Plan { deliver: Vec::new(), jobs: Vec::new(), still_waiting: Vec::new() };
+        // 2. Requests in flight.
+        for (client, entry) in self.inflight.iter().enumerate() {
+            let Some(f) = entry else { continue };
+            let link = |r: usize| match ctx.downstream {
+                Downstream::Parent => 0,
+                Downstream::Servers { replicas, .. } => f.shard as usize * replicas + r,
+            };
+            let answer = bits(f.targets).find_map(|r| {
+                let frame = down[link(r)]?;
+                frame.down()[client].as_ref().filter(|resp| resp.tag == f.req.tag)
+            });
+            if let Some(resp) = answer {
+                plan.deliver.push((client, resp.clone()));
+                continue;
+            }
+            let live = bits(f.targets).filter(|&r| down[link(r)].is_some()).fold(0, |s, r| s | 1 << r);
+            if live != 0 {
+                if live != f.targets {
+                    plan.still_waiting.push((client, live));
+                }
+                continue;
+            }
+            let route = self.route(ctx, down, &f.req);
+            plan.jobs.push(Job { client, req: f.req.clone(), route });
+        }
+        // 3. New requests from the children.
+        for (i, child) in ctx.children.iter().enumerate() {
+            let Some(frame) = inputs[i] else { continue };
+            let slots = frame.up();
+            for (j, slot) in slots.iter().enumerate() {
+                let Some(req) = slot else { continue };
+                let client = if child.is_client { child.clients.start } else { j };
+                if !child.clients.contains(&client) || self.inflight[client].is_some() {
+                    // A child may only speak for its own clients, one request
+                    // at a time; anything else is a wiring bug upstream.
+                    debug_assert!(false, "FE: unexpected request for client {client}");
+                    continue;
+                }
+                let route = self.route(ctx, down, req);
+                plan.jobs.push(Job { client, req: req.clone(), route });
+            }
+        }
+        plan
+    }
+
+    /// Where `req` goes, given which downstream links carried a frame.
+    fn route(&self, ctx: &FeCtx, down: &[Option<&Frame<V>>], req: &Request<V>) -> Route {
+        let Downstream::Servers { shards, replicas, protocol, rehash } = ctx.downstream else {
+            return if down[0].is_some() { Route::Parent } else { Route::Unavailable };
+        };
+        let live = |s: usize| -> u32 {
+            (0..replicas).filter(|&r| down[s * replicas + r].is_some()).fold(0, |m, r| m | 1 << r)
+        };
+        let key = req.op.key();
+        let home = home_shard(key, shards);
+        let shard = if live(home) != 0 {
+            home
+        } else if rehash {
+            match rendezvous(key, (0..shards).filter(|&s| live(s) != 0)) {
+                Some(s) => s,
+                None => return Route::Unavailable,
+            }
+        } else {
+            return Route::Unavailable;
+        };
+        let candidates = live(shard);
+        if candidates.count_ones() == 1 {
+            return Route::Fixed { shard, targets: candidates };
+        }
+        match (protocol, req.op.is_write()) {
+            (Protocol::Owner, true) => {
+                let owner = rendezvous(key, bits(candidates)).expect("candidates is not empty");
+                Route::Fixed { shard, targets: 1 << owner }
+            }
+            (Protocol::Fanout, true) => Route::Fixed { shard, targets: candidates },
+            _ => Route::Open { shard, candidates },
+        }
+    }
+
+    /// The open choices of this cycle: for each, the client and the candidate
+    /// replicas in ascending order. The chooser passed to [`Fe::step`] is
+    /// asked exactly these, in this order.
+    pub fn choice_points(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Vec<(ClientId, Vec<usize>)> {
+        self.plan(ctx, inputs)
+            .jobs
+            .into_iter()
+            .filter_map(|j| match j.route {
+                Route::Open { candidates, .. } => Some((j.client, bits(candidates).collect())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// One cycle. `choose(client, candidates)` picks the index of one of the
+    /// candidate replicas (ascending order) for each open choice. Returns one
+    /// frame per output link (children first, then downstream).
+    pub fn step(
+        &mut self,
+        ctx: &FeCtx,
+        inputs: &[Option<&Frame<V>>],
+        choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
+    ) -> Vec<Frame<V>> {
+        let plan = self.plan(ctx, inputs);
+        let mut responses: Vec<Option<Response<V>>> = vec![None; ctx.clients];
+        let ndown = ctx.downstream_links();
+        let mut requests: Vec<Vec<Option<Request<V>>>> = vec![vec![None; ctx.clients]; ndown];
+        for (client, resp) in plan.deliver {
+            self.inflight[client] = None;
+            responses[client] = Some(resp);
+        }
+        for (client, live) in plan.still_waiting {
+            if let Some(f) = &mut self.inflight[client] {
+                f.targets = live;
+            }
+        }
+        let replicas = match ctx.downstream {
+            Downstream::Parent => 1,
+            Downstream::Servers { replicas, .. } => replicas,
+        };
+        for job in plan.jobs {
+            let (shard, targets) = match job.route {
+                Route::Unavailable => {
+                    self.inflight[job.client] = None;
+                    responses[job.client] = Some(Response { tag: job.req.tag, result: OpResult::Unavailable });
+                    continue;
+                }
+                Route::Parent => (0, 1),
+                Route::Fixed { shard, targets } => (shard, targets),
+                Route::Open { shard, candidates } => {
+                    let list: Vec<usize> = bits(candidates).collect();
+                    let i = choose(job.client, &list);
+                    assert!(i < list.len(), "chooser returned {i} of {} candidates", list.len());
+                    (shard, 1 << list[i])
+                }
+            };
+            for r in bits(targets) {
+                requests[shard * replicas + r][job.client] = Some(job.req.clone());
+            }
+            self.inflight[job.client] = Some(InFlight { req: job.req, shard: shard as u16, targets });
+        }
+        let mut out = Vec::with_capacity(ctx.children.len() + ndown);
+        for child in &ctx.children {
+            if child.is_client {
+                out.push(Frame::Down(vec![responses[child.clients.start].take()]));
+            } else {
+                let mut slots = vec![None; ctx.clients];
+                for c in child.clients.clone() {
+                    slots[c] = responses[c].take();
+                }
+                out.push(Frame::Down(slots));
+            }
+        }
+        out.extend(requests.into_iter().map(Frame::Up));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Op;
+
+    fn root(protocol: Protocol, shards: usize, replicas: usize, rehash: bool) -> FeCtx {
+        FeCtx {
+            clients: 2,
+            children: vec![
+                Child { clients: 0..1, is_client: true },
+                Child { clients: 1..2, is_client: true },
+            ],
+            downstream: Downstream::Servers { shards, replicas, protocol, rehash },
+        }
+    }
+
+    fn up(op: Op<u8>) -> Frame<u8> {
+        Frame::Up(vec![Some(Request { tag: 0, op })])
+    }
+
+    fn empty_down() -> Frame<u8> {
+        Frame::Down(vec![None, None])
+    }
+
+    #[test]
+    fn fanout_sends_writes_to_all_and_reads_to_one() {
+        let ctx = root(Protocol::Fanout, 1, 3, false);
+        let fe = Fe::<u8>::new(2);
+        let (w, r, d) = (up(Op::Put(0, 1)), up(Op::Get(0)), empty_down());
+        let inputs = [Some(&w), Some(&r), Some(&d), Some(&d), Some(&d)];
+        assert_eq!(fe.choice_points(&ctx, &inputs), vec![(1, vec![0, 1, 2])]);
+        let mut fe2 = fe.clone();
+        let out = fe2.step(&ctx, &inputs, &mut |_, _| 2);
+        let used: Vec<usize> = out[2..].iter().map(|f| f.used_slots()).collect();
+        assert_eq!(used, vec![1, 1, 2], "write to all three, read to r2");
+    }
+
+    #[test]
+    fn dead_replica_is_not_a_candidate_and_inflight_is_retried() {
+        let ctx = root(Protocol::Seed, 1, 2, false);
+        let mut fe = Fe::<u8>::new(2);
+        let (w, none, d) = (up(Op::Put(0, 1)), Frame::Up(vec![None]), empty_down());
+        fe.step(&ctx, &[Some(&w), Some(&none), Some(&d), Some(&d)], &mut |_, _| 0);
+        assert_eq!(fe.inflight[0].as_ref().unwrap().targets, 0b01);
+        // r0 dies before answering: the request goes to r1, the only one left.
+        let out = fe.step(&ctx, &[Some(&none), Some(&none), None, Some(&d)], &mut |_, _| panic!());
+        assert_eq!(out[3].used_slots(), 1);
+        assert_eq!(fe.inflight[0].as_ref().unwrap().targets, 0b10);
+        // r1 dies too: Unavailable.
+        let out = fe.step(&ctx, &[Some(&none), Some(&none), None, None], &mut |_, _| panic!());
+        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Unavailable);
+        assert!(fe.inflight[0].is_none());
+    }
+
+    #[test]
+    fn sharded_rehashes_a_dead_shards_keys() {
+        let ctx = root(Protocol::Seed, 2, 1, true);
+        let fe = Fe::<u8>::new(2);
+        let key = (0..).find(|&k| home_shard(k, 2) == 0).unwrap();
+        let (g, none, d) = (up(Op::Get(key)), Frame::Up(vec![None]), empty_down());
+        let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, Some(&d)]);
+        assert_eq!(plan.jobs[0].route, Route::Fixed { shard: 1, targets: 1 });
+        let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, None]);
+        assert_eq!(plan.jobs[0].route, Route::Unavailable);
+    }
+
+    #[test]
+    fn owner_writes_go_to_the_rendezvous_owner() {
+        let ctx = root(Protocol::Owner, 1, 3, false);
+        let fe = Fe::<u8>::new(2);
+        let (w, none, d) = (up(Op::Put(3, 1)), Frame::Up(vec![None]), empty_down());
+        let plan = fe.plan(&ctx, &[Some(&w), Some(&none), Some(&d), Some(&d), Some(&d)]);
+        let owner = rendezvous(3, 0..3).unwrap();
+        assert_eq!(plan.jobs[0].route, Route::Fixed { shard: 0, targets: 1 << owner });
+    }
+}

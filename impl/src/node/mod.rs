@@ -1,0 +1,268 @@
+//! Pure per-cycle node logic: the one copy of every topology and protocol.
+//!
+//! Nothing in this module does IO, reads a clock, draws randomness or touches
+//! global state. A node is a value; each cycle a driver (the stateright model
+//! in `tidekv-model`, or the runtimes in [`crate::runtime`]) hands it the frames
+//! its input links carried from the previous cycle plus every "random" choice
+//! the cycle needs, and gets back the frames for its output links. Both drivers
+//! call exactly these functions.
+//!
+//! # Frames
+//! Every link carries exactly one [`Frame`] per cycle while its sender lives. A
+//! frame has a fixed shape: one `Option` slot per client (per its own client
+//! for a client's link). "Nothing to say" is `None` in a slot; a *missing*
+//! frame means the sender is dead. In a synchronous system this is a perfect
+//! failure detector, and the nodes rely on it.
+//!
+//! # Nodes
+//! - [`client::Client`]: one outstanding operation at a time (a Jepsen process).
+//! - [`fe::Fe`]: a front end; the root one hashes keys to shards and picks
+//!   replicas according to the [`Protocol`], the others forward.
+//! - [`server::Server`]: the single server, a shard, or a replica.
+
+pub mod client;
+pub mod fe;
+pub mod hash;
+pub mod server;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+
+/// A key. Keys are small integers; the runtime maps workload keys onto them.
+pub type Key = u32;
+/// A client's per-operation sequence number; a retried request keeps its tag.
+pub type Tag = u32;
+/// Index of a client, `0..clients`; also the slot index in server-side frames.
+pub type ClientId = usize;
+
+/// What a value must be. The model uses `u8`; the runtime uses byte strings.
+pub trait Val:
+    Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+impl<T> Val for T where
+    T: Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+
+/// The five operations of the store.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Op<V> {
+    /// Read a key.
+    Get(Key),
+    /// Write a key unconditionally.
+    Put(Key, V),
+    /// Remove a key (succeeds whether or not it was present).
+    Delete(Key),
+    /// Write a key that must be absent; fails with [`OpResult::Exists`] otherwise.
+    Insert(Key, V),
+    /// Overwrite a key that must be present, returning its previous value;
+    /// fails with [`OpResult::Absent`] otherwise.
+    Modify(Key, V),
+}
+
+impl<V> Op<V> {
+    /// The key the operation touches.
+    pub fn key(&self) -> Key {
+        match self {
+            Op::Get(k) | Op::Put(k, _) | Op::Delete(k) | Op::Insert(k, _) | Op::Modify(k, _) => *k,
+        }
+    }
+
+    /// Everything but `Get` may change the store.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Get(_))
+    }
+
+    /// The value written, if any.
+    pub fn value(&self) -> Option<&V> {
+        match self {
+            Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) => Some(v),
+            Op::Get(_) | Op::Delete(_) => None,
+        }
+    }
+
+    /// The operation's name in histories (`"get"`, `"put"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Get(_) => "get",
+            Op::Put(..) => "put",
+            Op::Delete(_) => "delete",
+            Op::Insert(..) => "insert",
+            Op::Modify(..) => "modify",
+        }
+    }
+}
+
+impl<V: Debug> fmt::Display for Op<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Get(k) => write!(f, "Get(k{k})"),
+            Op::Put(k, v) => write!(f, "Put(k{k},{v:?})"),
+            Op::Delete(k) => write!(f, "Delete(k{k})"),
+            Op::Insert(k, v) => write!(f, "Insert(k{k},{v:?})"),
+            Op::Modify(k, v) => write!(f, "Modify(k{k},{v:?})"),
+        }
+    }
+}
+
+/// The answer to an operation.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum OpResult<V> {
+    /// `Get`: the value, or `None` when absent.
+    Value(Option<V>),
+    /// `Put`, `Delete`, and a successful `Insert`.
+    Ok,
+    /// `Insert` failed: the key was present.
+    Exists,
+    /// `Modify` succeeded: the previous value.
+    Modified(V),
+    /// `Modify` failed: the key was absent.
+    Absent,
+    /// The system knows it could not serve the request. The operation may or
+    /// may not have taken effect (a history records it as `info`).
+    Unavailable,
+}
+
+impl<V> OpResult<V> {
+    /// Whether the operation is known to have changed the store.
+    /// `Unavailable` is unknown and answers `false` here.
+    pub fn wrote(&self, op: &Op<V>) -> bool {
+        match (op, self) {
+            (Op::Put(..), OpResult::Ok) | (Op::Delete(_), OpResult::Ok) => true,
+            (Op::Insert(..), OpResult::Ok) | (Op::Modify(..), OpResult::Modified(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<V: Debug> fmt::Display for OpResult<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpResult::Value(Some(v)) => write!(f, "{v:?}"),
+            OpResult::Value(None) => write!(f, "absent"),
+            OpResult::Ok => write!(f, "ok"),
+            OpResult::Exists => write!(f, "exists"),
+            OpResult::Modified(v) => write!(f, "ok(was {v:?})"),
+            OpResult::Absent => write!(f, "absent"),
+            OpResult::Unavailable => write!(f, "unavailable"),
+        }
+    }
+}
+
+/// A request travelling from a client towards the servers.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Request<V> {
+    pub tag: Tag,
+    pub op: Op<V>,
+}
+
+/// A response travelling from a server towards a client.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Response<V> {
+    pub tag: Tag,
+    pub result: OpResult<V>,
+}
+
+/// A write one replica served, sent to the other replicas of its shard
+/// (protocols `seed` and `owner`). It carries the result so that the receiver
+/// applies exactly the serving replica's effect and remembers the answer for a
+/// retry of the same request.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Update<V> {
+    pub tag: Tag,
+    pub op: Op<V>,
+    pub result: OpResult<V>,
+}
+
+/// What one link carries in one cycle.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Frame<V> {
+    /// Towards the servers: one request slot per client.
+    Up(Vec<Option<Request<V>>>),
+    /// Towards the clients: one response slot per client.
+    Down(Vec<Option<Response<V>>>),
+    /// Between the replicas of one shard: one update slot per client.
+    Peer(Vec<Option<Update<V>>>),
+}
+
+impl<V> Frame<V> {
+    /// Number of slots that carry something.
+    pub fn used_slots(&self) -> usize {
+        match self {
+            Frame::Up(s) => s.iter().filter(|x| x.is_some()).count(),
+            Frame::Down(s) => s.iter().filter(|x| x.is_some()).count(),
+            Frame::Peer(s) => s.iter().filter(|x| x.is_some()).count(),
+        }
+    }
+
+    /// The request slots; panics on another kind, which is a wiring bug.
+    pub fn up(&self) -> &[Option<Request<V>>] {
+        match self {
+            Frame::Up(s) => s,
+            _ => panic!("wiring bug: expected an Up frame"),
+        }
+    }
+
+    /// The response slots; panics on another kind, which is a wiring bug.
+    pub fn down(&self) -> &[Option<Response<V>>] {
+        match self {
+            Frame::Down(s) => s,
+            _ => panic!("wiring bug: expected a Down frame"),
+        }
+    }
+
+    /// The update slots; panics on another kind, which is a wiring bug.
+    pub fn peer(&self) -> &[Option<Update<V>>] {
+        match self {
+            Frame::Peer(s) => s,
+            _ => panic!("wiring bug: expected a Peer frame"),
+        }
+    }
+}
+
+/// How the replicas of a shard are kept consistent.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum Protocol {
+    /// The slides: the FE sends each request to one replica chosen at random;
+    /// each replica applies its peers' updates, serves, and sends the writes it
+    /// served to all peers.
+    Seed,
+    /// Writes for a key go to one deterministic owner among the live replicas
+    /// (rendezvous hashing); reads to any replica; the owner sends its writes
+    /// to the others, exactly as `seed` replicas do.
+    Owner,
+    /// The FE sends every write to all live replicas of the shard and each read
+    /// to one; replicas never talk to each other.
+    Fanout,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Seed, Protocol::Owner, Protocol::Fanout];
+
+    /// The protocol's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Seed => "seed",
+            Protocol::Owner => "owner",
+            Protocol::Fanout => "fanout",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether replicas exchange [`Update`] frames (and so have peer links).
+    pub fn has_peer_links(self) -> bool {
+        matches!(self, Protocol::Seed | Protocol::Owner)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

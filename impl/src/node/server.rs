@@ -1,0 +1,248 @@
+//! A server: the single server, a shard, or a replica of a shard.
+//!
+//! All three run the same code. A server holds the store and, per client, the
+//! answer to the last write it applied for that client (its *session*), so
+//! that a request the FE retries after a crash is answered from the session
+//! instead of taking effect twice.
+//!
+//! # One cycle ([`Server::step`])
+//! 1. Apply every [`Update`] received from the peer replicas, in peer order
+//!    then slot order (protocols `seed` and `owner`).
+//! 2. Serve the requests of the FE's frame in slot (client) order.
+//! 3. Answer the FE with one response per request, and send the writes served
+//!    to every peer.
+//!
+//! A missing FE frame means the FE is dead: nothing is served. A missing peer
+//! frame means that peer is dead: there is nothing to apply from it.
+
+use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Tag, Update, Val};
+use std::collections::BTreeMap;
+
+/// The answer a server gave to a client's last write.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Session<V> {
+    pub tag: Tag,
+    pub result: OpResult<V>,
+}
+
+/// One server's state.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Server<V> {
+    /// The key-value store.
+    pub store: BTreeMap<Key, V>,
+    /// Per client, the last write applied for it (`clients` entries).
+    pub sessions: Vec<Option<Session<V>>>,
+}
+
+/// What a server needs to know about its place in the topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerCtx {
+    /// Number of clients: the slot count of FE and peer frames.
+    pub clients: usize,
+    /// `true` for the single server, linked to each client directly (one
+    /// one-slot link per client); `false` behind an FE (one link, a slot per
+    /// client).
+    pub direct_clients: bool,
+    /// Number of peer replicas this server exchanges updates with (0 unless
+    /// the protocol has peer links). Inputs and outputs list the front links
+    /// (FE, or clients) first, then one link per peer in replica order.
+    pub peers: usize,
+}
+
+impl ServerCtx {
+    /// Number of links to the front (clients or FE).
+    pub fn front_links(&self) -> usize {
+        if self.direct_clients {
+            self.clients
+        } else {
+            1
+        }
+    }
+}
+
+impl<V: Val> Server<V> {
+    /// An empty server for `clients` clients.
+    pub fn new(clients: usize) -> Self {
+        Server { store: BTreeMap::new(), sessions: vec![None; clients] }
+    }
+
+    /// Phase 1 alone: applies the updates carried by the peer frames.
+    /// `peer_inputs` are the frames of the peer links, in replica order.
+    pub fn apply_updates(&mut self, peer_inputs: &[Option<&Frame<V>>]) {
+        for frame in peer_inputs.iter().flatten() {
+            for (client, slot) in frame.peer().iter().enumerate() {
+                if let Some(update) = slot {
+                    self.apply_update(client, update);
+                }
+            }
+        }
+    }
+
+    fn apply_update(&mut self, client: ClientId, update: &Update<V>) {
+        apply_effect(&mut self.store, &update.op, &update.result);
+        self.sessions[client] = Some(Session { tag: update.tag, result: update.result.clone() });
+    }
+
+    /// Serves one request, writes going through the session table.
+    pub fn serve(&mut self, client: ClientId, req: &Request<V>) -> OpResult<V> {
+        if !req.op.is_write() {
+            return execute(&mut self.store, &req.op);
+        }
+        if let Some(s) = &self.sessions[client] {
+            if s.tag == req.tag {
+                // A retry of a write this server (or a peer, through an update)
+                // already applied: answer as the first time, change nothing.
+                return s.result.clone();
+            }
+        }
+        let result = execute(&mut self.store, &req.op);
+        self.sessions[client] = Some(Session { tag: req.tag, result: result.clone() });
+        result
+    }
+
+    /// One cycle. `inputs` are the front links' frames then the peers'
+    /// frames; the returned frames are for the front links then each peer.
+    pub fn step(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>]) -> Vec<Frame<V>> {
+        let front = ctx.front_links();
+        debug_assert_eq!(inputs.len(), front + ctx.peers, "server inputs: front + peers");
+        self.apply_updates(&inputs[front..]);
+        let mut responses = vec![None; ctx.clients];
+        let mut updates: Vec<Option<Update<V>>> = vec![None; ctx.clients];
+        for (i, frame) in inputs[..front].iter().enumerate() {
+            let Some(frame) = frame else { continue };
+            let requests = frame.up();
+            for (j, slot) in requests.iter().enumerate() {
+                let Some(req) = slot else { continue };
+                let client = if ctx.direct_clients { i } else { j };
+                let result = self.serve(client, req);
+                if req.op.is_write() {
+                    updates[client] =
+                        Some(Update { tag: req.tag, op: req.op.clone(), result: result.clone() });
+                }
+                responses[client] = Some(Response { tag: req.tag, result });
+            }
+        }
+        let mut out = Vec::with_capacity(front + ctx.peers);
+        if ctx.direct_clients {
+            out.extend(responses.into_iter().map(|r| Frame::Down(vec![r])));
+        } else {
+            out.push(Frame::Down(responses));
+        }
+        for _ in 0..ctx.peers {
+            out.push(Frame::Peer(updates.clone()));
+        }
+        out
+    }
+}
+
+/// Executes an operation on a store and returns its answer.
+pub fn execute<V: Val>(store: &mut BTreeMap<Key, V>, op: &Op<V>) -> OpResult<V> {
+    match op {
+        Op::Get(k) => OpResult::Value(store.get(k).cloned()),
+        Op::Put(k, v) => {
+            store.insert(*k, v.clone());
+            OpResult::Ok
+        }
+        Op::Delete(k) => {
+            store.remove(k);
+            OpResult::Ok
+        }
+        Op::Insert(k, v) => {
+            if store.contains_key(k) {
+                OpResult::Exists
+            } else {
+                store.insert(*k, v.clone());
+                OpResult::Ok
+            }
+        }
+        Op::Modify(k, v) => match store.get_mut(k) {
+            Some(old) => OpResult::Modified(std::mem::replace(old, v.clone())),
+            None => OpResult::Absent,
+        },
+    }
+}
+
+/// Applies the effect that `op` had where it was served with answer `result`.
+pub fn apply_effect<V: Val>(store: &mut BTreeMap<Key, V>, op: &Op<V>, result: &OpResult<V>) {
+    if !result.wrote(op) {
+        return;
+    }
+    match op {
+        Op::Put(k, v) | Op::Insert(k, v) | Op::Modify(k, v) => {
+            store.insert(*k, v.clone());
+        }
+        Op::Delete(k) => {
+            store.remove(k);
+        }
+        Op::Get(_) => unreachable!("a Get never writes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(tag: Tag, op: Op<u8>) -> Option<Request<u8>> {
+        Some(Request { tag, op })
+    }
+
+    #[test]
+    fn operations_follow_the_sequential_map() {
+        let mut s = BTreeMap::new();
+        assert_eq!(execute(&mut s, &Op::Get(0)), OpResult::Value(None));
+        assert_eq!(execute(&mut s, &Op::Modify(0, 1u8)), OpResult::Absent);
+        assert_eq!(execute(&mut s, &Op::Insert(0, 1)), OpResult::Ok);
+        assert_eq!(execute(&mut s, &Op::Insert(0, 2)), OpResult::Exists);
+        assert_eq!(execute(&mut s, &Op::Modify(0, 3)), OpResult::Modified(1));
+        assert_eq!(execute(&mut s, &Op::Get(0)), OpResult::Value(Some(3)));
+        assert_eq!(execute(&mut s, &Op::Put(0, 4)), OpResult::Ok);
+        assert_eq!(execute(&mut s, &Op::Delete(0)), OpResult::Ok);
+        assert_eq!(execute(&mut s, &Op::Get(0)), OpResult::Value(None));
+    }
+
+    #[test]
+    fn retried_insert_takes_effect_once() {
+        let ctx = ServerCtx { clients: 2, direct_clients: false, peers: 0 };
+        let mut s = Server::<u8>::new(2);
+        let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None]);
+        let out = s.step(&ctx, &[Some(&f)]);
+        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Ok);
+        // The same request again (a retry): answered from the session.
+        let out = s.step(&ctx, &[Some(&f)]);
+        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Ok);
+        // A new request with the same op fails as it should.
+        let f2 = Frame::Up(vec![req(8, Op::Insert(0, 1)), None]);
+        let out = s.step(&ctx, &[Some(&f2)]);
+        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Exists);
+    }
+
+    #[test]
+    fn updates_apply_before_requests_and_carry_sessions() {
+        let ctx = ServerCtx { clients: 2, direct_clients: false, peers: 1 };
+        let mut a = Server::<u8>::new(2);
+        let mut b = Server::<u8>::new(2);
+        let f = Frame::Up(vec![req(1, Op::Modify(0, 5)), req(1, Op::Put(0, 2))]);
+        let out_a = a.step(&ctx, &[Some(&f), None]);
+        // Slot order: c0's Modify finds nothing, then c1's Put writes.
+        assert_eq!(a.store.get(&0), Some(&2));
+        let peer = &out_a[1];
+        assert_eq!(peer.used_slots(), 2, "both writes are sent to the peer");
+        let get = Frame::Up(vec![req(2, Op::Get(0)), None]);
+        let out_b = b.step(&ctx, &[Some(&get), Some(peer)]);
+        assert_eq!(out_b[0].down()[0].as_ref().unwrap().result, OpResult::Value(Some(2)));
+        // A retry of c1's Put at b is answered from the update's session.
+        let retry = Frame::Up(vec![None, req(1, Op::Put(0, 2))]);
+        let before = b.clone();
+        let out = b.step(&ctx, &[Some(&retry), None]);
+        assert_eq!(out[0].down()[1].as_ref().unwrap().result, OpResult::Ok);
+        assert_eq!(b.store, before.store);
+    }
+
+    #[test]
+    fn dead_fe_means_nothing_served() {
+        let ctx = ServerCtx { clients: 1, direct_clients: false, peers: 0 };
+        let mut s = Server::<u8>::new(1);
+        let out = s.step(&ctx, &[None]);
+        assert_eq!(out[0].used_slots(), 0);
+    }
+}
