@@ -1,1 +1,335 @@
+//! # tidekv-checks
+//!
+//! The properties of tidekv, written once as plain functions over a recorded
+//! [`History`] or a cluster snapshot, with no stateright in sight. The model
+//! wraps them as stateright properties; `tidekv verify` applies them to the
+//! histories the runtime records.
+//!
+//! | property | function | over |
+//! |---|---|---|
+//! | `linearizable` | [`linearizable`] | a history |
+//! | `converged` | [`converged`] | the settled stores of each shard's live replicas |
+//! | `no-lost-writes` | [`no_lost_writes`] (cluster) / [`no_stale_reads`] (history) | both |
+//! | `latency` | [`latency`] | a history, the crash cycles, the current cycle |
+//! | `available` | [`available`] | a history, the crash cycles, the current cycle |
+//!
+//! Each returns `Ok(())` or `Err(explanation)`; the explanation names the
+//! operations involved so a reader can find them in the trace.
 
+pub mod linearizability;
+
+pub use linearizability::linearizable;
+
+use std::collections::{BTreeMap, HashMap};
+use tidekv::history::{History, OpRecord, Outcome};
+use tidekv::node::{Key, Op, OpResult, Val};
+
+/// Property names: part of the contract (flags, JSON, docs).
+pub const LINEARIZABLE: &str = "linearizable";
+pub const CONVERGED: &str = "converged";
+pub const NO_LOST_WRITES: &str = "no-lost-writes";
+pub const LATENCY: &str = "latency";
+pub const AVAILABLE: &str = "available";
+/// All property names, in table order.
+pub const PROPERTIES: [&str; 5] = [LINEARIZABLE, CONVERGED, NO_LOST_WRITES, LATENCY, AVAILABLE];
+
+/// A verdict, as `check` and `verify` print it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Holds,
+    Violated,
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl Verdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "violated",
+            Verdict::NotApplicable => "n/a",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s {
+            "holds" => Some(Verdict::Holds),
+            "violated" => Some(Verdict::Violated),
+            "n/a" => Some(Verdict::NotApplicable),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// A short description of an operation for explanations: `c1 Get(k0)=absent @4..8`.
+pub fn describe<V: Val>(op: &OpRecord<V>) -> String {
+    match &op.ret {
+        Some(r) => format!("c{} {}={} @{}..{}", op.client, op.op, r.result, op.invoke, r.cycle),
+        None => format!("c{} {} @{}..", op.client, op.op, op.invoke),
+    }
+}
+
+/// `converged`: every shard's live replicas hold the same store. `shards` is,
+/// per shard, `(replica name, settled store)` for each live replica, where
+/// *settled* means after applying the updates already in flight to it.
+pub fn converged<V: Val>(shards: &[Vec<(String, BTreeMap<Key, V>)>]) -> Result<(), String> {
+    for (s, replicas) in shards.iter().enumerate() {
+        if let Some((first_name, first)) = replicas.first() {
+            for (name, store) in &replicas[1..] {
+                if store != first {
+                    return Err(format!(
+                        "shard {s}: {first_name} holds {first:?} but {name} holds {store:?}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The effect a write leaves on its key: `Some(v)` or `None` (absent).
+fn effect<V: Val>(op: &Op<V>) -> Option<Option<V>> {
+    match op {
+        Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) => Some(Some(v.clone())),
+        Op::Delete(_) => Some(None),
+        Op::Get(_) => None,
+    }
+}
+
+/// Whether an operation is known to have written (acknowledged).
+fn acked<V: Val>(op: &OpRecord<V>) -> bool {
+    op.ret.as_ref().is_some_and(|r| r.result.wrote(&op.op))
+}
+
+/// Whether an operation may have written: acknowledged, or of unknown outcome.
+fn may_have_written<V: Val>(op: &OpRecord<V>) -> bool {
+    op.op.is_write() && (acked(op) || op.outcome() == Outcome::Info)
+}
+
+/// `no-lost-writes` on a cluster state: for every key with an acknowledged
+/// write, some live server of the key's home shard holds a value that a write
+/// not superseded in real time could have left. A write `W` is superseded when
+/// an acknowledged write was invoked after `W` returned.
+///
+/// `stores[s]` lists the settled stores of shard `s`'s live servers (empty
+/// when all are dead); `home(k)` is the shard a key lives on without failures.
+pub fn no_lost_writes<V: Val>(
+    history: &History<V>,
+    stores: &[Vec<(String, BTreeMap<Key, V>)>],
+    home: &dyn Fn(Key) -> usize,
+) -> Result<(), String> {
+    let mut by_key: BTreeMap<Key, Vec<&OpRecord<V>>> = BTreeMap::new();
+    for op in history.ops.iter().filter(|o| may_have_written(o)) {
+        by_key.entry(op.op.key()).or_default().push(op);
+    }
+    for (key, writes) in by_key {
+        let acked_invokes: Vec<u64> = writes.iter().filter(|w| acked(w)).map(|w| w.invoke_time()).collect();
+        if acked_invokes.is_empty() {
+            continue;
+        }
+        let allowed: Vec<Option<V>> = writes
+            .iter()
+            .filter(|w| w.return_time().map_or(true, |rt| !acked_after(&acked_invokes, rt)))
+            .filter_map(|w| effect(&w.op))
+            .collect();
+        let shard = home(key);
+        let held = stores[shard].iter().any(|(_, store)| allowed.contains(&store.get(&key).cloned()));
+        if !held {
+            let latest = writes
+                .iter()
+                .filter(|w| acked(w))
+                .max_by_key(|w| w.return_time())
+                .expect("an acknowledged write exists");
+            let holders: Vec<String> =
+                stores[shard].iter().map(|(n, s)| format!("{n} holds {:?}", s.get(&key))).collect();
+            let holders = if holders.is_empty() { "no live server".to_string() } else { holders.join(", ") };
+            return Err(format!(
+                "k{key}: acknowledged write {} is lost: shard {shard} has {holders}",
+                describe(latest)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn acked_after(acked_invokes: &[u64], t: u64) -> bool {
+    acked_invokes.iter().any(|&i| i > t)
+}
+
+/// `no-lost-writes` on a recorded history: no read misses an acknowledged
+/// write. A `Get` must return what some write could have left: one not
+/// superseded before the `Get` was invoked, where a write is superseded once
+/// an acknowledged write that was invoked after it returned has itself
+/// returned. (The initial absent value is a write that returned at time 0.)
+/// Weaker than [`linearizable`]; one pass per key in time order.
+pub fn no_stale_reads<V: Val>(history: &History<V>) -> Result<(), String> {
+    let mut by_key: HashMap<Key, Vec<&OpRecord<V>>> = HashMap::new();
+    for op in &history.ops {
+        let read = matches!((&op.op, op.ret.as_ref().map(|r| &r.result)), (Op::Get(_), Some(OpResult::Value(_))));
+        if read || may_have_written(op) {
+            by_key.entry(op.op.key()).or_default().push(op);
+        }
+    }
+    let mut keys: Vec<Key> = by_key.keys().copied().collect();
+    keys.sort_unstable();
+    for key in keys {
+        stale_reads_of_key(key, &by_key[&key])?;
+    }
+    Ok(())
+}
+
+fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), String> {
+    struct Cand<V> {
+        effect: Option<V>,
+        returned: Option<u64>,
+        superseded: Option<u64>,
+    }
+    let mut events: Vec<(u64, usize)> = Vec::with_capacity(2 * ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.invoke_time(), i));
+        if let Some(t) = op.return_time() {
+            events.push((t, i));
+        }
+    }
+    // Times are distinct between an op's invoke and return, and the sort
+    // keeps each op's invoke before its return.
+    events.sort_unstable();
+    let mut cands: Vec<Cand<V>> = vec![Cand { effect: None, returned: Some(0), superseded: None }];
+    let mut cand_of: HashMap<usize, usize> = HashMap::new();
+    let mut open_reads: std::collections::BTreeSet<(u64, usize)> = Default::default();
+    for (t, i) in events {
+        let op = ops[i];
+        let inv = op.invoke_time();
+        if t == inv {
+            if op.op.is_write() {
+                cands.push(Cand { effect: effect(&op.op).expect("a write"), returned: None, superseded: None });
+                cand_of.insert(i, cands.len() - 1);
+            } else {
+                open_reads.insert((inv, i));
+            }
+            continue;
+        }
+        if op.op.is_write() {
+            cands[cand_of[&i]].returned = Some(t);
+            if acked(op) {
+                for c in cands.iter_mut() {
+                    if c.superseded.is_none() && c.returned.is_some_and(|r| r < inv) {
+                        c.superseded = Some(t);
+                    }
+                }
+            }
+            continue;
+        }
+        open_reads.remove(&(inv, i));
+        let Some(OpResult::Value(v)) = op.ret.as_ref().map(|r| &r.result) else { continue };
+        if !cands.iter().any(|c| c.superseded.map_or(true, |s| s > inv) && &c.effect == v) {
+            return Err(format!("k{key}: {} missed an acknowledged write", describe(op)));
+        }
+        // Forget what no open read can still see, so long histories stay linear.
+        let horizon = open_reads.first().map_or(u64::MAX, |(t, _)| *t);
+        if cands.len() > 64 {
+            let before = cands.len();
+            let keep: Vec<bool> = cands.iter().map(|c| c.superseded.map_or(true, |s| s > horizon)).collect();
+            if keep.iter().filter(|k| **k).count() < before / 2 {
+                let mut remap = vec![usize::MAX; before];
+                let mut next = Vec::new();
+                for (old, c) in std::mem::take(&mut cands).into_iter().enumerate() {
+                    if keep[old] {
+                        remap[old] = next.len();
+                        next.push(c);
+                    }
+                }
+                cands = next;
+                cand_of.retain(|_, pos| {
+                    *pos = remap[*pos];
+                    *pos != usize::MAX
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The latency bound the FE guarantees: `base` cycles without failures, two
+/// more per crash (each crash of a node a request waits for costs at most one
+/// detection cycle and one retry hop).
+pub fn latency_bound(base: u32, crashes: usize) -> u32 {
+    base + 2 * crashes as u32
+}
+
+fn crashes_by(crash_cycles: &[u32], cycle: u32) -> usize {
+    crash_cycles.iter().filter(|&&c| c <= cycle).count()
+}
+
+/// `latency`: with no crash up to its return, every operation returns exactly
+/// `base` cycles after it was invoked; with crashes, within
+/// [`latency_bound`]. No operation is pending longer than the bound at cycle
+/// `now` (the cycle about to execute): nothing hangs.
+pub fn latency<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, base: u32) -> Result<(), String> {
+    for op in &history.ops {
+        match &op.ret {
+            Some(r) => {
+                let crashes = crashes_by(crash_cycles, r.cycle);
+                let took = r.cycle - op.invoke;
+                if crashes == 0 && took != base {
+                    return Err(format!("{} took {took} cycles without failures, not {base}", describe(op)));
+                }
+                let bound = latency_bound(base, crashes);
+                if took > bound {
+                    return Err(format!("{} took {took} cycles, over the bound {bound}", describe(op)));
+                }
+            }
+            None => {
+                let bound = latency_bound(base, crashes_by(crash_cycles, now));
+                if now - op.invoke > bound {
+                    return Err(format!("{} still pending at cycle {now}, over the bound {bound}", describe(op)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `available`: every request gets an answer other than `Unavailable`, within
+/// the latency bound.
+pub fn available<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, base: u32) -> Result<(), String> {
+    for op in &history.ops {
+        match &op.ret {
+            Some(r) if r.result == OpResult::Unavailable => {
+                return Err(format!("{} was answered unavailable", describe(op)));
+            }
+            None => {
+                let bound = latency_bound(base, crashes_by(crash_cycles, now));
+                if now - op.invoke > bound {
+                    return Err(format!("{} got no answer by cycle {now}", describe(op)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reached when a `Get` returned a value that a write returned before the
+/// `Get` was invoked had written: a write, then a read of it.
+pub fn write_then_read<V: Val>(history: &History<V>) -> bool {
+    history.ops.iter().any(|r| {
+        let Some(OpResult::Value(Some(v))) = r.ret.as_ref().map(|x| &x.result) else { return false };
+        history.ops.iter().any(|w| {
+            acked(w)
+                && w.op.key() == r.op.key()
+                && w.op.value() == Some(v)
+                && w.return_time().is_some_and(|t| t < r.invoke_time())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests;

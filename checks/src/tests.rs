@@ -1,0 +1,222 @@
+use super::*;
+use proptest::prelude::*;
+use tidekv::history::Ret;
+
+fn op(client: u16, op: Op<u8>, invoke: u32, ret: Option<(u32, OpResult<u8>)>) -> OpRecord<u8> {
+    OpRecord { client, tag: 0, op, invoke, ret: ret.map(|(cycle, result)| Ret { cycle, result }) }
+}
+
+fn h(ops: Vec<OpRecord<u8>>) -> History<u8> {
+    History { ops }
+}
+
+#[test]
+fn sequential_history_is_linearizable() {
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Ok))),
+        op(0, Op::Get(0), 2, Some((4, OpResult::Value(Some(1))))),
+        op(0, Op::Modify(0, 2), 4, Some((6, OpResult::Modified(1)))),
+        op(0, Op::Insert(0, 3), 6, Some((8, OpResult::Exists))),
+        op(0, Op::Delete(0), 8, Some((10, OpResult::Ok))),
+        op(0, Op::Modify(0, 1), 10, Some((12, OpResult::Absent))),
+    ]);
+    assert_eq!(linearizable(&hist), Ok(()));
+    assert!(write_then_read(&hist));
+}
+
+#[test]
+fn stale_read_is_not_linearizable() {
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Ok))),
+        op(1, Op::Get(0), 2, Some((4, OpResult::Value(None)))),
+    ]);
+    let err = linearizable(&hist).unwrap_err();
+    assert_eq!(err, "k0: c1 Get(k0)=absent @2..4 cannot be linearized");
+    assert!(no_stale_reads(&hist).is_err());
+}
+
+#[test]
+fn a_response_at_cycle_t_precedes_an_invocation_at_t() {
+    // c0's Put returns at 4; c1's Get is invoked at 4: it must see the Put.
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+        op(1, Op::Get(0), 4, Some((8, OpResult::Value(None)))),
+    ]);
+    assert!(linearizable(&hist).is_err());
+    // Invoked at 3, it is concurrent and may miss it.
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+        op(1, Op::Get(0), 3, Some((7, OpResult::Value(None)))),
+    ]);
+    assert_eq!(linearizable(&hist), Ok(()));
+}
+
+#[test]
+fn two_successful_inserts_race() {
+    let hist = h(vec![
+        op(0, Op::Insert(0, 1), 0, Some((4, OpResult::Ok))),
+        op(1, Op::Insert(0, 2), 0, Some((4, OpResult::Ok))),
+    ]);
+    assert!(linearizable(&hist).is_err());
+}
+
+#[test]
+fn unknown_outcomes_may_or_may_not_take_effect() {
+    let base = vec![op(0, Op::Put(0, 1), 0, Some((1, OpResult::Unavailable)))];
+    for seen in [None, Some(1)] {
+        let mut ops = base.clone();
+        ops.push(op(1, Op::Get(0), 5, Some((7, OpResult::Value(seen)))));
+        assert_eq!(linearizable(&h(ops)), Ok(()), "read {seen:?}");
+    }
+    // ...but only once: after the Put is seen and overwritten, it cannot reappear.
+    let mut ops = base.clone();
+    ops.push(op(1, Op::Get(0), 5, Some((7, OpResult::Value(Some(1))))));
+    ops.push(op(1, Op::Put(0, 2), 7, Some((9, OpResult::Ok))));
+    ops.push(op(1, Op::Get(0), 9, Some((11, OpResult::Value(Some(1))))));
+    assert!(linearizable(&h(ops)).is_err());
+}
+
+#[test]
+fn keys_are_independent() {
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Ok))),
+        op(1, Op::Get(1), 2, Some((4, OpResult::Value(None)))),
+    ]);
+    assert_eq!(linearizable(&hist), Ok(()));
+}
+
+#[test]
+fn converged_compares_settled_stores() {
+    let a: BTreeMap<Key, u8> = [(0, 1)].into();
+    let b: BTreeMap<Key, u8> = [(0, 2)].into();
+    assert_eq!(converged(&[vec![("r0.0".into(), a.clone()), ("r0.1".into(), a.clone())]]), Ok(()));
+    let err = converged(&[vec![("r0.0".into(), a), ("r0.1".into(), b)]]).unwrap_err();
+    assert_eq!(err, "shard 0: r0.0 holds {0: 1} but r0.1 holds {0: 2}");
+}
+
+#[test]
+fn lost_write_on_cluster_state() {
+    let hist = h(vec![op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok)))]);
+    let holding: BTreeMap<Key, u8> = [(0, 1)].into();
+    let empty: BTreeMap<Key, u8> = BTreeMap::new();
+    let home = |_k: Key| 0usize;
+    assert_eq!(no_lost_writes(&hist, &[vec![("r0.1".into(), holding)]], &home), Ok(()));
+    let err = no_lost_writes(&hist, &[vec![("r0.1".into(), empty)]], &home).unwrap_err();
+    assert_eq!(err, "k0: acknowledged write c0 Put(k0,1)=ok @0..4 is lost: shard 0 has r0.1 holds None");
+    let err = no_lost_writes(&hist, &[vec![]], &home).unwrap_err();
+    assert!(err.ends_with("shard 0 has no live server"), "{err}");
+}
+
+#[test]
+fn overwritten_write_is_not_lost() {
+    // Put 1 acknowledged, then a Put 2 invoked after it (still pending) that a
+    // server applied: the server holding 2 is fine.
+    let hist = h(vec![op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))), op(0, Op::Put(0, 2), 4, None)]);
+    let two: BTreeMap<Key, u8> = [(0, 2)].into();
+    assert_eq!(no_lost_writes(&hist, &[vec![("s0".into(), two)]], &|_| 0), Ok(()));
+    // Once Put 2 is acknowledged, holding 1 means Put 2 is lost.
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+        op(0, Op::Put(0, 2), 4, Some((8, OpResult::Ok))),
+    ]);
+    let one: BTreeMap<Key, u8> = [(0, 1)].into();
+    assert!(no_lost_writes(&hist, &[vec![("s0".into(), one)]], &|_| 0).is_err());
+}
+
+#[test]
+fn latency_is_exact_without_crashes_and_bounded_with() {
+    let hist = h(vec![op(0, Op::Get(0), 0, Some((4, OpResult::Value(None))))]);
+    assert_eq!(latency(&hist, &[], 10, 4), Ok(()));
+    assert!(latency(&hist, &[], 10, 2).is_err());
+    let slow = h(vec![op(0, Op::Get(0), 0, Some((6, OpResult::Value(None))))]);
+    assert!(latency(&slow, &[], 10, 4).is_err());
+    assert_eq!(latency(&slow, &[2], 10, 4), Ok(()));
+    assert!(latency(&slow, &[7], 10, 4).is_err(), "a crash after the return does not excuse it");
+    let hung = h(vec![op(0, Op::Get(0), 0, None)]);
+    assert_eq!(latency(&hung, &[], 4, 4), Ok(()));
+    assert!(latency(&hung, &[], 5, 4).is_err());
+    assert!(available(&hung, &[], 5, 4).is_err());
+}
+
+#[test]
+fn unavailable_violates_available() {
+    let hist = h(vec![op(0, Op::Get(0), 0, Some((2, OpResult::Unavailable)))]);
+    assert_eq!(available(&hist, &[1], 3, 2).unwrap_err(), "c0 Get(k0)=unavailable @0..2 was answered unavailable");
+}
+
+// ---- linearizability against a brute-force oracle -------------------------
+
+/// Brute force: try every order of every subset containing all completed
+/// operations, respecting real time.
+fn brute_force(ops: &[OpRecord<u8>]) -> bool {
+    let n = ops.len();
+    let required: Vec<bool> = ops.iter().map(|o| o.outcome() != Outcome::Info).collect();
+    fn go(ops: &[OpRecord<u8>], required: &[bool], used: &mut Vec<bool>, state: BTreeMap<Key, u8>) -> bool {
+        if (0..ops.len()).all(|i| used[i] || !required[i]) {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if used[i] {
+                continue;
+            }
+            // i may go next only if no unused required op returned before i was invoked.
+            let blocked = (0..ops.len()).any(|j| {
+                !used[j] && j != i && required[j] && ops[j].return_time().unwrap() < ops[i].invoke_time()
+            });
+            if blocked {
+                continue;
+            }
+            let mut s = state.clone();
+            let result = tidekv::node::server::execute(&mut s, &ops[i].op);
+            let ok = ops[i].outcome() == Outcome::Info || ops[i].ret.as_ref().unwrap().result == result;
+            if ok {
+                used[i] = true;
+                if go(ops, required, used, s) {
+                    return true;
+                }
+                used[i] = false;
+            }
+        }
+        false
+    }
+    go(ops, &required, &mut vec![false; n], BTreeMap::new())
+}
+
+fn arb_op() -> impl Strategy<Value = Op<u8>> {
+    let k = 0u32..2;
+    let v = 1u8..3;
+    prop_oneof![
+        k.clone().prop_map(Op::Get),
+        (k.clone(), v.clone()).prop_map(|(k, v)| Op::Put(k, v)),
+        k.clone().prop_map(Op::Delete),
+        (k.clone(), v.clone()).prop_map(|(k, v)| Op::Insert(k, v)),
+        (k, v).prop_map(|(k, v)| Op::Modify(k, v)),
+    ]
+}
+
+fn arb_result() -> impl Strategy<Value = Option<OpResult<u8>>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(OpResult::Unavailable)),
+        Just(Some(OpResult::Ok)),
+        Just(Some(OpResult::Exists)),
+        Just(Some(OpResult::Absent)),
+        (0u8..3).prop_map(|v| Some(OpResult::Value(if v == 0 { None } else { Some(v) }))),
+        (1u8..3).prop_map(|v| Some(OpResult::Modified(v))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #[test]
+    fn agrees_with_brute_force(
+        raw in proptest::collection::vec((0u16..3, arb_op(), 0u32..6, 1u32..5, arb_result()), 1..6)
+    ) {
+        let ops: Vec<OpRecord<u8>> = raw
+            .into_iter()
+            .map(|(c, o, inv, dur, res)| op(c, o, inv, res.map(|r| (inv + dur, r))))
+            .collect();
+        let hist = h(ops.clone());
+        prop_assert_eq!(linearizable(&hist).is_ok(), brute_force(&ops));
+    }
+}
