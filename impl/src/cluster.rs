@@ -112,14 +112,14 @@ impl<V: Val> Cluster<V> {
         }
     }
 
-    /// The open FE choices of this cycle: `(fe, client, candidates)`, in the
-    /// order the chooser will be asked.
-    pub fn choice_points(&self, topo: &Topology) -> Vec<(NodeId, ClientId, Vec<usize>)> {
+    /// The open FE choices of this cycle: `(fe, client, shard, candidate
+    /// replicas)`, in the order the chooser will be asked.
+    pub fn choice_points(&self, topo: &Topology) -> Vec<(NodeId, ClientId, usize, Vec<usize>)> {
         let mut out = Vec::new();
         for id in topo.fes() {
             if let (NodeState::Fe(fe), NodeCtx::Fe(ctx)) = (&self.nodes[id], &topo.nodes[id].ctx) {
-                for (c, cands) in fe.choice_points(ctx, &self.inputs(topo, id)) {
-                    out.push((id, c, cands));
+                for (c, shard, cands) in fe.choice_points(ctx, &self.inputs(topo, id)) {
+                    out.push((id, c, shard, cands));
                 }
             }
         }

@@ -1,1 +1,14 @@
+//! # tidekv-model
+//!
+//! The stateright model of tidekv ([`model::TideModel`]), which drives the
+//! pure node logic of the `tidekv` crate one cycle per step, and the `tidekv`
+//! command line: `check` (exhaustive checks and the default suite), `run` and
+//! `node` (the runtime), `verify` (recorded histories).
 
+pub mod check_cmd;
+pub mod display;
+pub mod expect;
+pub mod model;
+pub mod run_cmd;
+pub mod runner;
+pub mod suite;

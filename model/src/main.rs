@@ -1,1 +1,55 @@
-fn main(){}
+//! The `tidekv` command: check, explore, run, node, verify.
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::process::ExitCode;
+use tidekv_model::{check_cmd, run_cmd};
+
+/// tidekv: a key-value store for logically synchronous networks (bittide),
+/// model-checked with stateright and run for real from the same node logic.
+#[derive(Parser, Debug)]
+#[command(name = "tidekv", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Exhaustively model-check one configuration, or (without --topology) the default suite.
+    Check(check_cmd::CheckArgs),
+    /// Execute the implementation: in process, or as one OS process per node over loopback UDP.
+    Run(run_cmd::RunArgs),
+    /// Run one node of a multi-process cluster (started by `tidekv run --transport udp`).
+    Node(run_cmd::NodeArgs),
+}
+
+fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let code = match cli.command {
+        Command::Check(args) => check_cmd::main(args),
+        Command::Run(args) => run_cmd::run_main(args),
+        Command::Node(args) => run_cmd::node_main(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Help and version go to stdout with exit 0; anything else is a usage error:
+/// one line on stderr, exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+    }
+    let text = e.render().to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: bad arguments");
+    eprintln!("{} (see --help)", first.trim_end());
+    ExitCode::from(2)
+}

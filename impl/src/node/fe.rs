@@ -222,15 +222,15 @@ impl<V: Val> Fe<V> {
         }
     }
 
-    /// The open choices of this cycle: for each, the client and the candidate
-    /// replicas in ascending order. The chooser passed to [`Fe::step`] is
-    /// asked exactly these, in this order.
-    pub fn choice_points(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Vec<(ClientId, Vec<usize>)> {
+    /// The open choices of this cycle: for each, the client, the shard and
+    /// the candidate replicas in ascending order. The chooser passed to
+    /// [`Fe::step`] is asked exactly these, in this order.
+    pub fn choice_points(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Vec<(ClientId, usize, Vec<usize>)> {
         self.plan(ctx, inputs)
             .jobs
             .into_iter()
             .filter_map(|j| match j.route {
-                Route::Open { candidates, .. } => Some((j.client, bits(candidates).collect())),
+                Route::Open { shard, candidates } => Some((j.client, shard, bits(candidates).collect())),
                 _ => None,
             })
             .collect()
@@ -330,7 +330,7 @@ mod tests {
         let fe = Fe::<u8>::new(2);
         let (w, r, d) = (up(Op::Put(0, 1)), up(Op::Get(0)), empty_down());
         let inputs = [Some(&w), Some(&r), Some(&d), Some(&d), Some(&d)];
-        assert_eq!(fe.choice_points(&ctx, &inputs), vec![(1, vec![0, 1, 2])]);
+        assert_eq!(fe.choice_points(&ctx, &inputs), vec![(1, 0, vec![0, 1, 2])]);
         let mut fe2 = fe.clone();
         let out = fe2.step(&ctx, &inputs, &mut |_, _| 2);
         let used: Vec<usize> = out[2..].iter().map(|f| f.used_slots()).collect();

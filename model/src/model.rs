@@ -1,0 +1,647 @@
+//! The stateright model: the pure [`Cluster`] stepped one cycle per action.
+//!
+//! One model step is one cycle. Its [`CycleAction`] records every
+//! nondeterministic choice of the cycle: the operation each idle client
+//! starts (or none), the replica the root FE picks where the protocol leaves
+//! it open, and which nodes crash and how. `next_state` hands exactly these to
+//! [`Cluster::step`], the function the runtime calls too, so the model checks
+//! the code that runs.
+//!
+//! The state is the cluster (node states and frames in flight), the history
+//! the clients observed, and the crashes so far. The search is bounded by
+//! `cycles`, `ops_per_client`, `keys` and `values`.
+
+use serde::Serialize;
+use stateright::{Model, Property};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use tidekv::cluster::{Crash, CrashKind, Cluster, CycleInputs};
+use tidekv::history::History;
+use tidekv::node::hash::home_shard;
+use tidekv::node::{ClientId, Key, Op};
+use tidekv::topology::{ConfigError, Kind, NodeId, Role, Topology, TopologyConfig};
+use tidekv_checks as checks;
+
+/// Values in the model: small integers `1..=values`.
+pub type V = u8;
+
+/// Operation kinds a model client may start.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub enum OpKind {
+    Get,
+    Put,
+    Delete,
+    Insert,
+    Modify,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 5] = [OpKind::Get, OpKind::Put, OpKind::Delete, OpKind::Insert, OpKind::Modify];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Put => "put",
+            OpKind::Delete => "delete",
+            OpKind::Insert => "insert",
+            OpKind::Modify => "modify",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// How crashing nodes behave in their crash cycle.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub enum CrashMode {
+    Atomic,
+    MidSend,
+}
+
+impl CrashMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Atomic => "atomic",
+            CrashMode::MidSend => "mid-send",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CrashMode> {
+        [CrashMode::Atomic, CrashMode::MidSend].into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// Everything that defines one model.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct ModelConfig {
+    pub topology: TopologyConfig,
+    pub keys: u32,
+    pub values: u8,
+    pub ops_per_client: u32,
+    pub cycles: u32,
+    pub ops: Vec<OpKind>,
+    /// Server crashes allowed: per shard for `replicated`, in all otherwise.
+    pub crashes: usize,
+    pub crash_mode: CrashMode,
+    /// Whether one FE may crash too.
+    pub crash_fe: bool,
+}
+
+/// Limits on the model's own bounds.
+pub const KEYS_MAX: u32 = 8;
+pub const VALUES_MAX: u8 = 16;
+pub const CYCLES_MAX: u32 = 64;
+/// Mid-send crashes enumerate every subset of a node's output links.
+pub const MID_SEND_LINKS_MAX: usize = 12;
+
+impl ModelConfig {
+    /// A small configuration of `kind`: 2 clients, 1 key, 2 values, 2
+    /// operations per client, every op kind, no crashes.
+    pub fn new(kind: Kind) -> Self {
+        let topology = TopologyConfig::new(kind, 2);
+        let cycles = 2 * topology.latency_cycles() + 2;
+        ModelConfig {
+            topology,
+            keys: 1,
+            values: 2,
+            ops_per_client: 2,
+            cycles,
+            ops: OpKind::ALL.to_vec(),
+            crashes: 0,
+            crash_mode: CrashMode::Atomic,
+            crash_fe: false,
+        }
+    }
+
+    /// Checks every bound; the message names the flag.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.topology.validate()?;
+        let err = |m: String| Err(ConfigError(m));
+        if self.keys == 0 || self.keys > KEYS_MAX {
+            return err(format!("--keys must be 1..={KEYS_MAX}, got {}", self.keys));
+        }
+        if self.values == 0 || self.values > VALUES_MAX {
+            return err(format!("--values must be 1..={VALUES_MAX}, got {}", self.values));
+        }
+        if self.cycles == 0 || self.cycles > CYCLES_MAX {
+            return err(format!("--cycles must be 1..={CYCLES_MAX}, got {}", self.cycles));
+        }
+        if self.ops.is_empty() {
+            return err("--ops must name at least one of get,put,delete,insert,modify".into());
+        }
+        if self.topology.clients > 8 {
+            return err(format!("the model supports up to 8 clients, got {}", self.topology.clients));
+        }
+        let per = if self.topology.kind == Kind::Replicated { self.topology.replicas } else { self.topology.shards };
+        if self.crashes > per {
+            return err(format!(
+                "--crashes {} exceeds the {} servers that can crash{}",
+                self.crashes,
+                per,
+                if self.topology.kind == Kind::Replicated { " per shard" } else { "" }
+            ));
+        }
+        Ok(())
+    }
+
+    /// A label for tables: the topology, then bounds and failures.
+    pub fn label(&self) -> String {
+        let mut s = self.topology.label();
+        s += &format!(" K={} V={} O={} H={}", self.keys, self.values, self.ops_per_client, self.cycles);
+        if self.ops.len() != OpKind::ALL.len() {
+            s += &format!(" ops={}", self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(","));
+        }
+        if self.crashes > 0 || self.crash_fe {
+            s += &format!(" F={} {}", self.crashes, self.crash_mode.name());
+        }
+        if self.crash_fe {
+            s += " +fe";
+        }
+        s
+    }
+
+    /// The model flags that reproduce this configuration.
+    pub fn flags(&self) -> String {
+        let t = &self.topology;
+        let mut s = format!("--topology {} --clients {}", t.kind, t.clients);
+        if t.kind != Kind::Single {
+            s += &format!(" --shards {}", t.shards);
+            if t.levels != 1 {
+                s += &format!(" --levels {}", t.levels);
+            }
+        }
+        if t.kind == Kind::Replicated {
+            s += &format!(" --replicas {} --protocol {}", t.replicas, t.protocol);
+        }
+        s += &format!(
+            " --keys {} --values {} --ops-per-client {} --cycles {}",
+            self.keys, self.values, self.ops_per_client, self.cycles
+        );
+        if self.ops.len() != OpKind::ALL.len() {
+            s += &format!(" --ops {}", self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(","));
+        }
+        if self.crashes > 0 || self.crash_fe {
+            s += &format!(" --crashes {} --crash-mode {}", self.crashes, self.crash_mode.name());
+        }
+        if self.crash_fe {
+            s += " --crash-fe";
+        }
+        s
+    }
+}
+
+/// One cycle's choices.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CycleAction {
+    /// Per client: the operation started this cycle.
+    pub ops: Vec<Option<Op<V>>>,
+    /// Open FE choices, in the order the FE asks them.
+    pub picks: Vec<Pick>,
+    /// Nodes crashing this cycle.
+    pub crashes: Vec<Crash>,
+}
+
+/// One open FE choice: `fe` sends `client`'s request to `replica` (the
+/// server node `server`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Pick {
+    pub fe: NodeId,
+    pub client: ClientId,
+    pub replica: usize,
+    pub server: NodeId,
+}
+
+/// The model's state.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct State {
+    pub cluster: Cluster<V>,
+    pub history: History<V>,
+    /// Crash cycles and nodes, in order.
+    pub crashed: Vec<(u32, NodeId)>,
+}
+
+impl State {
+    pub fn crash_cycles(&self) -> Vec<u32> {
+        self.crashed.iter().map(|c| c.0).collect()
+    }
+}
+
+/// Index of each property in [`TideModel::properties`].
+pub mod prop {
+    pub const LINEARIZABLE: usize = 0;
+    pub const CONVERGED: usize = 1;
+    pub const NO_LOST_WRITES: usize = 2;
+    pub const LATENCY: usize = 3;
+    pub const AVAILABLE: usize = 4;
+    pub const COUNT: usize = 10;
+}
+
+/// Names of the `sometimes` twins, paired with the property they back.
+pub const TWINS: [(&str, &str); 5] = [
+    ("linearizable", "reached: a write, then a read of it"),
+    ("converged", "reached: two clients race on one key in one cycle"),
+    ("no-lost-writes", "reached: an acknowledged write held after a crash"),
+    ("latency", "reached: an operation completes"),
+    ("available", "reached: an operation answered after a crash"),
+];
+
+/// The model of one configuration.
+pub struct TideModel {
+    pub config: ModelConfig,
+    pub topo: Arc<Topology>,
+    /// Operation alphabet: every op a client may start.
+    alphabet: Vec<Op<V>>,
+    /// When set, a property reports a discovery only at a cycle no later than
+    /// the earliest one seen so far, so the path stateright keeps (it keeps
+    /// overwriting discoveries) is one of minimal length. Off in the Explorer.
+    pub minimize: bool,
+    min_cycle: Arc<[AtomicU32; prop::COUNT]>,
+}
+
+impl TideModel {
+    pub fn new(config: ModelConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let topo = Arc::new(Topology::new(config.topology.clone())?);
+        let mut alphabet = Vec::new();
+        for &kind in &config.ops {
+            for k in 0..config.keys {
+                match kind {
+                    OpKind::Get => alphabet.push(Op::Get(k)),
+                    OpKind::Delete => alphabet.push(Op::Delete(k)),
+                    _ => {
+                        for v in 1..=config.values {
+                            alphabet.push(match kind {
+                                OpKind::Put => Op::Put(k, v),
+                                OpKind::Insert => Op::Insert(k, v),
+                                _ => Op::Modify(k, v),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(TideModel {
+            config,
+            topo,
+            alphabet,
+            minimize: true,
+            min_cycle: Arc::new(std::array::from_fn(|_| AtomicU32::new(u32::MAX))),
+        })
+    }
+
+    /// Whether `converged` applies (replicas exist).
+    pub fn has_replicas(&self) -> bool {
+        self.config.topology.kind == Kind::Replicated && self.config.topology.replicas > 1
+    }
+
+    /// The earliest cycle at which property `i` was seen to fail (always) or
+    /// be reached (sometimes), if any.
+    pub fn min_cycle(&self, i: usize) -> Option<u32> {
+        let c = self.min_cycle[i].load(Ordering::Relaxed);
+        (c != u32::MAX).then_some(c)
+    }
+
+    /// Records that property `i` has a discovery at `cycle`, and says whether
+    /// to report it (see [`TideModel::minimize`]).
+    fn discovery(&self, i: usize, cycle: u32) -> bool {
+        let prev = self.min_cycle[i].fetch_min(cycle, Ordering::Relaxed);
+        !self.minimize || cycle <= prev
+    }
+
+    fn always(&self, i: usize, s: &State, holds: bool) -> bool {
+        holds || !self.discovery(i, s.cluster.cycle)
+    }
+
+    fn sometimes(&self, i: usize, s: &State, reached: bool) -> bool {
+        reached && self.discovery(i, s.cluster.cycle)
+    }
+
+    /// Per shard, the settled stores of its live servers, named.
+    pub fn stores(&self, s: &State) -> Vec<Vec<(String, std::collections::BTreeMap<Key, V>)>> {
+        s.cluster
+            .live_stores(&self.topo)
+            .into_iter()
+            .map(|shard| shard.into_iter().map(|(id, st)| (self.topo.nodes[id].name.clone(), st)).collect())
+            .collect()
+    }
+
+    /// The property checks on one state, as the `checks` crate computes them.
+    pub fn check(&self, i: usize, s: &State) -> Result<(), String> {
+        let base = self.config.topology.latency_cycles();
+        let now = s.cluster.cycle;
+        match i {
+            prop::LINEARIZABLE => checks::linearizable(&s.history),
+            prop::CONVERGED => {
+                if self.has_replicas() {
+                    checks::converged(&self.stores(s))
+                } else {
+                    Ok(())
+                }
+            }
+            prop::NO_LOST_WRITES => {
+                let shards = self.config.topology.shards;
+                checks::no_lost_writes(&s.history, &self.stores(s), &|k| home_shard(k, shards))
+            }
+            prop::LATENCY => checks::latency(&s.history, &s.crash_cycles(), now, base),
+            prop::AVAILABLE => checks::available(&s.history, &s.crash_cycles(), now, base),
+            _ => unreachable!("not an always property"),
+        }
+    }
+
+    /// Whether two clients' writes to one key reach servers of one shard in
+    /// this cycle (at two different servers, where the protocol allows it).
+    fn race(&self, s: &State) -> bool {
+        let mut writes: Vec<(usize, NodeId, ClientId, Key)> = Vec::new();
+        for id in self.topo.servers() {
+            let Role::Server { shard, .. } = self.topo.nodes[id].role else { continue };
+            if !s.cluster.is_alive(id) {
+                continue;
+            }
+            for (i, frame) in s.cluster.inputs(&self.topo, id).into_iter().enumerate() {
+                let Some(f) = frame else { continue };
+                if self.topo.links[self.topo.nodes[id].inputs[i]].kind != tidekv::topology::LinkKind::Up {
+                    continue;
+                }
+                let direct = self.config.topology.kind == Kind::Single;
+                for (j, slot) in f.up().iter().enumerate() {
+                    if let Some(req) = slot.as_ref().filter(|r| r.op.is_write()) {
+                        writes.push((shard, id, if direct { i } else { j }, req.op.key()));
+                    }
+                }
+            }
+        }
+        // Where the protocol lets one key's writes reach several servers, the
+        // interesting race is at two different servers.
+        let distinct = !crate::expect::single_writer(&self.config);
+        writes.iter().any(|a| {
+            writes.iter().any(|b| a.0 == b.0 && a.2 < b.2 && a.3 == b.3 && (!distinct || a.1 != b.1))
+        })
+    }
+
+    fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
+        let t = &self.config.topology;
+        let crashed_servers = |shard: Option<usize>| {
+            s.crashed
+                .iter()
+                .filter(|(_, n)| match self.topo.nodes[*n].role {
+                    Role::Server { shard: sh, .. } => shard.map_or(true, |x| x == sh),
+                    _ => false,
+                })
+                .count()
+        };
+        let fe_crashed = s.crashed.iter().any(|(_, n)| matches!(self.topo.nodes[*n].role, Role::Fe { .. }));
+        // Candidate nodes, with the budget group they draw on.
+        let mut cands: Vec<(NodeId, usize)> = Vec::new();
+        for id in 0..self.topo.nodes.len() {
+            if !s.cluster.is_alive(id) {
+                continue;
+            }
+            match self.topo.nodes[id].role {
+                Role::Server { shard, .. } => {
+                    let group = if t.kind == Kind::Replicated { shard } else { 0 };
+                    cands.push((id, group));
+                }
+                Role::Fe { .. } if self.config.crash_fe && !fe_crashed => cands.push((id, usize::MAX)),
+                _ => {}
+            }
+        }
+        let budget_left = |group: usize| -> usize {
+            if group == usize::MAX {
+                1
+            } else if t.kind == Kind::Replicated {
+                self.config.crashes - crashed_servers(Some(group))
+            } else {
+                self.config.crashes - crashed_servers(None)
+            }
+        };
+        // Every subset of candidates within budget.
+        let mut sets: Vec<Vec<NodeId>> = vec![Vec::new()];
+        for &(id, group) in &cands {
+            let mut more = Vec::new();
+            for set in &sets {
+                let used = set.iter().filter(|n| cands.iter().any(|c| c.0 == **n && c.1 == group)).count();
+                if used < budget_left(group) {
+                    let mut s2 = set.clone();
+                    s2.push(id);
+                    more.push(s2);
+                }
+            }
+            sets.extend(more);
+        }
+        // Each crashing node: atomic, or every subset of its outputs.
+        let mut out = Vec::new();
+        for set in sets {
+            let mut combos: Vec<Vec<Crash>> = vec![Vec::new()];
+            for &id in &set {
+                let kinds: Vec<CrashKind> = match self.config.crash_mode {
+                    CrashMode::Atomic => vec![CrashKind::Atomic],
+                    CrashMode::MidSend => {
+                        let m = self.topo.nodes[id].outputs.len();
+                        // Delivering nothing is the atomic crash.
+                        std::iter::once(CrashKind::Atomic).chain((1..(1u64 << m)).map(CrashKind::MidSend)).collect()
+                    }
+                };
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        kinds.iter().map(move |&kind| {
+                            let mut c2 = c.clone();
+                            c2.push(Crash { node: id, kind });
+                            c2
+                        })
+                    })
+                    .collect();
+            }
+            out.extend(combos);
+        }
+        out
+    }
+
+    /// Human-readable one-line description of a cycle's choices.
+    pub fn describe_action(&self, cycle: u32, a: &CycleAction) -> String {
+        let mut s = format!("cycle {cycle}:");
+        let sends: Vec<String> = a
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(c, o)| o.as_ref().map(|o| format!("c{c} {o}")))
+            .collect();
+        if sends.is_empty() {
+            s += " no requests";
+        } else {
+            s += &format!(" {}", sends.join(", "));
+        }
+        if !a.picks.is_empty() {
+            let picks: Vec<String> = a
+                .picks
+                .iter()
+                .map(|p| format!("c{}→{}", p.client, self.topo.nodes[p.server].name))
+                .collect();
+            let _ = write!(s, "; {}", picks.join(", "));
+        }
+        for crash in &a.crashes {
+            let name = &self.topo.nodes[crash.node].name;
+            match crash.kind {
+                CrashKind::Atomic => {
+                    let _ = write!(s, "; crash {name}");
+                }
+                CrashKind::MidSend(mask) => {
+                    let outs: Vec<&str> = self.topo.nodes[crash.node]
+                        .outputs
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .map(|(_, &l)| self.topo.links[l].name.as_str())
+                        .collect();
+                    let _ = write!(s, "; crash {name} (mid-send: only {} delivered)", outs.join(", "));
+                }
+            }
+        }
+        s
+    }
+}
+
+impl Model for TideModel {
+    type State = State;
+    type Action = CycleAction;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![State { cluster: Cluster::new(&self.topo), history: History::new(), crashed: Vec::new() }]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
+        if s.cluster.cycle >= self.config.cycles {
+            return;
+        }
+        let topo = &self.topo;
+        // Clients: idle ones with operations left may start any op, or none.
+        let mut op_sets: Vec<Vec<Option<Op<V>>>> = vec![Vec::new()];
+        for c in 0..topo.clients() {
+            let client = s.cluster.client(c);
+            let may = s.cluster.will_be_idle(topo, c) && client.next_tag < self.config.ops_per_client;
+            let options: Vec<Option<Op<V>>> = if may {
+                std::iter::once(None).chain(self.alphabet.iter().cloned().map(Some)).collect()
+            } else {
+                vec![None]
+            };
+            op_sets = op_sets
+                .into_iter()
+                .flat_map(|prefix| {
+                    options.iter().map(move |o| {
+                        let mut p = prefix.clone();
+                        p.push(o.clone());
+                        p
+                    })
+                })
+                .collect();
+        }
+        let points = s.cluster.choice_points(topo);
+        for crashes in self.crash_options(s) {
+            // An FE crashing atomically makes no choices this cycle.
+            let live_points: Vec<&(NodeId, ClientId, usize, Vec<usize>)> = points
+                .iter()
+                .filter(|(fe, ..)| !crashes.iter().any(|c| c.node == *fe && c.kind == CrashKind::Atomic))
+                .collect();
+            let mut pick_sets: Vec<Vec<Pick>> = vec![Vec::new()];
+            for &&(fe, client, shard, ref cands) in &live_points {
+                pick_sets = pick_sets
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        cands.iter().map(move |&replica| {
+                            let mut p = prefix.clone();
+                            p.push(Pick { fe, client, replica, server: topo.server(shard, replica) });
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            for ops in &op_sets {
+                for picks in &pick_sets {
+                    actions.push(CycleAction { ops: ops.clone(), picks: picks.clone(), crashes: crashes.clone() });
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: CycleAction) -> Option<State> {
+        let mut s = last.clone();
+        let cycle = s.cluster.cycle;
+        let inputs = CycleInputs { ops: action.ops, crashes: action.crashes.clone() };
+        let mut events = Vec::new();
+        let picks = &action.picks;
+        s.cluster.step(
+            &self.topo,
+            &inputs,
+            &mut |fe, c, cands| {
+                let p = picks
+                    .iter()
+                    .find(|p| p.fe == fe && p.client == c)
+                    .expect("the action has a pick for every open choice");
+                cands.iter().position(|&x| x == p.replica).expect("the pick is a candidate")
+            },
+            &mut events,
+        );
+        for (c, e) in &events {
+            s.history.record(cycle, *c, e);
+        }
+        for crash in &action.crashes {
+            s.crashed.push((cycle, crash.node));
+        }
+        Some(s)
+    }
+
+    fn within_boundary(&self, s: &State) -> bool {
+        s.cluster.cycle <= self.config.cycles
+    }
+
+    fn format_action(&self, a: &CycleAction) -> String {
+        self.describe_action(u32::MAX, a).replacen(&format!("cycle {}:", u32::MAX), "", 1).trim().to_string()
+    }
+
+    fn format_step(&self, last: &State, a: CycleAction) -> Option<String> {
+        let next = self.next_state(last, a.clone())?;
+        Some(crate::display::describe_state(self, &next))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("linearizable", |m, s| m.always(prop::LINEARIZABLE, s, m.check(prop::LINEARIZABLE, s).is_ok())),
+            Property::always("converged", |m, s| m.always(prop::CONVERGED, s, m.check(prop::CONVERGED, s).is_ok())),
+            Property::always("no-lost-writes", |m, s| {
+                m.always(prop::NO_LOST_WRITES, s, m.check(prop::NO_LOST_WRITES, s).is_ok())
+            }),
+            Property::always("latency", |m, s| m.always(prop::LATENCY, s, m.check(prop::LATENCY, s).is_ok())),
+            Property::always("available", |m, s| m.always(prop::AVAILABLE, s, m.check(prop::AVAILABLE, s).is_ok())),
+            Property::sometimes(TWINS[0].1, |m, s| m.sometimes(5, s, checks::write_then_read(&s.history))),
+            Property::sometimes(TWINS[1].1, |m, s| m.sometimes(6, s, m.race(s))),
+            Property::sometimes(TWINS[2].1, |m, s| {
+                m.sometimes(
+                    7,
+                    s,
+                    !s.crashed.is_empty()
+                        && s.history.ops.iter().any(|o| o.ret.as_ref().is_some_and(|r| r.result.wrote(&o.op)))
+                        && m.check(prop::NO_LOST_WRITES, s).is_ok(),
+                )
+            }),
+            Property::sometimes(TWINS[3].1, |m, s| {
+                m.sometimes(8, s, s.history.ops.iter().any(|o| o.ret.is_some()))
+            }),
+            Property::sometimes(TWINS[4].1, |m: &TideModel, s: &State| {
+                let first_crash = s.crashed.first().map(|c| c.0);
+                m.sometimes(
+                    9,
+                    s,
+                    first_crash.is_some_and(|fc| {
+                        s.history.ops.iter().any(|o| {
+                            o.invoke > fc
+                                && o.ret.as_ref().is_some_and(|r| r.result != tidekv::node::OpResult::Unavailable)
+                        })
+                    }),
+                )
+            }),
+        ]
+    }
+}

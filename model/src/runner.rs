@@ -1,0 +1,264 @@
+//! Running one exhaustive check and turning stateright's answer into a report:
+//! verdicts, state counts, and minimal counterexamples.
+
+use crate::expect::{self, Claim};
+use crate::model::{prop, CycleAction, ModelConfig, State, TideModel, TWINS};
+use serde_json::{json, Value as Json};
+use stateright::{Checker, HasDiscoveries, Model, Path};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+use tidekv::cluster::CrashKind;
+use tidekv::topology::ConfigError;
+use tidekv_checks::{Verdict, PROPERTIES};
+
+/// A counterexample: the cycles leading to the first violating state.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    pub property: &'static str,
+    /// What the check said about the last state.
+    pub explanation: String,
+    /// One line per cycle.
+    pub steps: Vec<String>,
+    /// The same, structured.
+    pub steps_json: Vec<Json>,
+    /// The history at the violating state, one op per line.
+    pub history: Vec<String>,
+}
+
+/// The result of checking one configuration.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub config: ModelConfig,
+    pub unique_states: usize,
+    pub states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    /// Per property (in [`PROPERTIES`] order).
+    pub verdicts: [Verdict; 5],
+    /// Per property: whether its `sometimes` twin was reached.
+    pub twins: [bool; 5],
+    pub counterexamples: Vec<Counterexample>,
+    pub threads: usize,
+}
+
+impl Report {
+    /// Properties whose verdict differs from what the project expects.
+    pub fn surprises(&self) -> Vec<&'static str> {
+        PROPERTIES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.verdicts[*i] != expect::expected(&self.config, *i).0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// Twins that should have been reached but were not: a vacuous pass.
+    pub fn unreached_twins(&self) -> Vec<&'static str> {
+        (0..5)
+            .filter(|&i| !self.twins[i] && expect::twin_expected(&self.config, i))
+            .map(|i| TWINS[i].1)
+            .collect()
+    }
+
+    /// One JSON object, as `check --json` prints it.
+    pub fn to_json(&self) -> Json {
+        let t = &self.config.topology;
+        let mut properties = serde_json::Map::new();
+        let mut seed_claim = serde_json::Map::new();
+        let mut expected = serde_json::Map::new();
+        let mut twins = serde_json::Map::new();
+        for (i, name) in PROPERTIES.iter().enumerate() {
+            properties.insert(name.to_string(), json!(self.verdicts[i].word()));
+            seed_claim.insert(name.to_string(), json!(expect::seed_claim(&self.config, i).word()));
+            let (v, finding) = expect::expected(&self.config, i);
+            expected.insert(
+                name.to_string(),
+                match finding {
+                    Some(f) => json!({"verdict": v.word(), "finding": f}),
+                    None => json!({"verdict": v.word()}),
+                },
+            );
+            twins.insert(TWINS[i].1.to_string(), json!(self.twins[i]));
+        }
+        let cex: Vec<Json> = self
+            .counterexamples
+            .iter()
+            .map(|c| {
+                json!({"property": c.property, "explanation": c.explanation, "steps": c.steps_json,
+                       "trace": c.steps, "history": c.history,
+                       "explore": format!("tidekv explore {}", self.config.flags())})
+            })
+            .collect();
+        json!({
+            "configuration": self.config.label(),
+            "flags": self.config.flags(),
+            "topology": t.kind.name(), "clients": t.clients, "shards": t.shards, "replicas": t.replicas,
+            "levels": t.levels, "protocol": t.protocol.name(), "keys": self.config.keys,
+            "values": self.config.values, "ops_per_client": self.config.ops_per_client,
+            "cycles": self.config.cycles,
+            "ops": self.config.ops.iter().map(|o| o.name()).collect::<Vec<_>>(),
+            "crashes": self.config.crashes, "crash_mode": self.config.crash_mode.name(),
+            "crash_fe": self.config.crash_fe,
+            "unique_states": self.unique_states, "states": self.states, "max_depth": self.max_depth,
+            "seconds": (self.seconds * 1000.0).round() / 1000.0, "threads": self.threads,
+            "properties": properties, "seed_claim": seed_claim, "expected": expected,
+            "reached": twins,
+            "as_expected": self.surprises().is_empty() && self.unreached_twins().is_empty(),
+            "counterexamples": cex,
+        })
+    }
+}
+
+impl Claim {
+    pub fn word(self) -> &'static str {
+        match self {
+            Claim::Holds => "holds",
+            Claim::Violated => "violated",
+            Claim::None => "no claim",
+            Claim::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub threads: usize,
+    /// Print a progress line to stderr every couple of seconds.
+    pub progress: bool,
+}
+
+/// Checks one configuration exhaustively (BFS) and reports.
+pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
+    let report = check_once(config, opts)?;
+    // With several threads, a discovery at a later cycle can land after the
+    // earliest one (stateright overwrites discoveries); the minimal cycle is
+    // known from the model, so a mismatch is re-run on one thread, where BFS
+    // order makes the kept path minimal.
+    if report.1 && opts.threads > 1 {
+        return Ok(check_once(config, &RunOptions { threads: 1, ..opts.clone() })?.0);
+    }
+    Ok(report.0)
+}
+
+fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool), ConfigError> {
+    let model = TideModel::new(config.clone())?;
+    let start = Instant::now();
+    let checker = model
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(HasDiscoveries::AnyOf(BTreeSet::new()))
+        .spawn_bfs();
+    let tty = std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let mut printed = false;
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if opts.progress && last.elapsed() >= Duration::from_secs(2) {
+            last = Instant::now();
+            let line = format!(
+                "  {}: {} unique states, depth {}, {:.0}s",
+                config.label(),
+                checker.unique_state_count(),
+                checker.max_depth(),
+                start.elapsed().as_secs_f64()
+            );
+            if tty {
+                eprint!("\r{line}\x1b[K");
+            } else {
+                eprintln!("{line}");
+            }
+            printed = true;
+        }
+    }
+    let checker = checker.join();
+    if printed && tty {
+        eprint!("\r\x1b[K");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let model = checker.model();
+    let discoveries = checker.discoveries();
+    let mut verdicts = [Verdict::Holds; 5];
+    let mut twins = [false; 5];
+    let mut counterexamples = Vec::new();
+    let mut not_minimal = false;
+    for (i, name) in PROPERTIES.iter().enumerate() {
+        if i == prop::CONVERGED && !model.has_replicas() {
+            verdicts[i] = Verdict::NotApplicable;
+        }
+        twins[i] = discoveries.contains_key(TWINS[i].1);
+        if let Some(path) = discoveries.get(name) {
+            verdicts[i] = Verdict::Violated;
+            let cex = counterexample(model, name, i, path.clone());
+            if model.min_cycle(i) != Some(path.last_state().cluster.cycle) {
+                not_minimal = true;
+            }
+            counterexamples.push(cex);
+        }
+    }
+    let report = Report {
+        config: config.clone(),
+        unique_states: checker.unique_state_count(),
+        states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        seconds,
+        verdicts,
+        twins,
+        counterexamples,
+        threads: opts.threads.max(1),
+    };
+    Ok((report, not_minimal))
+}
+
+fn counterexample(model: &TideModel, name: &'static str, i: usize, path: Path<State, CycleAction>) -> Counterexample {
+    let last = path.last_state().clone();
+    let explanation = model.check(i, &last).err().unwrap_or_else(|| "(no explanation)".into());
+    let mut steps = Vec::new();
+    let mut steps_json = Vec::new();
+    for (state, action) in path.into_vec() {
+        let Some(a) = action else { continue };
+        let cycle = state.cluster.cycle;
+        steps.push(model.describe_action(cycle, &a));
+        steps_json.push(action_json(model, cycle, &a));
+    }
+    let history = last.history.ops.iter().map(tidekv_checks::describe).collect();
+    Counterexample { property: name, explanation, steps, steps_json, history }
+}
+
+/// A cycle's choices as JSON: requests sent, replica choices, crashes.
+pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction) -> Json {
+    let topo = &model.topo;
+    let requests: Vec<Json> = a
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(c, o)| o.as_ref().map(|o| json!({"client": format!("c{c}"), "op": o.to_string()})))
+        .collect();
+    let picks: Vec<Json> = a
+        .picks
+        .iter()
+        .map(|p| json!({"fe": topo.nodes[p.fe].name, "client": format!("c{}", p.client), "replica": topo.nodes[p.server].name}))
+        .collect();
+    let crashes: Vec<Json> = a
+        .crashes
+        .iter()
+        .map(|c| {
+            let node = &topo.nodes[c.node];
+            match c.kind {
+                CrashKind::Atomic => json!({"node": node.name, "mode": "atomic"}),
+                CrashKind::MidSend(mask) => {
+                    let delivered: Vec<&str> = node
+                        .outputs
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| mask & (1 << k) != 0)
+                        .map(|(_, &l)| topo.links[l].name.as_str())
+                        .collect();
+                    json!({"node": node.name, "mode": "mid-send", "delivered": delivered})
+                }
+            }
+        })
+        .collect();
+    json!({"cycle": cycle, "requests": requests, "picks": picks, "crashes": crashes})
+}
