@@ -16,9 +16,9 @@
 //! Each returns `Ok(())` or `Err(explanation)`; the explanation names the
 //! operations involved so a reader can find them in the trace.
 
-pub mod linearizability;
+pub mod monitor;
 
-pub use linearizability::linearizable;
+pub use monitor::{latency_bound, Monitor};
 
 use std::collections::{BTreeMap, HashMap};
 use tidekv::history::{History, OpRecord, Outcome};
@@ -113,10 +113,47 @@ fn may_have_written<V: Val>(op: &OpRecord<V>) -> bool {
     op.op.is_write() && (acked(op) || op.outcome() == Outcome::Info)
 }
 
+/// Feeds a history through a [`Monitor`] in time order, collecting the
+/// violations it reports (the first per property).
+pub fn monitor_history<V: Val>(history: &History<V>, base: u32) -> (Monitor<V>, BTreeMap<&'static str, String>) {
+    let clients = history.ops.iter().map(|o| o.client as usize + 1).max().unwrap_or(0);
+    let mut m = Monitor::new(clients, base);
+    let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(history.ops.len() * 2);
+    for (i, op) in history.ops.iter().enumerate() {
+        events.push((op.invoke_time(), i, false));
+        if let Some(t) = op.return_time() {
+            events.push((t, i, true));
+        }
+    }
+    events.sort_unstable();
+    let mut found = BTreeMap::new();
+    for (_, i, is_return) in events {
+        let op = &history.ops[i];
+        if is_return {
+            let r = op.ret.as_ref().expect("a return event has a return");
+            for (p, why) in m.ret(r.cycle, op.client as usize, op.tag, r.result.clone()) {
+                found.entry(p).or_insert(why);
+            }
+        } else {
+            m.invoke(op.invoke, op.client as usize, op.tag, op.op.clone());
+        }
+    }
+    (m, found)
+}
+
+/// `linearizable`: the history is linearizable against a sequential map;
+/// operations without an answer (or answered `Unavailable`) may or may not
+/// have taken effect.
+pub fn linearizable<V: Val>(history: &History<V>) -> Result<(), String> {
+    match monitor_history(history, 0).1.remove(LINEARIZABLE) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
 /// `no-lost-writes` on a cluster state: for every key with an acknowledged
 /// write, some live server of the key's home shard holds a value that a write
-/// not superseded in real time could have left. A write `W` is superseded when
-/// an acknowledged write was invoked after `W` returned.
+/// not superseded in real time could have left (see [`monitor`]).
 ///
 /// `stores[s]` lists the settled stores of shard `s`'s live servers (empty
 /// when all are dead); `home(k)` is the shard a key lives on without failures.
@@ -125,42 +162,7 @@ pub fn no_lost_writes<V: Val>(
     stores: &[Vec<(String, BTreeMap<Key, V>)>],
     home: &dyn Fn(Key) -> usize,
 ) -> Result<(), String> {
-    let mut by_key: BTreeMap<Key, Vec<&OpRecord<V>>> = BTreeMap::new();
-    for op in history.ops.iter().filter(|o| may_have_written(o)) {
-        by_key.entry(op.op.key()).or_default().push(op);
-    }
-    for (key, writes) in by_key {
-        let acked_invokes: Vec<u64> = writes.iter().filter(|w| acked(w)).map(|w| w.invoke_time()).collect();
-        if acked_invokes.is_empty() {
-            continue;
-        }
-        let allowed: Vec<Option<V>> = writes
-            .iter()
-            .filter(|w| w.return_time().map_or(true, |rt| !acked_after(&acked_invokes, rt)))
-            .filter_map(|w| effect(&w.op))
-            .collect();
-        let shard = home(key);
-        let held = stores[shard].iter().any(|(_, store)| allowed.contains(&store.get(&key).cloned()));
-        if !held {
-            let latest = writes
-                .iter()
-                .filter(|w| acked(w))
-                .max_by_key(|w| w.return_time())
-                .expect("an acknowledged write exists");
-            let holders: Vec<String> =
-                stores[shard].iter().map(|(n, s)| format!("{n} holds {:?}", s.get(&key))).collect();
-            let holders = if holders.is_empty() { "no live server".to_string() } else { holders.join(", ") };
-            return Err(format!(
-                "k{key}: acknowledged write {} is lost: shard {shard} has {holders}",
-                describe(latest)
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn acked_after(acked_invokes: &[u64], t: u64) -> bool {
-    acked_invokes.iter().any(|&i| i > t)
+    monitor_history(history, 0).0.no_lost_writes(stores, home)
 }
 
 /// `no-lost-writes` on a recorded history: no read misses an acknowledged
@@ -257,15 +259,8 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
     Ok(())
 }
 
-/// The latency bound the FE guarantees: `base` cycles without failures, two
-/// more per crash (each crash of a node a request waits for costs at most one
-/// detection cycle and one retry hop).
-pub fn latency_bound(base: u32, crashes: usize) -> u32 {
-    base + 2 * crashes as u32
-}
-
-fn crashes_by(crash_cycles: &[u32], cycle: u32) -> usize {
-    crash_cycles.iter().filter(|&&c| c <= cycle).count()
+fn crashes_by(crash_cycles: &[u32], cycle: u32) -> u32 {
+    crash_cycles.iter().filter(|&&c| c <= cycle).count() as u32
 }
 
 /// `latency`: with no crash up to its return, every operation returns exactly
@@ -276,14 +271,8 @@ pub fn latency<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, bas
     for op in &history.ops {
         match &op.ret {
             Some(r) => {
-                let crashes = crashes_by(crash_cycles, r.cycle);
-                let took = r.cycle - op.invoke;
-                if crashes == 0 && took != base {
-                    return Err(format!("{} took {took} cycles without failures, not {base}", describe(op)));
-                }
-                let bound = latency_bound(base, crashes);
-                if took > bound {
-                    return Err(format!("{} took {took} cycles, over the bound {bound}", describe(op)));
+                if let Some(why) = monitor::latency_violation(r.cycle - op.invoke, crashes_by(crash_cycles, r.cycle), base) {
+                    return Err(format!("{} {why}", describe(op)));
                 }
             }
             None => {
@@ -317,18 +306,10 @@ pub fn available<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, b
     Ok(())
 }
 
-/// Reached when a `Get` returned a value that a write returned before the
-/// `Get` was invoked had written: a write, then a read of it.
+/// Reached when a `Get` returned a value that an acknowledged write, returned
+/// before the `Get` was invoked, had written: a write, then a read of it.
 pub fn write_then_read<V: Val>(history: &History<V>) -> bool {
-    history.ops.iter().any(|r| {
-        let Some(OpResult::Value(Some(v))) = r.ret.as_ref().map(|x| &x.result) else { return false };
-        history.ops.iter().any(|w| {
-            acked(w)
-                && w.op.key() == r.op.key()
-                && w.op.value() == Some(v)
-                && w.return_time().is_some_and(|t| t < r.invoke_time())
-        })
-    })
+    monitor_history(history, 0).0.flags.write_then_read
 }
 
 #[cfg(test)]

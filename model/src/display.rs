@@ -71,12 +71,14 @@ pub fn describe_state(m: &TideModel, s: &State) -> String {
     if !any {
         out += "  none\n";
     }
-    out += "history:\n";
-    if s.history.ops.is_empty() {
-        out += "  none\n";
-    }
-    for op in &s.history.ops {
-        let _ = writeln!(out, "  {}", tidekv_checks::describe(op));
+    if let Some(trace) = &s.trace {
+        out += "history:\n";
+        if trace.history.ops.is_empty() {
+            out += "  none\n";
+        }
+        for op in &trace.history.ops {
+            let _ = writeln!(out, "  {}", tidekv_checks::describe(op));
+        }
     }
     out
 }

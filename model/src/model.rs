@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tidekv::cluster::{Crash, CrashKind, Cluster, CycleInputs};
 use tidekv::history::History;
+use tidekv::node::client::ClientEvent;
+use tidekv_checks::Monitor;
 use tidekv::node::hash::home_shard;
 use tidekv::node::{ClientId, Key, Op};
 use tidekv::topology::{ConfigError, Kind, NodeId, Role, Topology, TopologyConfig};
@@ -214,18 +216,29 @@ pub struct Pick {
     pub server: NodeId,
 }
 
-/// The model's state.
+/// The model's state: the cluster, and what the property monitor needs of
+/// the history so far. Completed operations are forgotten once nothing can
+/// depend on them, so paths that differ only in such timings merge.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct State {
     pub cluster: Cluster<V>,
-    pub history: History<V>,
-    /// Crash cycles and nodes, in order.
-    pub crashed: Vec<(u32, NodeId)>,
+    pub monitor: Monitor<V>,
+    /// The full history and crash cycles, kept only when the model is built
+    /// [`TideModel::with_history`] (the Explorer, counterexample replay).
+    pub trace: Option<Trace>,
 }
 
-impl State {
+/// The full record of a path: the history and the crashes.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Trace {
+    pub history: History<V>,
+    /// (cycle, node) of every crash, in order.
+    pub crashes: Vec<(u32, NodeId)>,
+}
+
+impl Trace {
     pub fn crash_cycles(&self) -> Vec<u32> {
-        self.crashed.iter().map(|c| c.0).collect()
+        self.crashes.iter().map(|c| c.0).collect()
     }
 }
 
@@ -258,6 +271,8 @@ pub struct TideModel {
     /// the earliest one seen so far, so the path stateright keeps (it keeps
     /// overwriting discoveries) is one of minimal length. Off in the Explorer.
     pub minimize: bool,
+    /// Keep the full history in the state (see [`State::trace`]).
+    pub keep_trace: bool,
     min_cycle: Arc<[AtomicU32; prop::COUNT]>,
 }
 
@@ -288,8 +303,16 @@ impl TideModel {
             topo,
             alphabet,
             minimize: true,
+            keep_trace: false,
             min_cycle: Arc::new(std::array::from_fn(|_| AtomicU32::new(u32::MAX))),
         })
+    }
+
+    /// The same model, keeping the full history in every state.
+    pub fn with_trace(mut self) -> Self {
+        self.keep_trace = true;
+        self.minimize = false;
+        self
     }
 
     /// Whether `converged` applies (replicas exist).
@@ -328,27 +351,42 @@ impl TideModel {
             .collect()
     }
 
-    /// The property checks on one state, as the `checks` crate computes them.
-    pub fn check(&self, i: usize, s: &State) -> Result<(), String> {
-        let base = self.config.topology.latency_cycles();
+    /// Whether always-property `i` holds in state `s` (the monitor's sticky
+    /// verdicts plus the checks on the current cluster state).
+    pub fn holds(&self, i: usize, s: &State) -> bool {
         let now = s.cluster.cycle;
+        let f = &s.monitor.flags;
         match i {
-            prop::LINEARIZABLE => checks::linearizable(&s.history),
-            prop::CONVERGED => {
-                if self.has_replicas() {
-                    checks::converged(&self.stores(s))
-                } else {
-                    Ok(())
-                }
-            }
-            prop::NO_LOST_WRITES => {
-                let shards = self.config.topology.shards;
-                checks::no_lost_writes(&s.history, &self.stores(s), &|k| home_shard(k, shards))
-            }
-            prop::LATENCY => checks::latency(&s.history, &s.crash_cycles(), now, base),
-            prop::AVAILABLE => checks::available(&s.history, &s.crash_cycles(), now, base),
+            prop::LINEARIZABLE => !f.not_linearizable,
+            prop::CONVERGED => !self.has_replicas() || checks::converged(&self.stores(s)).is_ok(),
+            prop::NO_LOST_WRITES => self.lost_writes(s).is_ok(),
+            prop::LATENCY => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
+            prop::AVAILABLE => !f.unavailable && s.monitor.check_pending(now).is_ok(),
             _ => unreachable!("not an always property"),
         }
+    }
+
+    fn lost_writes(&self, s: &State) -> Result<(), String> {
+        let shards = self.config.topology.shards;
+        s.monitor.no_lost_writes(&self.stores(s), &|k| home_shard(k, shards))
+    }
+
+    /// Why always-property `i` fails in a state of a model built
+    /// [`TideModel::with_trace`], computed by the `checks` functions from the
+    /// full history.
+    pub fn explain(&self, i: usize, s: &State) -> Option<String> {
+        let trace = s.trace.as_ref()?;
+        let base = self.config.topology.latency_cycles();
+        let now = s.cluster.cycle;
+        let r = match i {
+            prop::LINEARIZABLE => checks::linearizable(&trace.history),
+            prop::CONVERGED => checks::converged(&self.stores(s)),
+            prop::NO_LOST_WRITES => self.lost_writes(s),
+            prop::LATENCY => checks::latency(&trace.history, &trace.crash_cycles(), now, base),
+            prop::AVAILABLE => checks::available(&trace.history, &trace.crash_cycles(), now, base),
+            _ => unreachable!(),
+        };
+        r.err()
     }
 
     /// Whether two clients' writes to one key reach servers of one shard in
@@ -383,16 +421,19 @@ impl TideModel {
 
     fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
         let t = &self.config.topology;
+        // Crashed nodes are exactly the dead ones (crash-stop).
+        let dead = |id: NodeId| !s.cluster.is_alive(id);
         let crashed_servers = |shard: Option<usize>| {
-            s.crashed
-                .iter()
-                .filter(|(_, n)| match self.topo.nodes[*n].role {
+            self.topo
+                .servers()
+                .filter(|&n| dead(n))
+                .filter(|&n| match self.topo.nodes[n].role {
                     Role::Server { shard: sh, .. } => shard.map_or(true, |x| x == sh),
                     _ => false,
                 })
                 .count()
         };
-        let fe_crashed = s.crashed.iter().any(|(_, n)| matches!(self.topo.nodes[*n].role, Role::Fe { .. }));
+        let fe_crashed = self.topo.fes().any(dead);
         // Candidate nodes, with the budget group they draw on.
         let mut cands: Vec<(NodeId, usize)> = Vec::new();
         for id in 0..self.topo.nodes.len() {
@@ -509,7 +550,9 @@ impl Model for TideModel {
     type Action = CycleAction;
 
     fn init_states(&self) -> Vec<State> {
-        vec![State { cluster: Cluster::new(&self.topo), history: History::new(), crashed: Vec::new() }]
+        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency_cycles());
+        let trace = self.keep_trace.then(Trace::default);
+        vec![State { cluster: Cluster::new(&self.topo), monitor, trace }]
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
@@ -584,11 +627,35 @@ impl Model for TideModel {
             },
             &mut events,
         );
-        for (c, e) in &events {
-            s.history.record(cycle, *c, e);
+        for _ in &action.crashes {
+            s.monitor.crash();
         }
-        for crash in &action.crashes {
-            s.crashed.push((cycle, crash.node));
+        // Time order within the cycle: every response read, then every
+        // request sent (and a client's own immediate `Unavailable` answer).
+        for (c, e) in &events {
+            if let ClientEvent::Return { tag, result } = e {
+                if s.monitor.pending(*c).is_some_and(|p| p.tag == *tag && p.invoke < cycle) {
+                    s.monitor.ret(cycle, *c, *tag, result.clone());
+                }
+            }
+        }
+        for (c, e) in &events {
+            match e {
+                ClientEvent::Invoke { tag, op } => s.monitor.invoke(cycle, *c, *tag, op.clone()),
+                ClientEvent::Return { tag, result } => {
+                    if s.monitor.pending(*c).is_some_and(|p| p.tag == *tag) {
+                        s.monitor.ret(cycle, *c, *tag, result.clone());
+                    }
+                }
+            }
+        }
+        if let Some(trace) = &mut s.trace {
+            for (c, e) in &events {
+                trace.history.record(cycle, *c, e);
+            }
+            for crash in &action.crashes {
+                trace.crashes.push((cycle, crash.node));
+            }
         }
         Some(s)
     }
@@ -608,40 +675,21 @@ impl Model for TideModel {
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
-            Property::always("linearizable", |m, s| m.always(prop::LINEARIZABLE, s, m.check(prop::LINEARIZABLE, s).is_ok())),
-            Property::always("converged", |m, s| m.always(prop::CONVERGED, s, m.check(prop::CONVERGED, s).is_ok())),
+            Property::always("linearizable", |m, s| m.always(prop::LINEARIZABLE, s, m.holds(prop::LINEARIZABLE, s))),
+            Property::always("converged", |m, s| m.always(prop::CONVERGED, s, m.holds(prop::CONVERGED, s))),
             Property::always("no-lost-writes", |m, s| {
-                m.always(prop::NO_LOST_WRITES, s, m.check(prop::NO_LOST_WRITES, s).is_ok())
+                m.always(prop::NO_LOST_WRITES, s, m.holds(prop::NO_LOST_WRITES, s))
             }),
-            Property::always("latency", |m, s| m.always(prop::LATENCY, s, m.check(prop::LATENCY, s).is_ok())),
-            Property::always("available", |m, s| m.always(prop::AVAILABLE, s, m.check(prop::AVAILABLE, s).is_ok())),
-            Property::sometimes(TWINS[0].1, |m, s| m.sometimes(5, s, checks::write_then_read(&s.history))),
+            Property::always("latency", |m, s| m.always(prop::LATENCY, s, m.holds(prop::LATENCY, s))),
+            Property::always("available", |m, s| m.always(prop::AVAILABLE, s, m.holds(prop::AVAILABLE, s))),
+            Property::sometimes(TWINS[0].1, |m, s| m.sometimes(5, s, s.monitor.flags.write_then_read)),
             Property::sometimes(TWINS[1].1, |m, s| m.sometimes(6, s, m.race(s))),
-            Property::sometimes(TWINS[2].1, |m, s| {
-                m.sometimes(
-                    7,
-                    s,
-                    !s.crashed.is_empty()
-                        && s.history.ops.iter().any(|o| o.ret.as_ref().is_some_and(|r| r.result.wrote(&o.op)))
-                        && m.check(prop::NO_LOST_WRITES, s).is_ok(),
-                )
+            Property::sometimes(TWINS[2].1, |m: &TideModel, s: &State| {
+                let reached = s.monitor.crashes() > 0 && s.monitor.any_acked() && m.lost_writes(s).is_ok();
+                m.sometimes(7, s, reached)
             }),
-            Property::sometimes(TWINS[3].1, |m, s| {
-                m.sometimes(8, s, s.history.ops.iter().any(|o| o.ret.is_some()))
-            }),
-            Property::sometimes(TWINS[4].1, |m: &TideModel, s: &State| {
-                let first_crash = s.crashed.first().map(|c| c.0);
-                m.sometimes(
-                    9,
-                    s,
-                    first_crash.is_some_and(|fc| {
-                        s.history.ops.iter().any(|o| {
-                            o.invoke > fc
-                                && o.ret.as_ref().is_some_and(|r| r.result != tidekv::node::OpResult::Unavailable)
-                        })
-                    }),
-                )
-            }),
+            Property::sometimes(TWINS[3].1, |m, s| m.sometimes(8, s, s.monitor.flags.completed)),
+            Property::sometimes(TWINS[4].1, |m, s| m.sometimes(9, s, s.monitor.flags.answered_after_crash)),
         ]
     }
 }

@@ -211,18 +211,21 @@ fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool),
     Ok((report, not_minimal))
 }
 
+/// Replays a path on a model that keeps the full history, and explains.
 fn counterexample(model: &TideModel, name: &'static str, i: usize, path: Path<State, CycleAction>) -> Counterexample {
-    let last = path.last_state().clone();
-    let explanation = model.check(i, &last).err().unwrap_or_else(|| "(no explanation)".into());
+    let replay = TideModel::new(model.config.clone()).expect("the config was valid").with_trace();
+    let mut state = replay.init_states().pop().expect("one initial state");
     let mut steps = Vec::new();
     let mut steps_json = Vec::new();
-    for (state, action) in path.into_vec() {
-        let Some(a) = action else { continue };
+    for a in path.into_actions() {
         let cycle = state.cluster.cycle;
         steps.push(model.describe_action(cycle, &a));
         steps_json.push(action_json(model, cycle, &a));
+        state = replay.next_state(&state, a).expect("every action applies");
     }
-    let history = last.history.ops.iter().map(tidekv_checks::describe).collect();
+    let explanation = replay.explain(i, &state).unwrap_or_else(|| "(the checks find nothing wrong: a model bug)".into());
+    let trace = state.trace.as_ref().expect("the replay keeps the trace");
+    let history = trace.history.ops.iter().map(tidekv_checks::describe).collect();
     Counterexample { property: name, explanation, steps, steps_json, history }
 }
 

@@ -1,0 +1,405 @@
+//! The properties as an online monitor: fed a history's events in time order,
+//! it keeps only what future events can still depend on, in canonical form.
+//!
+//! This is how the properties are written once for both uses: the model keeps
+//! a [`Monitor`] in its state (two paths whose histories differ only in
+//! timings that no longer matter reach the *same* state, so stateright merges
+//! them), and the batch functions of this crate feed a recorded history
+//! through the same monitor.
+//!
+//! # Linearizability
+//! Per key, the monitor keeps the set of *configurations* still possible: the
+//! register's value, the pending operations already linearized (with the
+//! answer they were assumed to get), and the operations of unknown outcome
+//! not yet applied. When an operation returns, every configuration is
+//! extended by linearizing open operations, in any order, until the returning
+//! one is linearized with the answer it actually got; configurations that
+//! cannot are dropped, and if none is left the history is not linearizable.
+//! Linearizability is local (Herlihy & Wing), so keys are independent. An
+//! operation answered `Unavailable` (or never answered) may take effect at
+//! any later point, or never.
+//!
+//! # Lost writes
+//! Per key, the *candidates*: writes whose effect a server may legitimately
+//! hold now. A write stops being a candidate when an acknowledged write that
+//! was invoked after it returned itself returns (it is superseded), or when
+//! it fails. The initial absent value is a candidate that returned at time 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+use tidekv::node::{ClientId, Key, Op, OpResult, Tag, Val};
+
+/// Identity of a write: (client, tag); the initial value is `(u16::MAX, 0)`.
+pub type WriteId = (u16, Tag);
+const INITIAL: WriteId = (u16::MAX, 0);
+
+/// Bound on configurations per key: a history that needs more is reported as
+/// not checkable rather than exhausting memory.
+pub const CONFIGS_MAX: usize = 100_000;
+
+/// An operation in flight.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Pending<V> {
+    pub tag: Tag,
+    pub op: Op<V>,
+    pub invoke: u32,
+    /// Candidate writes that had returned when this write was invoked: what
+    /// it supersedes if it is acknowledged.
+    supersedes: Vec<WriteId>,
+    /// For a `Get`: values of acknowledged writes returned before it.
+    acked_before: Vec<Option<V>>,
+    /// Crashes seen when it was invoked.
+    crashes_at_invoke: u32,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+struct Config<V> {
+    value: Option<V>,
+    /// Pending ops linearized, with the answer assumed: sorted by client.
+    lin: Vec<(u16, OpResult<V>)>,
+    /// Writes of unknown outcome not yet applied: sorted.
+    floating: Vec<Op<V>>,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+struct Cand<V> {
+    effect: Option<V>,
+    returned: bool,
+    acked: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+struct KeyState<V> {
+    configs: BTreeSet<Config<V>>,
+    cands: BTreeMap<WriteId, Cand<V>>,
+    has_acked: bool,
+}
+
+impl<V: Val> KeyState<V> {
+    fn new() -> Self {
+        let config = Config { value: None, lin: Vec::new(), floating: Vec::new() };
+        let initial = Cand { effect: None, returned: true, acked: false };
+        KeyState { configs: BTreeSet::from([config]), cands: BTreeMap::from([(INITIAL, initial)]), has_acked: false }
+    }
+}
+
+/// Sticky verdicts and reached-flags.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Flags {
+    pub not_linearizable: bool,
+    pub latency_violated: bool,
+    pub unavailable: bool,
+    /// A `Get` returned a value an acknowledged write returned before it wrote.
+    pub write_then_read: bool,
+    /// An operation completed with an answer other than `Unavailable`.
+    pub completed: bool,
+    /// An operation invoked after a crash completed with a real answer.
+    pub answered_after_crash: bool,
+}
+
+/// The monitor's state.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Monitor<V> {
+    pending: Vec<Option<Pending<V>>>,
+    keys: BTreeMap<Key, KeyState<V>>,
+    crashes: u32,
+    /// Failure-free latency of the topology, in cycles.
+    base: u32,
+    pub flags: Flags,
+}
+
+/// The sequential map on one key: the new value and the answer.
+pub fn sequential<V: Val>(state: &Option<V>, op: &Op<V>) -> (Option<V>, OpResult<V>) {
+    match op {
+        Op::Get(_) => (state.clone(), OpResult::Value(state.clone())),
+        Op::Put(_, v) => (Some(v.clone()), OpResult::Ok),
+        Op::Delete(_) => (None, OpResult::Ok),
+        Op::Insert(_, v) => match state {
+            Some(_) => (state.clone(), OpResult::Exists),
+            None => (Some(v.clone()), OpResult::Ok),
+        },
+        Op::Modify(_, v) => match state {
+            Some(old) => (Some(v.clone()), OpResult::Modified(old.clone())),
+            None => (None, OpResult::Absent),
+        },
+    }
+}
+
+fn effect<V: Val>(op: &Op<V>) -> Option<Option<V>> {
+    match op {
+        Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) => Some(Some(v.clone())),
+        Op::Delete(_) => Some(None),
+        Op::Get(_) => None,
+    }
+}
+
+/// The latency bound the FE guarantees: `base` cycles without failures, two
+/// more per crash (each crash of a node a request waits for costs at most one
+/// detection cycle and one retry hop).
+pub fn latency_bound(base: u32, crashes: u32) -> u32 {
+    base + 2 * crashes
+}
+
+/// Why a completed operation's latency breaks the rule, if it does.
+pub fn latency_violation(took: u32, crashes: u32, base: u32) -> Option<String> {
+    if crashes == 0 && took != base {
+        return Some(format!("took {took} cycles without failures, not {base}"));
+    }
+    let bound = latency_bound(base, crashes);
+    (took > bound).then(|| format!("took {took} cycles, over the bound {bound}"))
+}
+
+fn text<V: Val>(client: ClientId, op: &Op<V>, invoke: u32, ret: Option<(u32, &OpResult<V>)>) -> String {
+    match ret {
+        Some((c, r)) => format!("c{client} {op}={r} @{invoke}..{c}"),
+        None => format!("c{client} {op} @{invoke}.."),
+    }
+}
+
+impl<V: Val> Monitor<V> {
+    /// A monitor for `clients` clients of a topology whose failure-free
+    /// latency is `base` cycles.
+    pub fn new(clients: usize, base: u32) -> Self {
+        Monitor { pending: vec![None; clients], keys: BTreeMap::new(), crashes: 0, base, flags: Flags::default() }
+    }
+
+    pub fn crashes(&self) -> u32 {
+        self.crashes
+    }
+
+    /// A node crashed (call before the returns of its cycle).
+    pub fn crash(&mut self) {
+        self.crashes += 1;
+    }
+
+    /// The operation client `c` has in flight.
+    pub fn pending(&self, c: ClientId) -> Option<&Pending<V>> {
+        self.pending[c].as_ref()
+    }
+
+    /// Client `c` invoked `op` at `cycle`.
+    pub fn invoke(&mut self, cycle: u32, c: ClientId, tag: Tag, op: Op<V>) {
+        assert!(self.pending[c].is_none(), "client {c} invoked with an operation in flight");
+        let ks = self.keys.entry(op.key()).or_insert_with(KeyState::new);
+        let mut supersedes = Vec::new();
+        let mut acked_before = Vec::new();
+        if let Some(e) = effect(&op) {
+            supersedes = ks.cands.iter().filter(|(_, c)| c.returned).map(|(id, _)| *id).collect();
+            ks.cands.insert((c as u16, tag), Cand { effect: e, returned: false, acked: false });
+        } else {
+            acked_before = ks.cands.values().filter(|c| c.acked && c.returned).map(|c| c.effect.clone()).collect();
+        }
+        self.pending[c] =
+            Some(Pending { tag, op, invoke: cycle, supersedes, acked_before, crashes_at_invoke: self.crashes });
+    }
+
+    /// Client `c`'s operation returned at `cycle` with `result`. Returns the
+    /// violations it reveals: `(property, explanation)`.
+    pub fn ret(&mut self, cycle: u32, c: ClientId, tag: Tag, result: OpResult<V>) -> Vec<(&'static str, String)> {
+        let p = self.pending[c].take().expect("a return matches a pending operation");
+        assert_eq!(p.tag, tag, "client {c}: return for tag {tag}, pending {}", p.tag);
+        let mut out = Vec::new();
+        let key = p.op.key();
+        let desc = || text(c, &p.op, p.invoke, Some((cycle, &result)));
+        if let Some(why) = latency_violation(cycle - p.invoke, self.crashes, self.base) {
+            self.flags.latency_violated = true;
+            out.push((crate::LATENCY, format!("{} {why}", desc())));
+        }
+        if result == OpResult::Unavailable {
+            self.flags.unavailable = true;
+            out.push((crate::AVAILABLE, format!("{} was answered unavailable", desc())));
+        } else {
+            self.flags.completed = true;
+            if p.crashes_at_invoke > 0 {
+                self.flags.answered_after_crash = true;
+            }
+        }
+        if let (Op::Get(_), OpResult::Value(Some(v))) = (&p.op, &result) {
+            if p.acked_before.contains(&Some(v.clone())) {
+                self.flags.write_then_read = true;
+            }
+        }
+        let ks = self.keys.get_mut(&key).expect("the key was seen at invoke");
+        // Lost writes: candidates.
+        if p.op.is_write() {
+            let id = (c as u16, tag);
+            if result == OpResult::Unavailable {
+                // Unknown outcome: stays a candidate, never superseded.
+            } else if result.wrote(&p.op) {
+                if let Some(cand) = ks.cands.get_mut(&id) {
+                    cand.returned = true;
+                    cand.acked = true;
+                }
+                ks.has_acked = true;
+                for s in &p.supersedes {
+                    ks.cands.remove(s);
+                }
+            } else {
+                ks.cands.remove(&id);
+            }
+        }
+        // Linearizability.
+        if !self.flags.not_linearizable {
+            let me = c as u16;
+            let open: Vec<(u16, Op<V>)> = self
+                .pending
+                .iter()
+                .enumerate()
+                .filter_map(|(d, x)| x.as_ref().filter(|x| x.op.key() == key).map(|x| (d as u16, x.op.clone())))
+                .chain(std::iter::once((me, p.op.clone())))
+                .collect();
+            let configs = std::mem::take(&mut ks.configs);
+            let next = if result == OpResult::Unavailable {
+                Ok(configs
+                    .into_iter()
+                    .map(|mut cfg| {
+                        if let Some(i) = cfg.lin.iter().position(|(d, _)| *d == me) {
+                            cfg.lin.remove(i);
+                        } else if p.op.is_write() {
+                            let at = cfg.floating.partition_point(|x| x < &p.op);
+                            cfg.floating.insert(at, p.op.clone());
+                        }
+                        cfg
+                    })
+                    .collect())
+            } else {
+                linearize(configs, &open, me, &result)
+            };
+            match next {
+                Ok(n) if !n.is_empty() => ks.configs = n,
+                Ok(_) => {
+                    self.flags.not_linearizable = true;
+                    let others: Vec<String> = self
+                        .pending
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(d, x)| {
+                            x.as_ref().filter(|x| x.op.key() == key).map(|x| text(d, &x.op, x.invoke, None))
+                        })
+                        .collect();
+                    let open = if others.is_empty() { String::new() } else { format!(" (open: {})", others.join(", ")) };
+                    out.push((crate::LINEARIZABLE, format!("k{key}: {} cannot be linearized{open}", desc())));
+                }
+                Err(e) => {
+                    self.flags.not_linearizable = true;
+                    out.push((crate::LINEARIZABLE, format!("k{key}: {e}")));
+                }
+            }
+            if self.flags.not_linearizable {
+                // The verdict is settled: forget the configurations so that
+                // violating states differing only there are one state.
+                for ks in self.keys.values_mut() {
+                    ks.configs.clear();
+                }
+            }
+        }
+        out
+    }
+
+    /// `latency` and `available` for the operations still in flight at cycle
+    /// `now` (the cycle about to execute): none may be older than the bound.
+    pub fn check_pending(&self, now: u32) -> Result<(), String> {
+        let bound = latency_bound(self.base, self.crashes);
+        for (c, p) in self.pending.iter().enumerate() {
+            if let Some(p) = p {
+                if now - p.invoke > bound {
+                    return Err(format!(
+                        "{} still pending at cycle {now}, over the bound {bound}",
+                        text(c, &p.op, p.invoke, None)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `no-lost-writes` on a cluster state: for every key with an
+    /// acknowledged write, some live server of its home shard holds a
+    /// candidate's effect. `stores[s]`: `(name, settled store)` of shard `s`'s
+    /// live servers.
+    pub fn no_lost_writes(
+        &self,
+        stores: &[Vec<(String, BTreeMap<Key, V>)>],
+        home: &dyn Fn(Key) -> usize,
+    ) -> Result<(), String> {
+        for (key, ks) in &self.keys {
+            if !ks.has_acked {
+                continue;
+            }
+            let shard = home(*key);
+            let held = stores[shard].iter().any(|(_, st)| {
+                let v = st.get(key);
+                ks.cands.values().any(|c| c.effect.as_ref() == v)
+            });
+            if !held {
+                let allowed: Vec<String> = ks
+                    .cands
+                    .values()
+                    .map(|c| c.effect.as_ref().map_or("absent".to_string(), |v| format!("{v:?}")))
+                    .collect();
+                let holders: Vec<String> = stores[shard]
+                    .iter()
+                    .map(|(n, s)| format!("{n} holds {}", s.get(key).map_or("absent".to_string(), |v| format!("{v:?}"))))
+                    .collect();
+                let holders = if holders.is_empty() { "no live server".to_string() } else { holders.join(", ") };
+                return Err(format!(
+                    "k{key}: an acknowledged write is lost: shard {shard} has {holders}; it should hold one of [{}]",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some key has an acknowledged write.
+    pub fn any_acked(&self) -> bool {
+        self.keys.values().any(|k| k.has_acked)
+    }
+}
+
+/// Extends every configuration until client `me` is linearized with answer
+/// `result`; returns the surviving configurations with `me` removed.
+fn linearize<V: Val>(
+    configs: BTreeSet<Config<V>>,
+    open: &[(u16, Op<V>)],
+    me: u16,
+    result: &OpResult<V>,
+) -> Result<BTreeSet<Config<V>>, String> {
+    let mut done = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<Config<V>> = configs.into_iter().collect();
+    while let Some(cfg) = stack.pop() {
+        if let Some(i) = cfg.lin.iter().position(|(d, _)| *d == me) {
+            if &cfg.lin[i].1 == result {
+                let mut c2 = cfg;
+                c2.lin.remove(i);
+                done.insert(c2);
+            }
+            continue;
+        }
+        if seen.len() > CONFIGS_MAX {
+            return Err(format!("more than {CONFIGS_MAX} configurations; cannot check"));
+        }
+        if !seen.insert(cfg.clone()) {
+            continue;
+        }
+        for (d, op) in open {
+            if cfg.lin.iter().any(|(x, _)| x == d) {
+                continue;
+            }
+            let (value, answer) = sequential(&cfg.value, op);
+            let mut lin = cfg.lin.clone();
+            let at = lin.partition_point(|(x, _)| x < d);
+            lin.insert(at, (*d, answer));
+            stack.push(Config { value, lin, floating: cfg.floating.clone() });
+        }
+        for (i, f) in cfg.floating.iter().enumerate() {
+            if i > 0 && cfg.floating[i - 1] == *f {
+                continue; // identical floating writes are interchangeable
+            }
+            let mut floating = cfg.floating.clone();
+            floating.remove(i);
+            stack.push(Config { value: sequential(&cfg.value, f).0, lin: cfg.lin.clone(), floating });
+        }
+    }
+    Ok(done)
+}
