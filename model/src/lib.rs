@@ -12,3 +12,4 @@ pub mod model;
 pub mod run_cmd;
 pub mod runner;
 pub mod suite;
+pub mod verify_cmd;

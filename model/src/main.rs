@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
-use tidekv_model::{check_cmd, run_cmd};
+use tidekv_model::{check_cmd, run_cmd, verify_cmd};
 
 /// tidekv: a key-value store for logically synchronous networks (bittide),
 /// model-checked with stateright and run for real from the same node logic.
@@ -21,6 +21,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run one node of a multi-process cluster (started by `tidekv run --transport udp`).
     Node(run_cmd::NodeArgs),
+    /// Check a recorded history (from `tidekv run --history FILE`) for linearizability and lost writes.
+    Verify(verify_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::main(args),
         Command::Run(args) => run_cmd::run_main(args),
         Command::Node(args) => run_cmd::node_main(args),
+        Command::Verify(args) => verify_cmd::main(args),
     };
     ExitCode::from(code)
 }

@@ -480,9 +480,13 @@ impl TideModel {
                 let kinds: Vec<CrashKind> = match self.config.crash_mode {
                     CrashMode::Atomic => vec![CrashKind::Atomic],
                     CrashMode::MidSend => {
+                        // Delivering nothing is the atomic crash. Delivering
+                        // everything is not explored: it is the same as an
+                        // atomic crash in the next cycle, which is.
                         let m = self.topo.nodes[id].outputs.len();
-                        // Delivering nothing is the atomic crash.
-                        std::iter::once(CrashKind::Atomic).chain((1..(1u64 << m)).map(CrashKind::MidSend)).collect()
+                        std::iter::once(CrashKind::Atomic)
+                            .chain((1..(1u64 << m) - 1).map(CrashKind::MidSend))
+                            .collect()
                     }
                 };
                 combos = combos
