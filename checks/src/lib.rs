@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `linearizable` | [`linearizable`] | a history |
 //! | `converged` | [`converged`] | the settled stores of each shard's live replicas |
-//! | `no-lost-writes` | [`no_lost_writes`] (cluster) / [`no_stale_reads`] (history) | both |
+//! | `no-lost-writes` | [`no_lost_writes`] (cluster: the live servers' stores) / [`no_stale_reads`] (history) | both |
 //! | `latency` | [`latency`] | a history, the crash cycles, the current cycle |
 //! | `available` | [`available`] | a history, the crash cycles, the current cycle |
 //!
@@ -152,17 +152,11 @@ pub fn linearizable<V: Val>(history: &History<V>) -> Result<(), String> {
 }
 
 /// `no-lost-writes` on a cluster state: for every key with an acknowledged
-/// write, some live server of the key's home shard holds a value that a write
-/// not superseded in real time could have left (see [`monitor`]).
-///
-/// `stores[s]` lists the settled stores of shard `s`'s live servers (empty
-/// when all are dead); `home(k)` is the shard a key lives on without failures.
-pub fn no_lost_writes<V: Val>(
-    history: &History<V>,
-    stores: &[Vec<(String, BTreeMap<Key, V>)>],
-    home: &dyn Fn(Key) -> usize,
-) -> Result<(), String> {
-    monitor_history(history, 0).0.no_lost_writes(stores, home)
+/// write, some live server holds a value that a write not superseded in real
+/// time could have left (see [`monitor`]). `stores` lists the settled stores
+/// of the live servers.
+pub fn no_lost_writes<V: Val>(history: &History<V>, stores: &[(String, BTreeMap<Key, V>)]) -> Result<(), String> {
+    monitor_history(history, 0).0.no_lost_writes(stores)
 }
 
 /// `no-lost-writes` on a recorded history: no read misses an acknowledged

@@ -162,6 +162,11 @@ impl<V: Val> Monitor<V> {
         Monitor { pending: vec![None; clients], keys: BTreeMap::new(), crashes: 0, base, flags: Flags::default() }
     }
 
+    /// Number of clients.
+    pub fn clients(&self) -> usize {
+        self.pending.len()
+    }
+
     pub fn crashes(&self) -> u32 {
         self.crashes
     }
@@ -313,36 +318,24 @@ impl<V: Val> Monitor<V> {
     }
 
     /// `no-lost-writes` on a cluster state: for every key with an
-    /// acknowledged write, some live server of its home shard holds a
-    /// candidate's effect. `stores[s]`: `(name, settled store)` of shard `s`'s
-    /// live servers.
-    pub fn no_lost_writes(
-        &self,
-        stores: &[Vec<(String, BTreeMap<Key, V>)>],
-        home: &dyn Fn(Key) -> usize,
-    ) -> Result<(), String> {
+    /// acknowledged write, some live server holds a candidate's effect.
+    /// `stores`: `(name, settled store)` of every live server.
+    pub fn no_lost_writes(&self, stores: &[(String, BTreeMap<Key, V>)]) -> Result<(), String> {
         for (key, ks) in &self.keys {
             if !ks.has_acked {
                 continue;
             }
-            let shard = home(*key);
-            let held = stores[shard].iter().any(|(_, st)| {
+            let held = stores.iter().any(|(_, st)| {
                 let v = st.get(key);
                 ks.cands.values().any(|c| c.effect.as_ref() == v)
             });
             if !held {
-                let allowed: Vec<String> = ks
-                    .cands
-                    .values()
-                    .map(|c| c.effect.as_ref().map_or("absent".to_string(), |v| format!("{v:?}")))
-                    .collect();
-                let holders: Vec<String> = stores[shard]
-                    .iter()
-                    .map(|(n, s)| format!("{n} holds {}", s.get(key).map_or("absent".to_string(), |v| format!("{v:?}"))))
-                    .collect();
-                let holders = if holders.is_empty() { "no live server".to_string() } else { holders.join(", ") };
+                let show = |v: Option<&V>| v.map_or("absent".to_string(), |v| format!("{v:?}"));
+                let allowed: Vec<String> = ks.cands.values().map(|c| show(c.effect.as_ref())).collect();
+                let holders: Vec<String> = stores.iter().map(|(n, s)| format!("{n} holds {}", show(s.get(key)))).collect();
+                let holders = if holders.is_empty() { "no server is alive".to_string() } else { holders.join(", ") };
                 return Err(format!(
-                    "k{key}: an acknowledged write is lost: shard {shard} has {holders}; it should hold one of [{}]",
+                    "k{key}: an acknowledged write is lost: {holders}; one of them should hold one of [{}]",
                     allowed.join(", ")
                 ));
             }

@@ -20,7 +20,6 @@ use tidekv::cluster::{Crash, CrashKind, Cluster, CycleInputs};
 use tidekv::history::History;
 use tidekv::node::client::ClientEvent;
 use tidekv_checks::Monitor;
-use tidekv::node::hash::home_shard;
 use tidekv::node::{ClientId, Key, Op};
 use tidekv::topology::{ConfigError, Kind, NodeId, Role, Topology, TopologyConfig};
 use tidekv_checks as checks;
@@ -267,9 +266,9 @@ pub struct TideModel {
     pub topo: Arc<Topology>,
     /// Operation alphabet: every op a client may start.
     alphabet: Vec<Op<V>>,
-    /// When set, a property reports a discovery only at a cycle no later than
-    /// the earliest one seen so far, so the path stateright keeps (it keeps
-    /// overwriting discoveries) is one of minimal length. Off in the Explorer.
+    /// When set, a property reports a discovery only on a path no larger than
+    /// the smallest seen so far, so the path stateright keeps (it keeps
+    /// overwriting discoveries) is a minimal one. Off in the Explorer.
     pub minimize: bool,
     /// Keep the full history in the state (see [`State::trace`]).
     pub keep_trace: bool,
@@ -320,26 +319,34 @@ impl TideModel {
         self.config.topology.kind == Kind::Replicated && self.config.topology.replicas > 1
     }
 
-    /// The earliest cycle at which property `i` was seen to fail (always) or
-    /// be reached (sometimes), if any.
-    pub fn min_cycle(&self, i: usize) -> Option<u32> {
+    /// The size (see [`TideModel::size`]) of the smallest path on which
+    /// property `i` was seen to fail (always) or be reached (sometimes).
+    pub fn min_size(&self, i: usize) -> Option<u32> {
         let c = self.min_cycle[i].load(Ordering::Relaxed);
         (c != u32::MAX).then_some(c)
     }
 
-    /// Records that property `i` has a discovery at `cycle`, and says whether
-    /// to report it (see [`TideModel::minimize`]).
-    fn discovery(&self, i: usize, cycle: u32) -> bool {
-        let prev = self.min_cycle[i].fetch_min(cycle, Ordering::Relaxed);
-        !self.minimize || cycle <= prev
+    /// Records that property `i` has a discovery on a path of `size`, and
+    /// says whether to report it (see [`TideModel::minimize`]).
+    fn discovery(&self, i: usize, size: u32) -> bool {
+        let prev = self.min_cycle[i].fetch_min(size, Ordering::Relaxed);
+        !self.minimize || size <= prev
+    }
+
+    /// How small a path to `s` is: cycles first, then operations started and
+    /// crashes, so that the kept counterexample is the shortest and, among
+    /// the shortest, one with the fewest events.
+    pub fn size(s: &State) -> u32 {
+        let ops: u32 = (0..s.monitor.clients()).map(|c| s.cluster.client(c).next_tag).sum();
+        (s.cluster.cycle << 16) | (ops + s.monitor.crashes()).min(0xffff)
     }
 
     fn always(&self, i: usize, s: &State, holds: bool) -> bool {
-        holds || !self.discovery(i, s.cluster.cycle)
+        holds || !self.discovery(i, Self::size(s))
     }
 
     fn sometimes(&self, i: usize, s: &State, reached: bool) -> bool {
-        reached && self.discovery(i, s.cluster.cycle)
+        reached && self.discovery(i, Self::size(s))
     }
 
     /// Per shard, the settled stores of its live servers, named.
@@ -367,8 +374,7 @@ impl TideModel {
     }
 
     fn lost_writes(&self, s: &State) -> Result<(), String> {
-        let shards = self.config.topology.shards;
-        s.monitor.no_lost_writes(&self.stores(s), &|k| home_shard(k, shards))
+        s.monitor.no_lost_writes(&self.stores(s).concat())
     }
 
     /// Why always-property `i` fails in a state of a model built

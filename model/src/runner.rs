@@ -191,7 +191,7 @@ fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool),
         if let Some(path) = discoveries.get(name) {
             verdicts[i] = Verdict::Violated;
             let cex = counterexample(model, name, i, path.clone());
-            if model.min_cycle(i) != Some(path.last_state().cluster.cycle) {
+            if model.min_size(i) != Some(TideModel::size(path.last_state())) {
                 not_minimal = true;
             }
             counterexamples.push(cex);
