@@ -236,7 +236,7 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
     u8::from(!bad.is_empty())
 }
 
-const W_CONFIG: usize = 58;
+const W_CONFIG: usize = 72;
 
 fn print_header() {
     print!("{:<W_CONFIG$} {:>9} {:>6}", "configuration", "states", "secs");

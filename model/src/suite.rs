@@ -1,30 +1,87 @@
-//! The default suite: every topology × protocol × crash budget × crash mode
-//! that fits in a few minutes on 2 cores.
+//! The default suite: every topology × protocol × crash budget × crash mode,
+//! each at the largest bounds that keep the whole suite to a couple of
+//! minutes on 2 cores. Bounds are in each configuration's label; `tidekv
+//! check --topology … ` explores any configuration at any bounds.
 
-use crate::model::{CrashMode, ModelConfig};
+use crate::model::{CrashMode, ModelConfig, OpKind};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 
-/// The configurations `tidekv check` runs without `--topology`.
-pub fn default_suite() -> Vec<ModelConfig> {
-    let mut out = Vec::new();
-    let base = |kind: Kind| ModelConfig::new(kind);
-    // single
-    out.push(base(Kind::Single));
-    for mode in [CrashMode::Atomic, CrashMode::MidSend] {
-        let mut c = base(Kind::Single);
-        c.crashes = 1;
-        c.crash_mode = mode;
-        out.push(c);
-    }
-    // sharded
-    out.push(base(Kind::Sharded));
-    out
+fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
+    let mut c = ModelConfig::new(kind);
+    c.ops = vec![OpKind::Get, OpKind::Put];
+    f(&mut c);
+    let lat = c.topology.latency_cycles();
+    c.cycles = c.ops_per_client * lat + 2;
+    c
 }
 
-#[allow(dead_code)]
-fn with(mut c: ModelConfig, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
-    f(&mut c);
-    let _ = Protocol::Seed;
-    c
+/// The configurations `tidekv check` runs without `--topology`.
+pub fn default_suite() -> Vec<ModelConfig> {
+    use CrashMode::{Atomic, MidSend};
+    let mut out = Vec::new();
+    // Failure-free: freshness and exact latency, every operation kind.
+    out.push(config(Kind::Single, |c| c.ops = OpKind::ALL.to_vec()));
+    out.push(config(Kind::Sharded, |c| c.keys = 2));
+    out.push(config(Kind::Sharded, |c| c.topology.levels = 2));
+    for p in Protocol::ALL {
+        out.push(config(Kind::Replicated, |c| {
+            c.topology.replicas = 2;
+            c.topology.protocol = p;
+        }));
+        out.push(config(Kind::Replicated, |c| {
+            c.topology.replicas = 2;
+            c.topology.protocol = p;
+            c.ops = vec![OpKind::Get, OpKind::Put, OpKind::Insert, OpKind::Modify];
+            c.values = 1;
+        }));
+    }
+    // Server crashes: budgets 1..=R (per shard), both modes.
+    for mode in [Atomic, MidSend] {
+        out.push(config(Kind::Single, |c| {
+            c.crashes = 1;
+            c.crash_mode = mode;
+        }));
+        out.push(config(Kind::Sharded, |c| {
+            c.crashes = 1;
+            c.crash_mode = mode;
+        }));
+    }
+    for p in Protocol::ALL {
+        for crashes in 1..=2 {
+            for mode in [Atomic, MidSend] {
+                out.push(config(Kind::Replicated, |c| {
+                    c.topology.replicas = 2;
+                    c.topology.protocol = p;
+                    c.crashes = crashes;
+                    c.crash_mode = mode;
+                }));
+            }
+        }
+    }
+    // Three replicas: R-1 = 2 crashes for the protocol that should take them,
+    // one crash for the owner protocol (which breaks with two live replicas).
+    out.push(config(Kind::Replicated, |c| {
+        c.topology.protocol = Protocol::Fanout;
+        c.crashes = 2;
+        c.crash_mode = MidSend;
+    }));
+    out.push(config(Kind::Replicated, |c| {
+        c.topology.protocol = Protocol::Owner;
+        c.crashes = 1;
+        c.crash_mode = MidSend;
+    }));
+    // Front-end crashes.
+    out.push(config(Kind::Sharded, |c| c.crash_fe = true));
+    for p in Protocol::ALL {
+        for mode in [Atomic, MidSend] {
+            out.push(config(Kind::Replicated, |c| {
+                c.topology.replicas = 2;
+                c.topology.protocol = p;
+                c.crash_fe = true;
+                c.crash_mode = mode;
+            }));
+        }
+    }
+    out
 }
