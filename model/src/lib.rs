@@ -7,6 +7,7 @@
 
 pub mod check_cmd;
 pub mod display;
+pub mod explore_cmd;
 pub mod expect;
 pub mod model;
 pub mod run_cmd;

@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
-use tidekv_model::{check_cmd, run_cmd, verify_cmd};
+use tidekv_model::{check_cmd, explore_cmd, run_cmd, verify_cmd};
 
 /// tidekv: a key-value store for logically synchronous networks (bittide),
 /// model-checked with stateright and run for real from the same node logic.
@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Exhaustively model-check one configuration, or (without --topology) the default suite.
     Check(check_cmd::CheckArgs),
+    /// Open the stateright Explorer web UI on one configuration.
+    Explore(explore_cmd::ExploreArgs),
     /// Execute the implementation: in process, or as one OS process per node over loopback UDP.
     Run(run_cmd::RunArgs),
     /// Run one node of a multi-process cluster (started by `tidekv run --transport udp`).
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => check_cmd::main(args),
+        Command::Explore(args) => explore_cmd::main(args),
         Command::Run(args) => run_cmd::run_main(args),
         Command::Node(args) => run_cmd::node_main(args),
         Command::Verify(args) => verify_cmd::main(args),

@@ -1,0 +1,206 @@
+//! The checker's verdicts, state counts and counterexamples, pinned: any
+//! change to the semantics of the node logic or the model shows here.
+//!
+//! Checks run on one thread so that, among the minimal counterexamples, the
+//! same one is kept every time.
+
+use tidekv::node::Protocol;
+use tidekv::topology::Kind;
+use tidekv_checks::Verdict::{self, Holds, NotApplicable as NA, Violated};
+use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
+use tidekv_model::runner::{check, Report, RunOptions};
+
+fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
+    let mut c = ModelConfig::new(kind);
+    f(&mut c);
+    c.cycles = c.ops_per_client * c.topology.latency_cycles() + 2;
+    c
+}
+
+fn get_put(c: &mut ModelConfig) {
+    c.ops = vec![OpKind::Get, OpKind::Put];
+}
+
+fn run(c: &ModelConfig) -> Report {
+    check(c, &RunOptions { threads: 1, progress: false }).expect("valid configuration")
+}
+
+fn assert_verdicts(r: &Report, expected: [Verdict; 5]) {
+    assert_eq!(r.verdicts, expected, "{}", r.config.label());
+    assert!(r.surprises().is_empty(), "{}: unexpected {:?}", r.config.label(), r.surprises());
+    assert!(r.unreached_twins().is_empty(), "{}: unreached {:?}", r.config.label(), r.unreached_twins());
+}
+
+fn trace(r: &Report, property: &str) -> (String, Vec<String>) {
+    let c = r
+        .counterexamples
+        .iter()
+        .find(|c| c.property == property)
+        .unwrap_or_else(|| panic!("{}: no counterexample for {property}", r.config.label()));
+    (c.explanation.clone(), c.steps.clone())
+}
+
+#[test]
+fn single_two_clients_is_fresh_with_latency_exactly_2() {
+    let r = run(&config(Kind::Single, |_| {}));
+    assert_eq!(r.config.topology.latency_cycles(), 2);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds]);
+    assert_eq!(r.unique_states, 82_131);
+    assert!(r.twins[0] && r.twins[3], "a write then a read of it, and a completed op, are reached");
+}
+
+#[test]
+fn sharded_two_shards_latency_exactly_4() {
+    let r = run(&config(Kind::Sharded, |c| {
+        get_put(c);
+        c.keys = 2;
+    }));
+    assert_eq!(r.config.topology.latency_cycles(), 4);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds]);
+    assert_eq!(r.unique_states, 170_583);
+}
+
+#[test]
+fn two_levels_of_front_ends_latency_exactly_6() {
+    let r = run(&config(Kind::Sharded, |c| {
+        get_put(c);
+        c.topology.levels = 2;
+    }));
+    assert_eq!(r.config.topology.latency_cycles(), 6);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds]);
+    assert_eq!(r.unique_states, 51_229);
+}
+
+fn replicated(p: Protocol, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
+    config(Kind::Replicated, |c| {
+        get_put(c);
+        c.topology.replicas = 2;
+        c.topology.protocol = p;
+        f(c);
+    })
+}
+
+#[test]
+fn seed_protocol_racing_writes_diverge_in_three_cycles() {
+    let r = run(&replicated(Protocol::Seed, |_| {}));
+    assert_verdicts(&r, [Violated, Violated, Holds, Holds, Holds]);
+    assert_eq!(r.unique_states, 48_707);
+    let (why, steps) = trace(&r, "converged");
+    assert_eq!(why, "shard 0: r0.0 holds {0: 2} but r0.1 holds {0: 1}");
+    assert_eq!(steps, ["cycle 0: c0 Put(k0,2), c1 Put(k0,1)", "cycle 1: no requests; c0→r0.1, c1→r0.0", "cycle 2: no requests"]);
+    let (why, steps) = trace(&r, "linearizable");
+    assert_eq!(why, "k0: c1 Get(k0)=1 @4..8 cannot be linearized");
+    assert_eq!(
+        steps,
+        [
+            "cycle 0: c0 Put(k0,2), c1 Put(k0,1)",
+            "cycle 1: no requests; c0→r0.1, c1→r0.0",
+            "cycle 2: no requests",
+            "cycle 3: no requests",
+            "cycle 4: c0 Get(k0), c1 Get(k0)",
+            "cycle 5: no requests; c0→r0.0, c1→r0.1",
+            "cycle 6: no requests",
+            "cycle 7: no requests",
+            "cycle 8: no requests",
+        ]
+    );
+}
+
+#[test]
+fn owner_and_fanout_hold_everything_without_failures() {
+    let r = run(&replicated(Protocol::Owner, |_| {}));
+    assert_verdicts(&r, [Holds; 5]);
+    assert_eq!(r.unique_states, 28_427);
+    let r = run(&replicated(Protocol::Fanout, |_| {}));
+    assert_verdicts(&r, [Holds; 5]);
+    assert_eq!(r.unique_states, 28_115);
+}
+
+#[test]
+fn fanout_three_replicas_two_mid_send_crashes_lose_nothing() {
+    let r = run(&config(Kind::Replicated, |c| {
+        get_put(c);
+        c.topology.replicas = 3;
+        c.crashes = 2;
+        c.crash_mode = CrashMode::MidSend;
+    }));
+    assert_eq!(r.config.topology.protocol, Protocol::Fanout, "the default protocol");
+    assert_verdicts(&r, [Holds; 5]);
+    assert_eq!(r.unique_states, 1_301_252);
+    assert!(r.twins[2] && r.twins[4], "a write survives a crash; an op is answered after one");
+}
+
+#[test]
+fn two_replicas_two_crashes_lose_a_write() {
+    let r = run(&replicated(Protocol::Fanout, |c| c.crashes = 2));
+    assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated]);
+    let (why, steps) = trace(&r, "no-lost-writes");
+    assert_eq!(why, "k0: an acknowledged write is lost: no server is alive; one of them should hold one of [2]");
+    assert_eq!(
+        steps,
+        [
+            "cycle 0: c0 Put(k0,2); crash r0.0",
+            "cycle 1: no requests",
+            "cycle 2: no requests",
+            "cycle 3: no requests",
+            "cycle 4: no requests; crash r0.1"
+        ]
+    );
+}
+
+#[test]
+fn sharded_shard_crash_loses_its_data_and_rehashes() {
+    let r = run(&config(Kind::Sharded, |c| {
+        get_put(c);
+        c.crashes = 1;
+    }));
+    // Available holds: the FE re-hashes the dead shard's keys.
+    assert_verdicts(&r, [Violated, NA, Violated, Holds, Holds]);
+    let (why, steps) = trace(&r, "no-lost-writes");
+    assert_eq!(why, "k0: an acknowledged write is lost: s1 holds absent; one of them should hold one of [2]");
+    assert_eq!(steps.last().unwrap(), "cycle 4: no requests; crash s0");
+    let (why, _) = trace(&r, "linearizable");
+    assert_eq!(why, "k0: c0 Get(k0)=absent @4..8 cannot be linearized");
+}
+
+#[test]
+fn single_server_crash_is_fatal() {
+    let r = run(&config(Kind::Single, |c| {
+        get_put(c);
+        c.crashes = 1;
+    }));
+    assert_verdicts(&r, [Holds, NA, Violated, Holds, Violated]);
+    let (why, steps) = trace(&r, "available");
+    assert_eq!(why, "c0 Put(k0,2)=unavailable @1..1 was answered unavailable");
+    assert_eq!(steps, ["cycle 0: no requests; crash server", "cycle 1: c0 Put(k0,2)"]);
+}
+
+#[test]
+fn fe_crash_is_fatal_but_loses_no_state() {
+    for p in [Protocol::Owner, Protocol::Fanout] {
+        let r = run(&replicated(p, |c| c.crash_fe = true));
+        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated]);
+        let (why, _) = trace(&r, "available");
+        assert_eq!(why, "c0 Put(k0,2)=unavailable @1..1 was answered unavailable");
+    }
+}
+
+#[test]
+fn owner_mid_send_crash_loses_an_acknowledged_write() {
+    let r = run(&replicated(Protocol::Owner, |c| {
+        c.crashes = 1;
+        c.crash_mode = CrashMode::MidSend;
+    }));
+    assert_verdicts(&r, [Violated, Holds, Violated, Holds, Holds]);
+    let (_, steps) = trace(&r, "no-lost-writes");
+    assert_eq!(
+        steps,
+        [
+            "cycle 0: c0 Put(k0,2)",
+            "cycle 1: no requests",
+            "cycle 2: no requests; crash r0.0 (mid-send: only r0.0→fe delivered)",
+            "cycle 3: no requests",
+            "cycle 4: no requests"
+        ]
+    );
+}
