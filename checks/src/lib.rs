@@ -168,7 +168,10 @@ pub fn no_lost_writes<V: Val>(history: &History<V>, stores: &[(String, BTreeMap<
 pub fn no_stale_reads<V: Val>(history: &History<V>) -> Result<(), String> {
     let mut by_key: HashMap<Key, Vec<&OpRecord<V>>> = HashMap::new();
     for op in &history.ops {
-        let read = matches!((&op.op, op.ret.as_ref().map(|r| &r.result)), (Op::Get(_), Some(OpResult::Value(_))));
+        let read = matches!(
+            (&op.op, op.ret.as_ref().map(|r| &r.result)),
+            (Op::Get(_), Some(OpResult::Value(_)))
+        );
         if read || may_have_written(op) {
             by_key.entry(op.op.key()).or_default().push(op);
         }
@@ -197,7 +200,11 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
     // Times are distinct between an op's invoke and return, and the sort
     // keeps each op's invoke before its return.
     events.sort_unstable();
-    let mut cands: Vec<Cand<V>> = vec![Cand { effect: None, returned: Some(0), superseded: None }];
+    let mut cands: Vec<Cand<V>> = vec![Cand {
+        effect: None,
+        returned: Some(0),
+        superseded: None,
+    }];
     let mut cand_of: HashMap<usize, usize> = HashMap::new();
     let mut open_reads: std::collections::BTreeSet<(u64, usize)> = Default::default();
     for (t, i) in events {
@@ -205,7 +212,11 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
         let inv = op.invoke_time();
         if t == inv {
             if op.op.is_write() {
-                cands.push(Cand { effect: effect(&op.op).expect("a write"), returned: None, superseded: None });
+                cands.push(Cand {
+                    effect: effect(&op.op).expect("a write"),
+                    returned: None,
+                    superseded: None,
+                });
                 cand_of.insert(i, cands.len() - 1);
             } else {
                 open_reads.insert((inv, i));
@@ -224,15 +235,23 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
             continue;
         }
         open_reads.remove(&(inv, i));
-        let Some(OpResult::Value(v)) = op.ret.as_ref().map(|r| &r.result) else { continue };
-        if !cands.iter().any(|c| c.superseded.map_or(true, |s| s > inv) && &c.effect == v) {
+        let Some(OpResult::Value(v)) = op.ret.as_ref().map(|r| &r.result) else {
+            continue;
+        };
+        if !cands
+            .iter()
+            .any(|c| c.superseded.map_or(true, |s| s > inv) && &c.effect == v)
+        {
             return Err(format!("k{key}: {} missed an acknowledged write", describe(op)));
         }
         // Forget what no open read can still see, so long histories stay linear.
         let horizon = open_reads.first().map_or(u64::MAX, |(t, _)| *t);
         if cands.len() > 64 {
             let before = cands.len();
-            let keep: Vec<bool> = cands.iter().map(|c| c.superseded.map_or(true, |s| s > horizon)).collect();
+            let keep: Vec<bool> = cands
+                .iter()
+                .map(|c| c.superseded.map_or(true, |s| s > horizon))
+                .collect();
             if keep.iter().filter(|k| **k).count() < before / 2 {
                 let mut remap = vec![usize::MAX; before];
                 let mut next = Vec::new();
@@ -265,14 +284,19 @@ pub fn latency<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, bas
     for op in &history.ops {
         match &op.ret {
             Some(r) => {
-                if let Some(why) = monitor::latency_violation(r.cycle - op.invoke, crashes_by(crash_cycles, r.cycle), base) {
+                if let Some(why) =
+                    monitor::latency_violation(r.cycle - op.invoke, crashes_by(crash_cycles, r.cycle), base)
+                {
                     return Err(format!("{} {why}", describe(op)));
                 }
             }
             None => {
                 let bound = latency_bound(base, crashes_by(crash_cycles, now));
                 if now - op.invoke > bound {
-                    return Err(format!("{} still pending at cycle {now}, over the bound {bound}", describe(op)));
+                    return Err(format!(
+                        "{} still pending at cycle {now}, over the bound {bound}",
+                        describe(op)
+                    ));
                 }
             }
         }

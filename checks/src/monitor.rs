@@ -76,9 +76,21 @@ struct KeyState<V> {
 
 impl<V: Val> KeyState<V> {
     fn new() -> Self {
-        let config = Config { value: None, lin: Vec::new(), floating: Vec::new() };
-        let initial = Cand { effect: None, returned: true, acked: false };
-        KeyState { configs: BTreeSet::from([config]), cands: BTreeMap::from([(INITIAL, initial)]), has_acked: false }
+        let config = Config {
+            value: None,
+            lin: Vec::new(),
+            floating: Vec::new(),
+        };
+        let initial = Cand {
+            effect: None,
+            returned: true,
+            acked: false,
+        };
+        KeyState {
+            configs: BTreeSet::from([config]),
+            cands: BTreeMap::from([(INITIAL, initial)]),
+            has_acked: false,
+        }
     }
 }
 
@@ -159,7 +171,13 @@ impl<V: Val> Monitor<V> {
     /// A monitor for `clients` clients of a topology whose failure-free
     /// latency is `base` cycles.
     pub fn new(clients: usize, base: u32) -> Self {
-        Monitor { pending: vec![None; clients], keys: BTreeMap::new(), crashes: 0, base, flags: Flags::default() }
+        Monitor {
+            pending: vec![None; clients],
+            keys: BTreeMap::new(),
+            crashes: 0,
+            base,
+            flags: Flags::default(),
+        }
     }
 
     /// Number of clients.
@@ -183,18 +201,39 @@ impl<V: Val> Monitor<V> {
 
     /// Client `c` invoked `op` at `cycle`.
     pub fn invoke(&mut self, cycle: u32, c: ClientId, tag: Tag, op: Op<V>) {
-        assert!(self.pending[c].is_none(), "client {c} invoked with an operation in flight");
+        assert!(
+            self.pending[c].is_none(),
+            "client {c} invoked with an operation in flight"
+        );
         let ks = self.keys.entry(op.key()).or_insert_with(KeyState::new);
         let mut supersedes = Vec::new();
         let mut acked_before = Vec::new();
         if let Some(e) = effect(&op) {
             supersedes = ks.cands.iter().filter(|(_, c)| c.returned).map(|(id, _)| *id).collect();
-            ks.cands.insert((c as u16, tag), Cand { effect: e, returned: false, acked: false });
+            ks.cands.insert(
+                (c as u16, tag),
+                Cand {
+                    effect: e,
+                    returned: false,
+                    acked: false,
+                },
+            );
         } else {
-            acked_before = ks.cands.values().filter(|c| c.acked && c.returned).map(|c| c.effect.clone()).collect();
+            acked_before = ks
+                .cands
+                .values()
+                .filter(|c| c.acked && c.returned)
+                .map(|c| c.effect.clone())
+                .collect();
         }
-        self.pending[c] =
-            Some(Pending { tag, op, invoke: cycle, supersedes, acked_before, crashes_at_invoke: self.crashes });
+        self.pending[c] = Some(Pending {
+            tag,
+            op,
+            invoke: cycle,
+            supersedes,
+            acked_before,
+            crashes_at_invoke: self.crashes,
+        });
     }
 
     /// Client `c`'s operation returned at `cycle` with `result`. Returns the
@@ -249,7 +288,11 @@ impl<V: Val> Monitor<V> {
                 .pending
                 .iter()
                 .enumerate()
-                .filter_map(|(d, x)| x.as_ref().filter(|x| x.op.key() == key).map(|x| (d as u16, x.op.clone())))
+                .filter_map(|(d, x)| {
+                    x.as_ref()
+                        .filter(|x| x.op.key() == key)
+                        .map(|x| (d as u16, x.op.clone()))
+                })
                 .chain(std::iter::once((me, p.op.clone())))
                 .collect();
             let configs = std::mem::take(&mut ks.configs);
@@ -278,11 +321,20 @@ impl<V: Val> Monitor<V> {
                         .iter()
                         .enumerate()
                         .filter_map(|(d, x)| {
-                            x.as_ref().filter(|x| x.op.key() == key).map(|x| text(d, &x.op, x.invoke, None))
+                            x.as_ref()
+                                .filter(|x| x.op.key() == key)
+                                .map(|x| text(d, &x.op, x.invoke, None))
                         })
                         .collect();
-                    let open = if others.is_empty() { String::new() } else { format!(" (open: {})", others.join(", ")) };
-                    out.push((crate::LINEARIZABLE, format!("k{key}: {} cannot be linearized{open}", desc())));
+                    let open = if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (open: {})", others.join(", "))
+                    };
+                    out.push((
+                        crate::LINEARIZABLE,
+                        format!("k{key}: {} cannot be linearized{open}", desc()),
+                    ));
                 }
                 Err(e) => {
                     self.flags.not_linearizable = true;
@@ -332,8 +384,15 @@ impl<V: Val> Monitor<V> {
             if !held {
                 let show = |v: Option<&V>| v.map_or("absent".to_string(), |v| format!("{v:?}"));
                 let allowed: Vec<String> = ks.cands.values().map(|c| show(c.effect.as_ref())).collect();
-                let holders: Vec<String> = stores.iter().map(|(n, s)| format!("{n} holds {}", show(s.get(key)))).collect();
-                let holders = if holders.is_empty() { "no server is alive".to_string() } else { holders.join(", ") };
+                let holders: Vec<String> = stores
+                    .iter()
+                    .map(|(n, s)| format!("{n} holds {}", show(s.get(key))))
+                    .collect();
+                let holders = if holders.is_empty() {
+                    "no server is alive".to_string()
+                } else {
+                    holders.join(", ")
+                };
                 return Err(format!(
                     "k{key}: an acknowledged write is lost: {holders}; one of them should hold one of [{}]",
                     allowed.join(", ")
@@ -383,7 +442,11 @@ fn linearize<V: Val>(
             let mut lin = cfg.lin.clone();
             let at = lin.partition_point(|(x, _)| x < d);
             lin.insert(at, (*d, answer));
-            stack.push(Config { value, lin, floating: cfg.floating.clone() });
+            stack.push(Config {
+                value,
+                lin,
+                floating: cfg.floating.clone(),
+            });
         }
         for (i, f) in cfg.floating.iter().enumerate() {
             if i > 0 && cfg.floating[i - 1] == *f {
@@ -391,7 +454,11 @@ fn linearize<V: Val>(
             }
             let mut floating = cfg.floating.clone();
             floating.remove(i);
-            stack.push(Config { value: sequential(&cfg.value, f).0, lin: cfg.lin.clone(), floating });
+            stack.push(Config {
+                value: sequential(&cfg.value, f).0,
+                lin: cfg.lin.clone(),
+                floating,
+            });
         }
     }
     Ok(done)

@@ -3,7 +3,13 @@ use proptest::prelude::*;
 use tidekv::history::Ret;
 
 fn op(client: u16, op: Op<u8>, invoke: u32, ret: Option<(u32, OpResult<u8>)>) -> OpRecord<u8> {
-    OpRecord { client, tag: 0, op, invoke, ret: ret.map(|(cycle, result)| Ret { cycle, result }) }
+    OpRecord {
+        client,
+        tag: 0,
+        op,
+        invoke,
+        ret: ret.map(|(cycle, result)| Ret { cycle, result }),
+    }
 }
 
 fn h(ops: Vec<OpRecord<u8>>) -> History<u8> {
@@ -89,7 +95,10 @@ fn keys_are_independent() {
 fn converged_compares_settled_stores() {
     let a: BTreeMap<Key, u8> = [(0, 1)].into();
     let b: BTreeMap<Key, u8> = [(0, 2)].into();
-    assert_eq!(converged(&[vec![("r0.0".into(), a.clone()), ("r0.1".into(), a.clone())]]), Ok(()));
+    assert_eq!(
+        converged(&[vec![("r0.0".into(), a.clone()), ("r0.1".into(), a.clone())]]),
+        Ok(())
+    );
     let err = converged(&[vec![("r0.0".into(), a), ("r0.1".into(), b)]]).unwrap_err();
     assert_eq!(err, "shard 0: r0.0 holds {0: 1} but r0.1 holds {0: 2}");
 }
@@ -101,7 +110,10 @@ fn lost_write_on_cluster_state() {
     let empty: BTreeMap<Key, u8> = BTreeMap::new();
     assert_eq!(no_lost_writes(&hist, &[("r0.1".into(), holding)]), Ok(()));
     let err = no_lost_writes(&hist, &[("r0.1".into(), empty)]).unwrap_err();
-    assert_eq!(err, "k0: an acknowledged write is lost: r0.1 holds absent; one of them should hold one of [1]");
+    assert_eq!(
+        err,
+        "k0: an acknowledged write is lost: r0.1 holds absent; one of them should hold one of [1]"
+    );
     let err = no_lost_writes(&hist, &[]).unwrap_err();
     assert!(err.contains("no server is alive"), "{err}");
 }
@@ -110,7 +122,10 @@ fn lost_write_on_cluster_state() {
 fn overwritten_write_is_not_lost() {
     // Put 1 acknowledged, then a Put 2 invoked after it (still pending) that a
     // server applied: the server holding 2 is fine.
-    let hist = h(vec![op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))), op(0, Op::Put(0, 2), 4, None)]);
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+        op(0, Op::Put(0, 2), 4, None),
+    ]);
     let two: BTreeMap<Key, u8> = [(0, 2)].into();
     assert_eq!(no_lost_writes(&hist, &[("s0".into(), two)]), Ok(()));
     // Once Put 2 is acknowledged, holding 1 means Put 2 is lost.
@@ -130,7 +145,10 @@ fn latency_is_exact_without_crashes_and_bounded_with() {
     let slow = h(vec![op(0, Op::Get(0), 0, Some((6, OpResult::Value(None))))]);
     assert!(latency(&slow, &[], 10, 4).is_err());
     assert_eq!(latency(&slow, &[2], 10, 4), Ok(()));
-    assert!(latency(&slow, &[7], 10, 4).is_err(), "a crash after the return does not excuse it");
+    assert!(
+        latency(&slow, &[7], 10, 4).is_err(),
+        "a crash after the return does not excuse it"
+    );
     let hung = h(vec![op(0, Op::Get(0), 0, None)]);
     assert_eq!(latency(&hung, &[], 4, 4), Ok(()));
     assert!(latency(&hung, &[], 5, 4).is_err());
@@ -140,7 +158,10 @@ fn latency_is_exact_without_crashes_and_bounded_with() {
 #[test]
 fn unavailable_violates_available() {
     let hist = h(vec![op(0, Op::Get(0), 0, Some((2, OpResult::Unavailable)))]);
-    assert_eq!(available(&hist, &[1], 3, 2).unwrap_err(), "c0 Get(k0)=unavailable @0..2 was answered unavailable");
+    assert_eq!(
+        available(&hist, &[1], 3, 2).unwrap_err(),
+        "c0 Get(k0)=unavailable @0..2 was answered unavailable"
+    );
 }
 
 // ---- linearizability against a brute-force oracle -------------------------
@@ -159,9 +180,8 @@ fn brute_force(ops: &[OpRecord<u8>]) -> bool {
                 continue;
             }
             // i may go next only if no unused required op returned before i was invoked.
-            let blocked = (0..ops.len()).any(|j| {
-                !used[j] && j != i && required[j] && ops[j].return_time().unwrap() < ops[i].invoke_time()
-            });
+            let blocked = (0..ops.len())
+                .any(|j| !used[j] && j != i && required[j] && ops[j].return_time().unwrap() < ops[i].invoke_time());
             if blocked {
                 continue;
             }

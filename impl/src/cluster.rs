@@ -93,7 +93,11 @@ impl<V: Val> Cluster<V> {
 
     /// The frames a node reads this cycle, in its input order.
     pub fn inputs<'a>(&'a self, topo: &Topology, node: NodeId) -> Vec<Option<&'a Frame<V>>> {
-        topo.nodes[node].inputs.iter().map(|&l| self.inbox[l].as_ref()).collect()
+        topo.nodes[node]
+            .inputs
+            .iter()
+            .map(|&l| self.inbox[l].as_ref())
+            .collect()
     }
 
     /// Whether client `c` may be handed a new operation this cycle.
@@ -187,8 +191,12 @@ impl<V: Val> Cluster<V> {
     /// A live server's store as it stands once it has applied the updates in
     /// flight to it (phase 1 of its next cycle); `None` for a dead server.
     pub fn settled_store(&self, topo: &Topology, id: NodeId) -> Option<BTreeMap<Key, V>> {
-        let NodeState::Server(s) = &self.nodes[id] else { return None };
-        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else { return None };
+        let NodeState::Server(s) = &self.nodes[id] else {
+            return None;
+        };
+        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else {
+            return None;
+        };
         if ctx.peers == 0 {
             return Some(s.store.clone());
         }

@@ -55,14 +55,23 @@ impl<V: Val> OpRecord<V> {
     /// pending. A return in the invoking cycle (a client answering
     /// `Unavailable` itself) comes right after the invocation.
     pub fn return_time(&self) -> Option<u64> {
-        self.ret.as_ref().map(|r| 3 * r.cycle as u64 + if r.cycle == self.invoke { 2 } else { 0 })
+        self.ret
+            .as_ref()
+            .map(|r| 3 * r.cycle as u64 + if r.cycle == self.invoke { 2 } else { 0 })
     }
 
     /// ok / fail / info.
     pub fn outcome(&self) -> Outcome {
         match &self.ret {
-            None | Some(Ret { result: OpResult::Unavailable, .. }) => Outcome::Info,
-            Some(Ret { result: OpResult::Exists | OpResult::Absent, .. }) => Outcome::Fail,
+            None
+            | Some(Ret {
+                result: OpResult::Unavailable,
+                ..
+            }) => Outcome::Info,
+            Some(Ret {
+                result: OpResult::Exists | OpResult::Absent,
+                ..
+            }) => Outcome::Fail,
             Some(_) => Outcome::Ok,
         }
     }
@@ -102,7 +111,10 @@ impl<V: Val> History<V> {
                     .find(|o| o.client as usize == client && o.tag == *tag)
                     .expect("a return matches an invocation");
                 debug_assert!(rec.ret.is_none(), "an operation returns once");
-                rec.ret = Some(Ret { cycle, result: result.clone() });
+                rec.ret = Some(Ret {
+                    cycle,
+                    result: result.clone(),
+                });
             }
         }
     }
@@ -133,7 +145,11 @@ pub fn event_json<V: Val>(index: u64, time: u64, rec: &OpRecord<V>, completion: 
         };
         (ty, value, previous)
     };
-    let cycle = if completion { rec.ret.as_ref().map(|r| r.cycle).unwrap_or(rec.invoke) } else { rec.invoke };
+    let cycle = if completion {
+        rec.ret.as_ref().map(|r| r.cycle).unwrap_or(rec.invoke)
+    } else {
+        rec.invoke
+    };
     let mut ev = json!({
         "index": index, "type": ty, "process": rec.client, "f": rec.op.name(),
         "key": rec.op.key(), "value": value, "cycle": cycle, "time": time, "tag": rec.tag,
@@ -189,11 +205,21 @@ pub fn read_jsonl<V: Val>(input: impl BufRead) -> Result<History<V>, HistoryErro
         let bad = |msg: String| HistoryError::Bad { line: lineno, msg };
         let ev: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         let field = |k: &str| ev.get(k).ok_or_else(|| bad(format!("missing field {k:?}")));
-        let ty = field("type")?.as_str().ok_or_else(|| bad("\"type\" is not a string".into()))?;
-        let process = field("process")?.as_u64().ok_or_else(|| bad("\"process\" is not a number".into()))?;
-        let cycle = field("cycle")?.as_u64().ok_or_else(|| bad("\"cycle\" is not a number".into()))? as u32;
-        let f = field("f")?.as_str().ok_or_else(|| bad("\"f\" is not a string".into()))?;
-        let key = field("key")?.as_u64().ok_or_else(|| bad("\"key\" is not a number".into()))? as u32;
+        let ty = field("type")?
+            .as_str()
+            .ok_or_else(|| bad("\"type\" is not a string".into()))?;
+        let process = field("process")?
+            .as_u64()
+            .ok_or_else(|| bad("\"process\" is not a number".into()))?;
+        let cycle = field("cycle")?
+            .as_u64()
+            .ok_or_else(|| bad("\"cycle\" is not a number".into()))? as u32;
+        let f = field("f")?
+            .as_str()
+            .ok_or_else(|| bad("\"f\" is not a string".into()))?;
+        let key = field("key")?
+            .as_u64()
+            .ok_or_else(|| bad("\"key\" is not a number".into()))? as u32;
         let value = || -> Result<V, HistoryError> {
             serde_json::from_value(field("value")?.clone()).map_err(|e| bad(format!("value: {e}")))
         };
@@ -212,10 +238,18 @@ pub fn read_jsonl<V: Val>(input: impl BufRead) -> Result<History<V>, HistoryErro
                 };
                 let tag = ev.get("tag").and_then(Json::as_u64).unwrap_or(history.ops.len() as u64) as u32;
                 open.insert(process, history.ops.len());
-                history.ops.push(OpRecord { client: process as u16, tag, op, invoke: cycle, ret: None });
+                history.ops.push(OpRecord {
+                    client: process as u16,
+                    tag,
+                    op,
+                    invoke: cycle,
+                    ret: None,
+                });
             }
             "ok" | "fail" | "info" => {
-                let i = open.remove(&process).ok_or_else(|| bad(format!("process {process} completes nothing")))?;
+                let i = open
+                    .remove(&process)
+                    .ok_or_else(|| bad(format!("process {process} completes nothing")))?;
                 let rec = &mut history.ops[i];
                 if rec.op.name() != f {
                     return Err(bad(format!("completion {f:?} for an invoked {:?}", rec.op.name())));
@@ -251,15 +285,71 @@ mod tests {
     #[test]
     fn jsonl_round_trips() {
         let mut h = History::<u64>::new();
-        h.record(0, 0, &ClientEvent::Invoke { tag: 0, op: Op::Insert(1, 5) });
+        h.record(
+            0,
+            0,
+            &ClientEvent::Invoke {
+                tag: 0,
+                op: Op::Insert(1, 5),
+            },
+        );
         h.record(0, 1, &ClientEvent::Invoke { tag: 0, op: Op::Get(1) });
-        h.record(4, 0, &ClientEvent::Return { tag: 0, result: OpResult::Ok });
-        h.record(4, 0, &ClientEvent::Invoke { tag: 1, op: Op::Modify(1, 6) });
-        h.record(4, 1, &ClientEvent::Return { tag: 0, result: OpResult::Value(None) });
-        h.record(8, 0, &ClientEvent::Return { tag: 1, result: OpResult::Modified(5) });
-        h.record(8, 1, &ClientEvent::Invoke { tag: 1, op: Op::Delete(1) });
-        h.record(8, 1, &ClientEvent::Return { tag: 1, result: OpResult::Unavailable });
-        h.record(9, 0, &ClientEvent::Invoke { tag: 2, op: Op::Insert(1, 7) });
+        h.record(
+            4,
+            0,
+            &ClientEvent::Return {
+                tag: 0,
+                result: OpResult::Ok,
+            },
+        );
+        h.record(
+            4,
+            0,
+            &ClientEvent::Invoke {
+                tag: 1,
+                op: Op::Modify(1, 6),
+            },
+        );
+        h.record(
+            4,
+            1,
+            &ClientEvent::Return {
+                tag: 0,
+                result: OpResult::Value(None),
+            },
+        );
+        h.record(
+            8,
+            0,
+            &ClientEvent::Return {
+                tag: 1,
+                result: OpResult::Modified(5),
+            },
+        );
+        h.record(
+            8,
+            1,
+            &ClientEvent::Invoke {
+                tag: 1,
+                op: Op::Delete(1),
+            },
+        );
+        h.record(
+            8,
+            1,
+            &ClientEvent::Return {
+                tag: 1,
+                result: OpResult::Unavailable,
+            },
+        );
+        h.record(
+            9,
+            0,
+            &ClientEvent::Invoke {
+                tag: 2,
+                op: Op::Insert(1, 7),
+            },
+        );
         let mut buf = Vec::new();
         write_jsonl(&h, &mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();

@@ -82,7 +82,14 @@ impl TopologyConfig {
             Kind::Sharded => (2, 1, 1),
             Kind::Replicated => (1, 3, 1),
         };
-        TopologyConfig { kind, clients, shards, replicas, levels, protocol: Protocol::Fanout }
+        TopologyConfig {
+            kind,
+            clients,
+            shards,
+            replicas,
+            levels,
+            protocol: Protocol::Fanout,
+        }
     }
 
     /// Checks every bound; the error names the offending flag.
@@ -151,9 +158,15 @@ impl TopologyConfig {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Role {
     Client(usize),
-    Fe { level: usize, index: usize },
+    Fe {
+        level: usize,
+        index: usize,
+    },
     /// The single server is shard 0, replica 0.
-    Server { shard: usize, replica: usize },
+    Server {
+        shard: usize,
+        replica: usize,
+    },
 }
 
 /// How a node steps, with what it needs to know about its links.
@@ -207,7 +220,11 @@ impl Topology {
     pub fn new(config: TopologyConfig) -> Result<Topology, ConfigError> {
         config.validate()?;
         let c = config.clients;
-        let mut t = Topology { config: config.clone(), nodes: Vec::new(), links: Vec::new() };
+        let mut t = Topology {
+            config: config.clone(),
+            nodes: Vec::new(),
+            links: Vec::new(),
+        };
         for i in 0..c {
             t.add_node(format!("c{i}"), Role::Client(i), NodeCtx::Client);
         }
@@ -217,7 +234,11 @@ impl Topology {
             let n = config.fes_at(level);
             let ids = (0..n)
                 .map(|index| {
-                    let name = if config.levels == 1 { "fe".to_string() } else { format!("fe{level}.{index}") };
+                    let name = if config.levels == 1 {
+                        "fe".to_string()
+                    } else {
+                        format!("fe{level}.{index}")
+                    };
                     // The context is filled in below, once the links exist.
                     t.add_node(name, Role::Fe { level, index }, NodeCtx::Client)
                 })
@@ -246,8 +267,11 @@ impl Topology {
         } else {
             // Children of each FE, in order: clients (level 0) or lower FEs.
             for level in 0..config.levels {
-                let (nchild, child_ids): (usize, Vec<NodeId>) =
-                    if level == 0 { (c, (0..c).collect()) } else { (fe_ids[level - 1].len(), fe_ids[level - 1].clone()) };
+                let (nchild, child_ids): (usize, Vec<NodeId>) = if level == 0 {
+                    (c, (0..c).collect())
+                } else {
+                    (fe_ids[level - 1].len(), fe_ids[level - 1].clone())
+                };
                 let n = fe_ids[level].len();
                 for (j, &child) in child_ids.iter().enumerate() {
                     let parent = fe_ids[level][j * n / nchild];
@@ -289,10 +313,16 @@ impl Topology {
                         Role::Server { .. } => false,
                     })
                     .map(|from| match t.nodes[from].role {
-                        Role::Client(i) => Child { clients: i..i + 1, is_client: true },
+                        Role::Client(i) => Child {
+                            clients: i..i + 1,
+                            is_client: true,
+                        },
                         _ => {
                             let range = t.client_range(from);
-                            Child { clients: range, is_client: false }
+                            Child {
+                                clients: range,
+                                is_client: false,
+                            }
                         }
                     })
                     .collect();
@@ -306,7 +336,11 @@ impl Topology {
                         rehash: config.kind == Kind::Sharded,
                     }
                 };
-                t.nodes[id].ctx = NodeCtx::Fe(FeCtx { clients: c, children, downstream });
+                t.nodes[id].ctx = NodeCtx::Fe(FeCtx {
+                    clients: c,
+                    children,
+                    downstream,
+                });
             }
         }
         for row in &servers {
@@ -323,13 +357,25 @@ impl Topology {
     }
 
     fn add_node(&mut self, name: String, role: Role, ctx: NodeCtx) -> NodeId {
-        self.nodes.push(NodeInfo { name, role, ctx, inputs: Vec::new(), outputs: Vec::new() });
+        self.nodes.push(NodeInfo {
+            name,
+            role,
+            ctx,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        });
         self.nodes.len() - 1
     }
 
     fn connect(&mut self, from: NodeId, to: NodeId, kind: LinkKind, slots: usize) {
         let name = format!("{}→{}", self.nodes[from].name, self.nodes[to].name);
-        self.links.push(Link { from, to, kind, slots, name });
+        self.links.push(Link {
+            from,
+            to,
+            kind,
+            slots,
+            name,
+        });
         let id = self.links.len() - 1;
         self.nodes[from].outputs.push(id);
         self.nodes[to].inputs.push(id);
@@ -346,7 +392,8 @@ impl Topology {
                     lo = lo.min(i);
                     hi = hi.max(i + 1);
                 }
-                Role::Fe { level, .. } if matches!(self.nodes[fe].role, Role::Fe { level: me, .. } if level + 1 == me) => {
+                Role::Fe { level, .. } if matches!(self.nodes[fe].role, Role::Fe { level: me, .. } if level + 1 == me) =>
+                {
                     let r = self.client_range(from);
                     lo = lo.min(r.start);
                     hi = hi.max(r.end);
@@ -365,7 +412,12 @@ impl Topology {
             match &n.ctx {
                 NodeCtx::Client => assert_eq!(n.inputs.len(), 1, "{}: one upstream", n.name),
                 NodeCtx::Fe(ctx) => {
-                    assert_eq!(n.inputs.len(), ctx.children.len() + ctx.downstream_links(), "{}", n.name)
+                    assert_eq!(
+                        n.inputs.len(),
+                        ctx.children.len() + ctx.downstream_links(),
+                        "{}",
+                        n.name
+                    )
                 }
                 NodeCtx::Server(ctx) => assert_eq!(n.inputs.len(), ctx.front_links() + ctx.peers, "{}", n.name),
             }
@@ -383,12 +435,20 @@ impl Topology {
 
     /// Server node ids, shard-major.
     pub fn servers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.role, Role::Server { .. })).map(|(i, _)| i)
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.role, Role::Server { .. }))
+            .map(|(i, _)| i)
     }
 
     /// The FEs.
     pub fn fes(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.role, Role::Fe { .. })).map(|(i, _)| i)
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.role, Role::Fe { .. }))
+            .map(|(i, _)| i)
     }
 
     /// The server of a shard's replica.
@@ -423,7 +483,18 @@ mod tests {
         let links: Vec<&str> = t.links.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             links,
-            ["c0→fe", "fe→c0", "c1→fe", "fe→c1", "fe→r0.0", "r0.0→fe", "fe→r0.1", "r0.1→fe", "r0.0→r0.1", "r0.1→r0.0"]
+            [
+                "c0→fe",
+                "fe→c0",
+                "c1→fe",
+                "fe→c1",
+                "fe→r0.0",
+                "r0.0→fe",
+                "fe→r0.1",
+                "r0.1→fe",
+                "r0.0→r0.1",
+                "r0.1→r0.0"
+            ]
         );
         assert_eq!(t.server(0, 1), 4);
     }
@@ -436,7 +507,10 @@ mod tests {
         let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["c0", "c1", "c2", "fe0.0", "fe0.1", "fe1.0", "s0", "s1"]);
         let NodeCtx::Fe(root) = &t.nodes[5].ctx else { panic!() };
-        assert_eq!(root.children.iter().map(|c| c.clients.clone()).collect::<Vec<_>>(), [0..2, 2..3]);
+        assert_eq!(
+            root.children.iter().map(|c| c.clients.clone()).collect::<Vec<_>>(),
+            [0..2, 2..3]
+        );
         assert_eq!(t.config.latency_cycles(), 6);
     }
 

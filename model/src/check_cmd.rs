@@ -101,7 +101,9 @@ impl ModelArgs {
         }
         if let Some(p) = self.protocol {
             if kind != Kind::Replicated {
-                return Err(ConfigError(format!("--protocol applies to --topology replicated, not {kind}")));
+                return Err(ConfigError(format!(
+                    "--protocol applies to --topology replicated, not {kind}"
+                )));
             }
             t.protocol = p;
         }
@@ -144,12 +146,17 @@ pub struct CheckArgs {
 
 /// Runs `check`; returns the exit code.
 pub fn main(args: CheckArgs) -> u8 {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         eprintln!("error: --threads must be at least 1");
         return 2;
     }
-    let opts = RunOptions { threads, progress: true };
+    let opts = RunOptions {
+        threads,
+        progress: true,
+    };
     match args.model.topology {
         Some(kind) => {
             let cfg = match args.model.to_config(kind) {
@@ -192,7 +199,11 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
     let start = Instant::now();
     let mut reports = Vec::new();
     if !json {
-        println!("default suite: {} configurations, {} threads", configs.len(), opts.threads);
+        println!(
+            "default suite: {} configurations, {} threads",
+            configs.len(),
+            opts.threads
+        );
         println!();
         print_header();
     }
@@ -205,8 +216,10 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
         }
         reports.push(report);
     }
-    let bad: Vec<&Report> =
-        reports.iter().filter(|r| !r.surprises().is_empty() || !r.unreached_twins().is_empty()).collect();
+    let bad: Vec<&Report> = reports
+        .iter()
+        .filter(|r| !r.surprises().is_empty() || !r.unreached_twins().is_empty())
+        .collect();
     if !json {
         println!();
         println!("legend: holds / VIOLATED; * the seed claims otherwise; [Fn] finding in docs/RESULTS.md; ! not the expected verdict");
@@ -216,7 +229,11 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
             reports.len(),
             states,
             start.elapsed().as_secs_f64(),
-            if bad.is_empty() { "every verdict as expected".to_string() } else { format!("{} unexpected", bad.len()) }
+            if bad.is_empty() {
+                "every verdict as expected".to_string()
+            } else {
+                format!("{} unexpected", bad.len())
+            }
         );
         for r in &bad {
             for p in r.surprises() {
@@ -273,7 +290,12 @@ fn cell(r: &Report, i: usize) -> String {
 }
 
 fn print_row(r: &Report) {
-    print!("{:<W_CONFIG$} {:>9} {:>6.1}", r.config.label(), r.unique_states, r.seconds);
+    print!(
+        "{:<W_CONFIG$} {:>9} {:>6.1}",
+        r.config.label(),
+        r.unique_states,
+        r.seconds
+    );
     for i in 0..PROPERTIES.len() {
         print!("  {:<16}", cell(r, i));
     }
@@ -287,7 +309,10 @@ fn print_one(r: &Report) {
         r.unique_states, r.states, r.max_depth, r.seconds, r.threads, r.config.cycles
     );
     println!();
-    println!("{:<16} {:<10} {:<10} {:<22} sometimes twin", "property", "verdict", "seed claim", "expected");
+    println!(
+        "{:<16} {:<10} {:<10} {:<22} sometimes twin",
+        "property", "verdict", "seed claim", "expected"
+    );
     for (i, p) in PROPERTIES.iter().enumerate() {
         let (exp, finding) = expect::expected(&r.config, i);
         let exp = match finding {
@@ -301,7 +326,11 @@ fn print_one(r: &Report) {
         } else {
             "NOT reached".to_string()
         };
-        let mark = if r.verdicts[i] != expect::expected(&r.config, i).0 { "  <- unexpected" } else { "" };
+        let mark = if r.verdicts[i] != expect::expected(&r.config, i).0 {
+            "  <- unexpected"
+        } else {
+            ""
+        };
         println!(
             "{:<16} {:<10} {:<10} {:<22} {twin} ({}){mark}",
             p,
@@ -313,7 +342,12 @@ fn print_one(r: &Report) {
     }
     for c in &r.counterexamples {
         println!();
-        println!("counterexample for {} ({} cycles): {}", c.property, c.steps.len(), c.explanation);
+        println!(
+            "counterexample for {} ({} cycles): {}",
+            c.property,
+            c.steps.len(),
+            c.explanation
+        );
         for s in &c.steps {
             println!("  {s}");
         }

@@ -105,8 +105,11 @@ pub fn expected(c: &ModelConfig, p: usize) -> (Verdict, Option<&'static str>) {
     let t = &c.topology;
     let replicated = t.kind == Kind::Replicated && t.replicas > 1;
     let mid_send = c.crash_mode == crate::model::CrashMode::MidSend;
-    let (seed, owner, fanout) =
-        (t.protocol == Protocol::Seed, t.protocol == Protocol::Owner, t.protocol == Protocol::Fanout);
+    let (seed, owner, fanout) = (
+        t.protocol == Protocol::Seed,
+        t.protocol == Protocol::Owner,
+        t.protocol == Protocol::Fanout,
+    );
     let replica_mid_send = replicated && mid_send && c.crashes >= 1;
     let finding = match p {
         prop::LINEARIZABLE if replicated && seed => Some("F1"),
@@ -142,7 +145,9 @@ pub fn twin_expected(c: &ModelConfig, p: usize) -> bool {
         prop::LINEARIZABLE => writes && reads && total_ops >= 2 && c.cycles > 2 * lat,
         prop::CONVERGED => writes && c.topology.clients >= 2 && c.cycles > lat / 2,
         // A single server's crash leaves no server to hold anything.
-        prop::NO_LOST_WRITES => writes && (c.crashes > 0 || c.crash_fe) && c.topology.kind != Kind::Single && c.cycles > lat,
+        prop::NO_LOST_WRITES => {
+            writes && (c.crashes > 0 || c.crash_fe) && c.topology.kind != Kind::Single && c.cycles > lat
+        }
         prop::LATENCY => c.cycles > lat,
         prop::AVAILABLE => c.crashes > 0 && c.topology.kind != Kind::Single && c.cycles > lat + 2,
         _ => unreachable!(),

@@ -7,8 +7,8 @@
 
 pub mod check_cmd;
 pub mod display;
-pub mod explore_cmd;
 pub mod expect;
+pub mod explore_cmd;
 pub mod model;
 pub mod run_cmd;
 pub mod runner;

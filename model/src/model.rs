@@ -16,13 +16,13 @@ use stateright::{Model, Property};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use tidekv::cluster::{Crash, CrashKind, Cluster, CycleInputs};
+use tidekv::cluster::{Cluster, Crash, CrashKind, CycleInputs};
 use tidekv::history::History;
 use tidekv::node::client::ClientEvent;
-use tidekv_checks::Monitor;
 use tidekv::node::{ClientId, Key, Op};
 use tidekv::topology::{ConfigError, Kind, NodeId, Role, Topology, TopologyConfig};
 use tidekv_checks as checks;
+use tidekv_checks::Monitor;
 
 /// Values in the model: small integers `1..=values`.
 pub type V = u8;
@@ -71,7 +71,9 @@ impl CrashMode {
     }
 
     pub fn parse(s: &str) -> Option<CrashMode> {
-        [CrashMode::Atomic, CrashMode::MidSend].into_iter().find(|m| m.name() == s)
+        [CrashMode::Atomic, CrashMode::MidSend]
+            .into_iter()
+            .find(|m| m.name() == s)
     }
 }
 
@@ -134,15 +136,26 @@ impl ModelConfig {
             return err("--ops must name at least one of get,put,delete,insert,modify".into());
         }
         if self.topology.clients > 8 {
-            return err(format!("the model supports up to 8 clients, got {}", self.topology.clients));
+            return err(format!(
+                "the model supports up to 8 clients, got {}",
+                self.topology.clients
+            ));
         }
-        let per = if self.topology.kind == Kind::Replicated { self.topology.replicas } else { self.topology.shards };
+        let per = if self.topology.kind == Kind::Replicated {
+            self.topology.replicas
+        } else {
+            self.topology.shards
+        };
         if self.crashes > per {
             return err(format!(
                 "--crashes {} exceeds the {} servers that can crash{}",
                 self.crashes,
                 per,
-                if self.topology.kind == Kind::Replicated { " per shard" } else { "" }
+                if self.topology.kind == Kind::Replicated {
+                    " per shard"
+                } else {
+                    ""
+                }
             ));
         }
         Ok(())
@@ -151,9 +164,15 @@ impl ModelConfig {
     /// A label for tables: the topology, then bounds and failures.
     pub fn label(&self) -> String {
         let mut s = self.topology.label();
-        s += &format!(" K={} V={} O={} H={}", self.keys, self.values, self.ops_per_client, self.cycles);
+        s += &format!(
+            " K={} V={} O={} H={}",
+            self.keys, self.values, self.ops_per_client, self.cycles
+        );
         if self.ops.len() != OpKind::ALL.len() {
-            s += &format!(" ops={}", self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(","));
+            s += &format!(
+                " ops={}",
+                self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+            );
         }
         if self.crashes > 0 || self.crash_fe {
             s += &format!(" F={} {}", self.crashes, self.crash_mode.name());
@@ -182,7 +201,10 @@ impl ModelConfig {
             self.keys, self.values, self.ops_per_client, self.cycles
         );
         if self.ops.len() != OpKind::ALL.len() {
-            s += &format!(" --ops {}", self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(","));
+            s += &format!(
+                " --ops {}",
+                self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+            );
         }
         if self.crashes > 0 || self.crash_fe {
             s += &format!(" --crashes {} --crash-mode {}", self.crashes, self.crash_mode.name());
@@ -354,7 +376,12 @@ impl TideModel {
         s.cluster
             .live_stores(&self.topo)
             .into_iter()
-            .map(|shard| shard.into_iter().map(|(id, st)| (self.topo.nodes[id].name.clone(), st)).collect())
+            .map(|shard| {
+                shard
+                    .into_iter()
+                    .map(|(id, st)| (self.topo.nodes[id].name.clone(), st))
+                    .collect()
+            })
             .collect()
     }
 
@@ -400,7 +427,9 @@ impl TideModel {
     fn race(&self, s: &State) -> bool {
         let mut writes: Vec<(usize, NodeId, ClientId, Key)> = Vec::new();
         for id in self.topo.servers() {
-            let Role::Server { shard, .. } = self.topo.nodes[id].role else { continue };
+            let Role::Server { shard, .. } = self.topo.nodes[id].role else {
+                continue;
+            };
             if !s.cluster.is_alive(id) {
                 continue;
             }
@@ -421,7 +450,9 @@ impl TideModel {
         // interesting race is at two different servers.
         let distinct = !crate::expect::single_writer(&self.config);
         writes.iter().any(|a| {
-            writes.iter().any(|b| a.0 == b.0 && a.2 < b.2 && a.3 == b.3 && (!distinct || a.1 != b.1))
+            writes
+                .iter()
+                .any(|b| a.0 == b.0 && a.2 < b.2 && a.3 == b.3 && (!distinct || a.1 != b.1))
         })
     }
 
@@ -469,7 +500,10 @@ impl TideModel {
         for &(id, group) in &cands {
             let mut more = Vec::new();
             for set in &sets {
-                let used = set.iter().filter(|n| cands.iter().any(|c| c.0 == **n && c.1 == group)).count();
+                let used = set
+                    .iter()
+                    .filter(|n| cands.iter().any(|c| c.0 == **n && c.1 == group))
+                    .count();
                 if used < budget_left(group) {
                     let mut s2 = set.clone();
                     s2.push(id);
@@ -562,7 +596,11 @@ impl Model for TideModel {
     fn init_states(&self) -> Vec<State> {
         let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency_cycles());
         let trace = self.keep_trace.then(Trace::default);
-        vec![State { cluster: Cluster::new(&self.topo), monitor, trace }]
+        vec![State {
+            cluster: Cluster::new(&self.topo),
+            monitor,
+            trace,
+        }]
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
@@ -576,7 +614,9 @@ impl Model for TideModel {
             let client = s.cluster.client(c);
             let may = s.cluster.will_be_idle(topo, c) && client.next_tag < self.config.ops_per_client;
             let options: Vec<Option<Op<V>>> = if may {
-                std::iter::once(None).chain(self.alphabet.iter().cloned().map(Some)).collect()
+                std::iter::once(None)
+                    .chain(self.alphabet.iter().cloned().map(Some))
+                    .collect()
             } else {
                 vec![None]
             };
@@ -605,7 +645,12 @@ impl Model for TideModel {
                     .flat_map(|prefix| {
                         cands.iter().map(move |&replica| {
                             let mut p = prefix.clone();
-                            p.push(Pick { fe, client, replica, server: topo.server(shard, replica) });
+                            p.push(Pick {
+                                fe,
+                                client,
+                                replica,
+                                server: topo.server(shard, replica),
+                            });
                             p
                         })
                     })
@@ -613,7 +658,11 @@ impl Model for TideModel {
             }
             for ops in &op_sets {
                 for picks in &pick_sets {
-                    actions.push(CycleAction { ops: ops.clone(), picks: picks.clone(), crashes: crashes.clone() });
+                    actions.push(CycleAction {
+                        ops: ops.clone(),
+                        picks: picks.clone(),
+                        crashes: crashes.clone(),
+                    });
                 }
             }
         }
@@ -622,7 +671,10 @@ impl Model for TideModel {
     fn next_state(&self, last: &State, action: CycleAction) -> Option<State> {
         let mut s = last.clone();
         let cycle = s.cluster.cycle;
-        let inputs = CycleInputs { ops: action.ops, crashes: action.crashes.clone() };
+        let inputs = CycleInputs {
+            ops: action.ops,
+            crashes: action.crashes.clone(),
+        };
         let mut events = Vec::new();
         let picks = &action.picks;
         s.cluster.step(
@@ -633,7 +685,10 @@ impl Model for TideModel {
                     .iter()
                     .find(|p| p.fe == fe && p.client == c)
                     .expect("the action has a pick for every open choice");
-                cands.iter().position(|&x| x == p.replica).expect("the pick is a candidate")
+                cands
+                    .iter()
+                    .position(|&x| x == p.replica)
+                    .expect("the pick is a candidate")
             },
             &mut events,
         );
@@ -675,7 +730,10 @@ impl Model for TideModel {
     }
 
     fn format_action(&self, a: &CycleAction) -> String {
-        self.describe_action(u32::MAX, a).replacen(&format!("cycle {}:", u32::MAX), "", 1).trim().to_string()
+        self.describe_action(u32::MAX, a)
+            .replacen(&format!("cycle {}:", u32::MAX), "", 1)
+            .trim()
+            .to_string()
     }
 
     fn format_step(&self, last: &State, a: CycleAction) -> Option<String> {
@@ -685,13 +743,19 @@ impl Model for TideModel {
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
-            Property::always("linearizable", |m, s| m.always(prop::LINEARIZABLE, s, m.holds(prop::LINEARIZABLE, s))),
-            Property::always("converged", |m, s| m.always(prop::CONVERGED, s, m.holds(prop::CONVERGED, s))),
+            Property::always("linearizable", |m, s| {
+                m.always(prop::LINEARIZABLE, s, m.holds(prop::LINEARIZABLE, s))
+            }),
+            Property::always("converged", |m, s| {
+                m.always(prop::CONVERGED, s, m.holds(prop::CONVERGED, s))
+            }),
             Property::always("no-lost-writes", |m, s| {
                 m.always(prop::NO_LOST_WRITES, s, m.holds(prop::NO_LOST_WRITES, s))
             }),
             Property::always("latency", |m, s| m.always(prop::LATENCY, s, m.holds(prop::LATENCY, s))),
-            Property::always("available", |m, s| m.always(prop::AVAILABLE, s, m.holds(prop::AVAILABLE, s))),
+            Property::always("available", |m, s| {
+                m.always(prop::AVAILABLE, s, m.holds(prop::AVAILABLE, s))
+            }),
             Property::sometimes(TWINS[0].1, |m, s| m.sometimes(5, s, s.monitor.flags.write_then_read)),
             Property::sometimes(TWINS[1].1, |m, s| m.sometimes(6, s, m.race(s))),
             Property::sometimes(TWINS[2].1, |m: &TideModel, s: &State| {
@@ -699,7 +763,9 @@ impl Model for TideModel {
                 m.sometimes(7, s, reached)
             }),
             Property::sometimes(TWINS[3].1, |m, s| m.sometimes(8, s, s.monitor.flags.completed)),
-            Property::sometimes(TWINS[4].1, |m, s| m.sometimes(9, s, s.monitor.flags.answered_after_crash)),
+            Property::sometimes(TWINS[4].1, |m, s| {
+                m.sometimes(9, s, s.monitor.flags.answered_after_crash)
+            }),
         ]
     }
 }

@@ -137,7 +137,14 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
     // known from the model, so a mismatch is re-run on one thread, where BFS
     // order makes the kept path minimal.
     if report.1 && opts.threads > 1 {
-        return Ok(check_once(config, &RunOptions { threads: 1, ..opts.clone() })?.0);
+        return Ok(check_once(
+            config,
+            &RunOptions {
+                threads: 1,
+                ..opts.clone()
+            },
+        )?
+        .0);
     }
     Ok(report.0)
 }
@@ -213,7 +220,9 @@ fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool),
 
 /// Replays a path on a model that keeps the full history, and explains.
 fn counterexample(model: &TideModel, name: &'static str, i: usize, path: Path<State, CycleAction>) -> Counterexample {
-    let replay = TideModel::new(model.config.clone()).expect("the config was valid").with_trace();
+    let replay = TideModel::new(model.config.clone())
+        .expect("the config was valid")
+        .with_trace();
     let mut state = replay.init_states().pop().expect("one initial state");
     let mut steps = Vec::new();
     let mut steps_json = Vec::new();
@@ -223,10 +232,18 @@ fn counterexample(model: &TideModel, name: &'static str, i: usize, path: Path<St
         steps_json.push(action_json(model, cycle, &a));
         state = replay.next_state(&state, a).expect("every action applies");
     }
-    let explanation = replay.explain(i, &state).unwrap_or_else(|| "(the checks find nothing wrong: a model bug)".into());
+    let explanation = replay
+        .explain(i, &state)
+        .unwrap_or_else(|| "(the checks find nothing wrong: a model bug)".into());
     let trace = state.trace.as_ref().expect("the replay keeps the trace");
     let history = trace.history.ops.iter().map(tidekv_checks::describe).collect();
-    Counterexample { property: name, explanation, steps, steps_json, history }
+    Counterexample {
+        property: name,
+        explanation,
+        steps,
+        steps_json,
+        history,
+    }
 }
 
 /// A cycle's choices as JSON: requests sent, replica choices, crashes.
@@ -236,7 +253,10 @@ pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction) -> Json {
         .ops
         .iter()
         .enumerate()
-        .filter_map(|(c, o)| o.as_ref().map(|o| json!({"client": format!("c{c}"), "op": o.to_string()})))
+        .filter_map(|(c, o)| {
+            o.as_ref()
+                .map(|o| json!({"client": format!("c{c}"), "op": o.to_string()}))
+        })
         .collect();
     let picks: Vec<Json> = a
         .picks

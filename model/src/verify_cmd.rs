@@ -33,10 +33,16 @@ pub fn verify(history: &History<u64>) -> Verification {
     };
     let (lin, lin_why) = v(checks::linearizable(history));
     let (nlw, nlw_why) = v(checks::no_stale_reads(history));
-    let unavailable = history.ops.iter().find(|o| o.ret.is_some() && o.outcome() == Outcome::Info);
+    let unavailable = history
+        .ops
+        .iter()
+        .find(|o| o.ret.is_some() && o.outcome() == Outcome::Info);
     let (avail, avail_why) = match unavailable {
         None => (Verdict::Holds, None),
-        Some(o) => (Verdict::Violated, Some(format!("{} was answered unavailable", checks::describe(o)))),
+        Some(o) => (
+            Verdict::Violated,
+            Some(format!("{} was answered unavailable", checks::describe(o))),
+        ),
     };
     Verification {
         operations: history.ops.len(),
@@ -75,17 +81,28 @@ pub fn main(args: VerifyArgs) -> u8 {
         .iter()
         .any(|(p, v, _)| *v == Verdict::Violated && (*p == checks::LINEARIZABLE || *p == checks::NO_LOST_WRITES));
     if args.json {
-        let props: serde_json::Map<String, serde_json::Value> =
-            result.verdicts.iter().map(|(p, v, _)| (p.to_string(), json!(v.word()))).collect();
-        let why: serde_json::Map<String, serde_json::Value> =
-            result.verdicts.iter().filter_map(|(p, _, w)| w.as_ref().map(|w| (p.to_string(), json!(w)))).collect();
+        let props: serde_json::Map<String, serde_json::Value> = result
+            .verdicts
+            .iter()
+            .map(|(p, v, _)| (p.to_string(), json!(v.word())))
+            .collect();
+        let why: serde_json::Map<String, serde_json::Value> = result
+            .verdicts
+            .iter()
+            .filter_map(|(p, _, w)| w.as_ref().map(|w| (p.to_string(), json!(w))))
+            .collect();
         println!(
             "{}",
             json!({"operations": result.operations, "properties": props, "violations": why,
                    "seconds": (seconds * 1000.0).round() / 1000.0})
         );
     } else {
-        println!("{}: {} operations, checked in {:.2}s", args.file.display(), result.operations, seconds);
+        println!(
+            "{}: {} operations, checked in {:.2}s",
+            args.file.display(),
+            result.operations,
+            seconds
+        );
         for (p, v, why) in &result.verdicts {
             match why {
                 Some(w) => println!("  {p:<16} {v}: {w}"),

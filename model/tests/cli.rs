@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn tidekv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidekv")).args(args).output().expect("run tidekv")
+    Command::new(env!("CARGO_BIN_EXE_tidekv"))
+        .args(args)
+        .output()
+        .expect("run tidekv")
 }
 
 /// A usage error exits 2 with exactly one line on stderr naming the problem.
@@ -11,22 +14,50 @@ fn assert_usage_error(args: &[&str], needle: &str) {
     let out = tidekv(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got {stderr:?}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: one line, got {stderr:?}"
+    );
     assert!(stderr.contains(needle), "{args:?}: {stderr:?} lacks {needle:?}");
     assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
 }
 
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    assert_usage_error(&["check", "--topology", "replicated", "--replicas", "0"], "--replicas must be 1..=32, got 0");
-    assert_usage_error(&["check", "--topology", "single", "--clients", "0"], "--clients must be");
-    assert_usage_error(&["check", "--topology", "replicated", "--protocol", "paxos"], "expected seed, owner or fanout");
-    assert_usage_error(&["check", "--topology", "ring"], "expected single, sharded or replicated");
-    assert_usage_error(&["check", "--topology", "single", "--shards", "3"], "--topology single has one server");
-    assert_usage_error(&["check", "--topology", "sharded", "--protocol", "seed"], "--protocol applies to");
+    assert_usage_error(
+        &["check", "--topology", "replicated", "--replicas", "0"],
+        "--replicas must be 1..=32, got 0",
+    );
+    assert_usage_error(
+        &["check", "--topology", "single", "--clients", "0"],
+        "--clients must be",
+    );
+    assert_usage_error(
+        &["check", "--topology", "replicated", "--protocol", "paxos"],
+        "expected seed, owner or fanout",
+    );
+    assert_usage_error(
+        &["check", "--topology", "ring"],
+        "expected single, sharded or replicated",
+    );
+    assert_usage_error(
+        &["check", "--topology", "single", "--shards", "3"],
+        "--topology single has one server",
+    );
+    assert_usage_error(
+        &["check", "--topology", "sharded", "--protocol", "seed"],
+        "--protocol applies to",
+    );
     assert_usage_error(&["check", "--topology", "single", "--crash-fe"], "no front end");
-    assert_usage_error(&["check", "--topology", "replicated", "--replicas", "2", "--crashes", "3"], "exceeds");
-    assert_usage_error(&["check", "--topology", "single", "--ops", "get,cas"], "expected get, put");
+    assert_usage_error(
+        &["check", "--topology", "replicated", "--replicas", "2", "--crashes", "3"],
+        "exceeds",
+    );
+    assert_usage_error(
+        &["check", "--topology", "single", "--ops", "get,cas"],
+        "expected get, put",
+    );
     assert_usage_error(&["check", "--clients", "3"], "need --topology");
     assert_usage_error(&["check", "--bogus"], "--bogus");
     assert_usage_error(&["check", "--topology", "single", "--threads", "0"], "--threads");
@@ -44,7 +75,16 @@ fn help_exits_0() {
 #[test]
 fn check_one_configuration_as_json() {
     let out = tidekv(&[
-        "check", "--topology", "replicated", "--replicas", "2", "--protocol", "seed", "--ops", "get,put", "--json",
+        "check",
+        "--topology",
+        "replicated",
+        "--replicas",
+        "2",
+        "--protocol",
+        "seed",
+        "--ops",
+        "get,put",
+        "--json",
     ]);
     // The seed protocol's violations are expected (finding F1): exit 0.
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

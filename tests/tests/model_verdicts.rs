@@ -22,13 +22,30 @@ fn get_put(c: &mut ModelConfig) {
 }
 
 fn run(c: &ModelConfig) -> Report {
-    check(c, &RunOptions { threads: 1, progress: false }).expect("valid configuration")
+    check(
+        c,
+        &RunOptions {
+            threads: 1,
+            progress: false,
+        },
+    )
+    .expect("valid configuration")
 }
 
 fn assert_verdicts(r: &Report, expected: [Verdict; 5]) {
     assert_eq!(r.verdicts, expected, "{}", r.config.label());
-    assert!(r.surprises().is_empty(), "{}: unexpected {:?}", r.config.label(), r.surprises());
-    assert!(r.unreached_twins().is_empty(), "{}: unreached {:?}", r.config.label(), r.unreached_twins());
+    assert!(
+        r.surprises().is_empty(),
+        "{}: unexpected {:?}",
+        r.config.label(),
+        r.surprises()
+    );
+    assert!(
+        r.unreached_twins().is_empty(),
+        "{}: unreached {:?}",
+        r.config.label(),
+        r.unreached_twins()
+    );
 }
 
 fn trace(r: &Report, property: &str) -> (String, Vec<String>) {
@@ -46,7 +63,10 @@ fn single_two_clients_is_fresh_with_latency_exactly_2() {
     assert_eq!(r.config.topology.latency_cycles(), 2);
     assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds]);
     assert_eq!(r.unique_states, 82_131);
-    assert!(r.twins[0] && r.twins[3], "a write then a read of it, and a completed op, are reached");
+    assert!(
+        r.twins[0] && r.twins[3],
+        "a write then a read of it, and a completed op, are reached"
+    );
 }
 
 #[test]
@@ -87,7 +107,14 @@ fn seed_protocol_racing_writes_diverge_in_three_cycles() {
     assert_eq!(r.unique_states, 48_707);
     let (why, steps) = trace(&r, "converged");
     assert_eq!(why, "shard 0: r0.0 holds {0: 2} but r0.1 holds {0: 1}");
-    assert_eq!(steps, ["cycle 0: c0 Put(k0,2), c1 Put(k0,1)", "cycle 1: no requests; c0→r0.1, c1→r0.0", "cycle 2: no requests"]);
+    assert_eq!(
+        steps,
+        [
+            "cycle 0: c0 Put(k0,2), c1 Put(k0,1)",
+            "cycle 1: no requests; c0→r0.1, c1→r0.0",
+            "cycle 2: no requests"
+        ]
+    );
     let (why, steps) = trace(&r, "linearizable");
     assert_eq!(why, "k0: c1 Get(k0)=1 @4..8 cannot be linearized");
     assert_eq!(
@@ -127,7 +154,10 @@ fn fanout_three_replicas_two_mid_send_crashes_lose_nothing() {
     assert_eq!(r.config.topology.protocol, Protocol::Fanout, "the default protocol");
     assert_verdicts(&r, [Holds; 5]);
     assert_eq!(r.unique_states, 1_301_252);
-    assert!(r.twins[2] && r.twins[4], "a write survives a crash; an op is answered after one");
+    assert!(
+        r.twins[2] && r.twins[4],
+        "a write survives a crash; an op is answered after one"
+    );
 }
 
 #[test]
@@ -135,7 +165,10 @@ fn two_replicas_two_crashes_lose_a_write() {
     let r = run(&replicated(Protocol::Fanout, |c| c.crashes = 2));
     assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated]);
     let (why, steps) = trace(&r, "no-lost-writes");
-    assert_eq!(why, "k0: an acknowledged write is lost: no server is alive; one of them should hold one of [2]");
+    assert_eq!(
+        why,
+        "k0: an acknowledged write is lost: no server is alive; one of them should hold one of [2]"
+    );
     assert_eq!(
         steps,
         [
@@ -157,7 +190,10 @@ fn sharded_shard_crash_loses_its_data_and_rehashes() {
     // Available holds: the FE re-hashes the dead shard's keys.
     assert_verdicts(&r, [Violated, NA, Violated, Holds, Holds]);
     let (why, steps) = trace(&r, "no-lost-writes");
-    assert_eq!(why, "k0: an acknowledged write is lost: s1 holds absent; one of them should hold one of [2]");
+    assert_eq!(
+        why,
+        "k0: an acknowledged write is lost: s1 holds absent; one of them should hold one of [2]"
+    );
     assert_eq!(steps.last().unwrap(), "cycle 4: no requests; crash s0");
     let (why, _) = trace(&r, "linearizable");
     assert_eq!(why, "k0: c0 Get(k0)=absent @4..8 cannot be linearized");

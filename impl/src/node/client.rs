@@ -32,7 +32,10 @@ pub struct Client<V> {
 
 impl<V: Val> Default for Client<V> {
     fn default() -> Self {
-        Client { pending: None, next_tag: 0 }
+        Client {
+            pending: None,
+            next_tag: 0,
+        }
     }
 }
 
@@ -66,7 +69,10 @@ impl<V: Val> Client<V> {
         if let Some(p) = &self.pending {
             match input {
                 None => {
-                    events.push(ClientEvent::Return { tag: p.tag, result: OpResult::Unavailable });
+                    events.push(ClientEvent::Return {
+                        tag: p.tag,
+                        result: OpResult::Unavailable,
+                    });
                     self.pending = None;
                 }
                 Some(frame) => {
@@ -95,7 +101,10 @@ impl<V: Val> Client<V> {
                 self.pending = Some(req.clone());
                 slot = Some(req);
             } else {
-                events.push(ClientEvent::Return { tag, result: OpResult::Unavailable });
+                events.push(ClientEvent::Return {
+                    tag,
+                    result: OpResult::Unavailable,
+                });
             }
         }
         Frame::Up(vec![slot])
@@ -125,7 +134,10 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                ClientEvent::Return { tag: 0, result: OpResult::Ok },
+                ClientEvent::Return {
+                    tag: 0,
+                    result: OpResult::Ok
+                },
                 ClientEvent::Invoke { tag: 1, op: Op::Get(0) }
             ]
         );
@@ -141,9 +153,15 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                ClientEvent::Return { tag: 0, result: OpResult::Unavailable },
+                ClientEvent::Return {
+                    tag: 0,
+                    result: OpResult::Unavailable
+                },
                 ClientEvent::Invoke { tag: 1, op: Op::Get(0) },
-                ClientEvent::Return { tag: 1, result: OpResult::Unavailable },
+                ClientEvent::Return {
+                    tag: 1,
+                    result: OpResult::Unavailable
+                },
             ]
         );
         assert!(c.is_idle());

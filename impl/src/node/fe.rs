@@ -133,7 +133,9 @@ fn bits(set: u32) -> impl Iterator<Item = usize> {
 impl<V: Val> Fe<V> {
     /// An FE with nothing in flight.
     pub fn new(clients: usize) -> Self {
-        Fe { inflight: vec![None; clients] }
+        Fe {
+            inflight: vec![None; clients],
+        }
     }
 
     /// Computes this cycle's deliveries and routing jobs without changing
@@ -142,7 +144,11 @@ impl<V: Val> Fe<V> {
         let nchildren = ctx.children.len();
         debug_assert_eq!(inputs.len(), nchildren + ctx.downstream_links());
         let down = &inputs[nchildren..];
-        let mut plan = Plan { deliver: Vec::new(), jobs: Vec::new(), still_waiting: Vec::new() };
+        let mut plan = Plan {
+            deliver: Vec::new(),
+            jobs: Vec::new(),
+            still_waiting: Vec::new(),
+        };
         // 2. Requests in flight.
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
@@ -158,7 +164,9 @@ impl<V: Val> Fe<V> {
                 plan.deliver.push((client, resp.clone()));
                 continue;
             }
-            let live = bits(f.targets).filter(|&r| down[link(r)].is_some()).fold(0, |s, r| s | 1 << r);
+            let live = bits(f.targets)
+                .filter(|&r| down[link(r)].is_some())
+                .fold(0, |s, r| s | 1 << r);
             if live != 0 {
                 if live != f.targets {
                     plan.still_waiting.push((client, live));
@@ -166,7 +174,11 @@ impl<V: Val> Fe<V> {
                 continue;
             }
             let route = self.route(ctx, down, &f.req);
-            plan.jobs.push(Job { client, req: f.req.clone(), route });
+            plan.jobs.push(Job {
+                client,
+                req: f.req.clone(),
+                route,
+            });
         }
         // 3. New requests from the children.
         for (i, child) in ctx.children.iter().enumerate() {
@@ -182,7 +194,11 @@ impl<V: Val> Fe<V> {
                     continue;
                 }
                 let route = self.route(ctx, down, req);
-                plan.jobs.push(Job { client, req: req.clone(), route });
+                plan.jobs.push(Job {
+                    client,
+                    req: req.clone(),
+                    route,
+                });
             }
         }
         plan
@@ -190,11 +206,23 @@ impl<V: Val> Fe<V> {
 
     /// Where `req` goes, given which downstream links carried a frame.
     fn route(&self, ctx: &FeCtx, down: &[Option<&Frame<V>>], req: &Request<V>) -> Route {
-        let Downstream::Servers { shards, replicas, protocol, rehash } = ctx.downstream else {
-            return if down[0].is_some() { Route::Parent } else { Route::Unavailable };
+        let Downstream::Servers {
+            shards,
+            replicas,
+            protocol,
+            rehash,
+        } = ctx.downstream
+        else {
+            return if down[0].is_some() {
+                Route::Parent
+            } else {
+                Route::Unavailable
+            };
         };
         let live = |s: usize| -> u32 {
-            (0..replicas).filter(|&r| down[s * replicas + r].is_some()).fold(0, |m, r| m | 1 << r)
+            (0..replicas)
+                .filter(|&r| down[s * replicas + r].is_some())
+                .fold(0, |m, r| m | 1 << r)
         };
         let key = req.op.key();
         let home = home_shard(key, shards);
@@ -210,14 +238,23 @@ impl<V: Val> Fe<V> {
         };
         let candidates = live(shard);
         if candidates.count_ones() == 1 {
-            return Route::Fixed { shard, targets: candidates };
+            return Route::Fixed {
+                shard,
+                targets: candidates,
+            };
         }
         match (protocol, req.op.is_write()) {
             (Protocol::Owner, true) => {
                 let owner = rendezvous(key, bits(candidates)).expect("candidates is not empty");
-                Route::Fixed { shard, targets: 1 << owner }
+                Route::Fixed {
+                    shard,
+                    targets: 1 << owner,
+                }
             }
-            (Protocol::Fanout, true) => Route::Fixed { shard, targets: candidates },
+            (Protocol::Fanout, true) => Route::Fixed {
+                shard,
+                targets: candidates,
+            },
             _ => Route::Open { shard, candidates },
         }
     }
@@ -266,7 +303,10 @@ impl<V: Val> Fe<V> {
             let (shard, targets) = match job.route {
                 Route::Unavailable => {
                     self.inflight[job.client] = None;
-                    responses[job.client] = Some(Response { tag: job.req.tag, result: OpResult::Unavailable });
+                    responses[job.client] = Some(Response {
+                        tag: job.req.tag,
+                        result: OpResult::Unavailable,
+                    });
                     continue;
                 }
                 Route::Parent => (0, 1),
@@ -281,7 +321,11 @@ impl<V: Val> Fe<V> {
             for r in bits(targets) {
                 requests[shard * replicas + r][job.client] = Some(job.req.clone());
             }
-            self.inflight[job.client] = Some(InFlight { req: job.req, shard: shard as u16, targets });
+            self.inflight[job.client] = Some(InFlight {
+                req: job.req,
+                shard: shard as u16,
+                targets,
+            });
         }
         let mut out = Vec::with_capacity(ctx.children.len() + ndown);
         for child in &ctx.children {
@@ -309,10 +353,21 @@ mod tests {
         FeCtx {
             clients: 2,
             children: vec![
-                Child { clients: 0..1, is_client: true },
-                Child { clients: 1..2, is_client: true },
+                Child {
+                    clients: 0..1,
+                    is_client: true,
+                },
+                Child {
+                    clients: 1..2,
+                    is_client: true,
+                },
             ],
-            downstream: Downstream::Servers { shards, replicas, protocol, rehash },
+            downstream: Downstream::Servers {
+                shards,
+                replicas,
+                protocol,
+                rehash,
+            },
         }
     }
 
@@ -373,6 +428,12 @@ mod tests {
         let (w, none, d) = (up(Op::Put(3, 1)), Frame::Up(vec![None]), empty_down());
         let plan = fe.plan(&ctx, &[Some(&w), Some(&none), Some(&d), Some(&d), Some(&d)]);
         let owner = rendezvous(3, 0..3).unwrap();
-        assert_eq!(plan.jobs[0].route, Route::Fixed { shard: 0, targets: 1 << owner });
+        assert_eq!(
+            plan.jobs[0].route,
+            Route::Fixed {
+                shard: 0,
+                targets: 1 << owner
+            }
+        );
     }
 }

@@ -37,14 +37,8 @@ pub type Tag = u32;
 pub type ClientId = usize;
 
 /// What a value must be. The model uses `u8`; the runtime uses byte strings.
-pub trait Val:
-    Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-}
-impl<T> Val for T where
-    T: Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-}
+pub trait Val: Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T> Val for T where T: Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
 
 /// The five operations of the store.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]

@@ -63,7 +63,10 @@ impl ServerCtx {
 impl<V: Val> Server<V> {
     /// An empty server for `clients` clients.
     pub fn new(clients: usize) -> Self {
-        Server { store: BTreeMap::new(), sessions: vec![None; clients] }
+        Server {
+            store: BTreeMap::new(),
+            sessions: vec![None; clients],
+        }
     }
 
     /// Phase 1 alone: applies the updates carried by the peer frames.
@@ -80,7 +83,10 @@ impl<V: Val> Server<V> {
 
     fn apply_update(&mut self, client: ClientId, update: &Update<V>) {
         apply_effect(&mut self.store, &update.op, &update.result);
-        self.sessions[client] = Some(Session { tag: update.tag, result: update.result.clone() });
+        self.sessions[client] = Some(Session {
+            tag: update.tag,
+            result: update.result.clone(),
+        });
     }
 
     /// Serves one request, writes going through the session table.
@@ -96,7 +102,10 @@ impl<V: Val> Server<V> {
             }
         }
         let result = execute(&mut self.store, &req.op);
-        self.sessions[client] = Some(Session { tag: req.tag, result: result.clone() });
+        self.sessions[client] = Some(Session {
+            tag: req.tag,
+            result: result.clone(),
+        });
         result
     }
 
@@ -116,8 +125,11 @@ impl<V: Val> Server<V> {
                 let client = if ctx.direct_clients { i } else { j };
                 let result = self.serve(client, req);
                 if req.op.is_write() {
-                    updates[client] =
-                        Some(Update { tag: req.tag, op: req.op.clone(), result: result.clone() });
+                    updates[client] = Some(Update {
+                        tag: req.tag,
+                        op: req.op.clone(),
+                        result: result.clone(),
+                    });
                 }
                 responses[client] = Some(Response { tag: req.tag, result });
             }
@@ -202,7 +214,11 @@ mod tests {
 
     #[test]
     fn retried_insert_takes_effect_once() {
-        let ctx = ServerCtx { clients: 2, direct_clients: false, peers: 0 };
+        let ctx = ServerCtx {
+            clients: 2,
+            direct_clients: false,
+            peers: 0,
+        };
         let mut s = Server::<u8>::new(2);
         let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None]);
         let out = s.step(&ctx, &[Some(&f)]);
@@ -218,7 +234,11 @@ mod tests {
 
     #[test]
     fn updates_apply_before_requests_and_carry_sessions() {
-        let ctx = ServerCtx { clients: 2, direct_clients: false, peers: 1 };
+        let ctx = ServerCtx {
+            clients: 2,
+            direct_clients: false,
+            peers: 1,
+        };
         let mut a = Server::<u8>::new(2);
         let mut b = Server::<u8>::new(2);
         let f = Frame::Up(vec![req(1, Op::Modify(0, 5)), req(1, Op::Put(0, 2))]);
@@ -240,7 +260,11 @@ mod tests {
 
     #[test]
     fn dead_fe_means_nothing_served() {
-        let ctx = ServerCtx { clients: 1, direct_clients: false, peers: 0 };
+        let ctx = ServerCtx {
+            clients: 1,
+            direct_clients: false,
+            peers: 0,
+        };
         let mut s = Server::<u8>::new(1);
         let out = s.step(&ctx, &[None]);
         assert_eq!(out[0].used_slots(), 0);
