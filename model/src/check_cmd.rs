@@ -222,7 +222,10 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
         .collect();
     if !json {
         println!();
-        println!("legend: holds / VIOLATED; * the seed claims otherwise; [Fn] finding in docs/RESULTS.md; ! not the expected verdict");
+        println!(
+            "cells: the verdict; in parentheses, only where they differ from it: the seed's claim, the finding \
+             (docs/RESULTS.md) behind the expected verdict, and `!` for a verdict the project does not expect"
+        );
         let states: usize = reports.iter().map(|r| r.unique_states).sum();
         println!(
             "{} configurations, {} unique states, {:.1}s; {}",
@@ -258,11 +261,14 @@ const W_CONFIG: usize = 72;
 fn print_header() {
     print!("{:<W_CONFIG$} {:>9} {:>6}", "configuration", "states", "secs");
     for p in PROPERTIES {
-        print!("  {:<16}", p);
+        print!("  {:<27}", p);
     }
     println!();
 }
 
+/// A table cell: the verdict, then — only where they differ from it — the
+/// seed's claim, the finding behind the expected verdict, and `!` with the
+/// expected verdict when the checker disagrees with the project.
 fn cell(r: &Report, i: usize) -> String {
     let v = r.verdicts[i];
     let mut s = match v {
@@ -270,6 +276,7 @@ fn cell(r: &Report, i: usize) -> String {
         Verdict::Violated => "VIOLATED".to_string(),
         Verdict::NotApplicable => "n/a".to_string(),
     };
+    let mut notes = Vec::new();
     let claim = expect::seed_claim(&r.config, i);
     let claimed = match claim {
         expect::Claim::Holds => Some(Verdict::Holds),
@@ -277,14 +284,17 @@ fn cell(r: &Report, i: usize) -> String {
         _ => None,
     };
     if claimed.is_some_and(|c| c != v) {
-        s.push('*');
+        notes.push(format!("seed: {}", claim.word()));
     }
     let (exp, finding) = expect::expected(&r.config, i);
     if let Some(f) = finding {
-        s += &format!(" [{f}]");
+        notes.push(f.to_string());
     }
     if exp != v {
-        s.push('!');
+        notes.push(format!("! expected {exp}"));
+    }
+    if !notes.is_empty() {
+        s += &format!(" ({})", notes.join("; "));
     }
     s
 }
@@ -297,7 +307,7 @@ fn print_row(r: &Report) {
         r.seconds
     );
     for i in 0..PROPERTIES.len() {
-        print!("  {:<16}", cell(r, i));
+        print!("  {:<27}", cell(r, i));
     }
     println!();
 }
