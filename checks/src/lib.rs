@@ -76,10 +76,13 @@ pub fn describe<V: Val>(op: &OpRecord<V>) -> String {
     }
 }
 
+/// A server's store as the checks see it: its name and its settled store
+/// (after applying the updates already in flight to it).
+pub type StoreView<'a, V> = (&'a str, &'a BTreeMap<Key, V>);
+
 /// `converged`: every shard's live replicas hold the same store. `shards` is,
-/// per shard, `(replica name, settled store)` for each live replica, where
-/// *settled* means after applying the updates already in flight to it.
-pub fn converged<V: Val>(shards: &[Vec<(String, BTreeMap<Key, V>)>]) -> Result<(), String> {
+/// per shard, the settled store of each live replica.
+pub fn converged<V: Val>(shards: &[Vec<StoreView<'_, V>>]) -> Result<(), String> {
     for (s, replicas) in shards.iter().enumerate() {
         if let Some((first_name, first)) = replicas.first() {
             for (name, store) in &replicas[1..] {
@@ -155,7 +158,7 @@ pub fn linearizable<V: Val>(history: &History<V>) -> Result<(), String> {
 /// write, some live server holds a value that a write not superseded in real
 /// time could have left (see [`monitor`]). `stores` lists the settled stores
 /// of the live servers.
-pub fn no_lost_writes<V: Val>(history: &History<V>, stores: &[(String, BTreeMap<Key, V>)]) -> Result<(), String> {
+pub fn no_lost_writes<V: Val>(history: &History<V>, stores: &[StoreView<'_, V>]) -> Result<(), String> {
     monitor_history(history, 0).0.no_lost_writes(stores)
 }
 

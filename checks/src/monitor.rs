@@ -372,7 +372,7 @@ impl<V: Val> Monitor<V> {
     /// `no-lost-writes` on a cluster state: for every key with an
     /// acknowledged write, some live server holds a candidate's effect.
     /// `stores`: `(name, settled store)` of every live server.
-    pub fn no_lost_writes(&self, stores: &[(String, BTreeMap<Key, V>)]) -> Result<(), String> {
+    pub fn no_lost_writes(&self, stores: &[crate::StoreView<'_, V>]) -> Result<(), String> {
         for (key, ks) in &self.keys {
             if !ks.has_acked {
                 continue;

@@ -18,6 +18,7 @@ use crate::node::fe::Fe;
 use crate::node::server::Server;
 use crate::node::{ClientId, Frame, Key, Op, Val};
 use crate::topology::{NodeCtx, NodeId, Role, Topology};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A node's state. A dead node keeps no state: nothing can observe it.
@@ -190,30 +191,27 @@ impl<V: Val> Cluster<V> {
 
     /// A live server's store as it stands once it has applied the updates in
     /// flight to it (phase 1 of its next cycle); `None` for a dead server.
-    pub fn settled_store(&self, topo: &Topology, id: NodeId) -> Option<BTreeMap<Key, V>> {
-        let NodeState::Server(s) = &self.nodes[id] else {
-            return None;
-        };
-        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else {
-            return None;
-        };
-        if ctx.peers == 0 {
-            return Some(s.store.clone());
-        }
+    /// Borrowed when nothing is in flight to it.
+    pub fn settled_store(&self, topo: &Topology, id: NodeId) -> Option<Cow<'_, BTreeMap<Key, V>>> {
+        let NodeState::Server(s) = &self.nodes[id] else { return None };
+        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else { return None };
         let ins = self.inputs(topo, id);
+        let peer_inputs = &ins[ctx.front_links()..];
+        if peer_inputs.iter().all(|f| f.map_or(true, |f| f.used_slots() == 0)) {
+            return Some(Cow::Borrowed(&s.store));
+        }
         let mut s = s.clone();
-        s.apply_updates(&ins[ctx.front_links()..]);
-        Some(s.store)
+        s.apply_updates(peer_inputs);
+        Some(Cow::Owned(s.store))
     }
 
-    /// Per shard, the settled stores of its live servers.
-    pub fn live_stores(&self, topo: &Topology) -> Vec<Vec<(NodeId, BTreeMap<Key, V>)>> {
-        let mut shards = vec![Vec::new(); topo.config.shards];
-        for id in topo.servers() {
-            if let (Role::Server { shard, .. }, Some(store)) = (topo.nodes[id].role, self.settled_store(topo, id)) {
-                shards[shard].push((id, store));
-            }
-        }
-        shards
+    /// The settled stores of the live servers: `(shard, server, store)`.
+    pub fn live_stores(&self, topo: &Topology) -> Vec<(usize, NodeId, Cow<'_, BTreeMap<Key, V>>)> {
+        topo.servers()
+            .filter_map(|id| match topo.nodes[id].role {
+                Role::Server { shard, .. } => self.settled_store(topo, id).map(|st| (shard, id, st)),
+                _ => None,
+            })
+            .collect()
     }
 }

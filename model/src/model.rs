@@ -371,18 +371,14 @@ impl TideModel {
         reached && self.discovery(i, Self::size(s))
     }
 
-    /// Per shard, the settled stores of its live servers, named.
-    pub fn stores(&self, s: &State) -> Vec<Vec<(String, std::collections::BTreeMap<Key, V>)>> {
-        s.cluster
-            .live_stores(&self.topo)
-            .into_iter()
-            .map(|shard| {
-                shard
-                    .into_iter()
-                    .map(|(id, st)| (self.topo.nodes[id].name.clone(), st))
-                    .collect()
-            })
-            .collect()
+    /// Calls `f` with, per shard, the settled stores of its live servers.
+    pub fn with_stores<R>(&self, s: &State, f: impl FnOnce(&[Vec<checks::StoreView<'_, V>>]) -> R) -> R {
+        let stores = s.cluster.live_stores(&self.topo);
+        let mut shards: Vec<Vec<checks::StoreView<'_, V>>> = vec![Vec::new(); self.config.topology.shards];
+        for (shard, id, st) in &stores {
+            shards[*shard].push((self.topo.nodes[*id].name.as_str(), st.as_ref()));
+        }
+        f(&shards)
     }
 
     /// Whether always-property `i` holds in state `s` (the monitor's sticky
@@ -392,7 +388,7 @@ impl TideModel {
         let f = &s.monitor.flags;
         match i {
             prop::LINEARIZABLE => !f.not_linearizable,
-            prop::CONVERGED => !self.has_replicas() || checks::converged(&self.stores(s)).is_ok(),
+            prop::CONVERGED => !self.has_replicas() || self.with_stores(s, |st| checks::converged(st)).is_ok(),
             prop::NO_LOST_WRITES => self.lost_writes(s).is_ok(),
             prop::LATENCY => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
             prop::AVAILABLE => !f.unavailable && s.monitor.check_pending(now).is_ok(),
@@ -401,7 +397,7 @@ impl TideModel {
     }
 
     fn lost_writes(&self, s: &State) -> Result<(), String> {
-        s.monitor.no_lost_writes(&self.stores(s).concat())
+        self.with_stores(s, |st| s.monitor.no_lost_writes(&st.concat()))
     }
 
     /// Why always-property `i` fails in a state of a model built
@@ -413,7 +409,7 @@ impl TideModel {
         let now = s.cluster.cycle;
         let r = match i {
             prop::LINEARIZABLE => checks::linearizable(&trace.history),
-            prop::CONVERGED => checks::converged(&self.stores(s)),
+            prop::CONVERGED => self.with_stores(s, |st| checks::converged(st)),
             prop::NO_LOST_WRITES => self.lost_writes(s),
             prop::LATENCY => checks::latency(&trace.history, &trace.crash_cycles(), now, base),
             prop::AVAILABLE => checks::available(&trace.history, &trace.crash_cycles(), now, base),
