@@ -19,4 +19,5 @@
 pub mod cluster;
 pub mod history;
 pub mod node;
+pub mod runtime;
 pub mod topology;

@@ -1,19 +1,243 @@
-//! `tidekv run` and `tidekv node`: placeholder until the runtime lands.
+//! `tidekv run` and `tidekv node`: the command line of the runtime
+//! ([`tidekv::runtime`]). Parsing and validation live here; everything else
+//! is the runtime's.
+//!
+//! Exit codes: 0 when the run completed, 1 when it could not be carried out
+//! (a node process failed, a file could not be written), 2 on a usage error
+//! (one line on stderr).
 
-/// Arguments of `tidekv run`.
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {}
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+use tidekv::node::Protocol;
+use tidekv::runtime::config::{DEATH_TIMEOUT_MS_DEFAULT, STARTUP_TIMEOUT_MS_DEFAULT};
+use tidekv::runtime::inproc::{self, InprocOptions, BYTES_SAMPLE_EVERY_DEFAULT};
+use tidekv::runtime::udp::{self, UdpOptions};
+use tidekv::runtime::workload::{Distribution, OpKind, WorkloadSpec};
+use tidekv::runtime::{CrashAt, Report, RunError, RunSpec};
+use tidekv::topology::{Kind, TopologyConfig};
 
-/// Arguments of `tidekv node`.
-#[derive(clap::Args, Debug)]
-pub struct NodeArgs {}
-
-pub fn run_main(_args: RunArgs) -> u8 {
-    eprintln!("error: tidekv run is not built yet");
-    2
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
+}
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    Protocol::parse(s).ok_or_else(|| format!("expected seed, owner or fanout, got {s:?}"))
+}
+fn parse_op(s: &str) -> Result<OpKind, String> {
+    OpKind::parse(s).ok_or_else(|| format!("expected get, put, insert, modify or delete, got {s:?}"))
 }
 
-pub fn node_main(_args: NodeArgs) -> u8 {
-    eprintln!("error: tidekv node is not built yet");
-    2
+/// Which engine executes the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// The whole cluster in this process, in lockstep.
+    Inproc,
+    /// One process per node, frames over loopback UDP.
+    Udp,
+}
+
+/// Arguments of `tidekv run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Topology: single | sharded | replicated.
+    #[arg(long, value_parser = parse_kind, default_value = "replicated")]
+    pub topology: Kind,
+    /// Number of clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Number of shards [default: 2 sharded, 1 replicated].
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Replicas per shard (replicated) [default: 3].
+    #[arg(long)]
+    pub replicas: Option<usize>,
+    /// Levels of front ends; each adds 2 cycles of latency [default: 1; single has none].
+    #[arg(long)]
+    pub levels: Option<usize>,
+    /// Replication protocol: seed | owner | fanout [default: fanout, the one the checker proves].
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: Option<Protocol>,
+    /// Cycles to execute.
+    #[arg(long, default_value_t = 100_000)]
+    pub cycles: u32,
+    /// inproc: lockstep in this process; udp: one process per node on loopback.
+    #[arg(long, value_enum, default_value = "inproc")]
+    pub transport: Transport,
+    /// Keys clients use: 0..K.
+    #[arg(long, default_value_t = 100)]
+    pub keys: u32,
+    /// Probability that an operation is a write.
+    #[arg(long, default_value_t = 0.5)]
+    pub write_ratio: f64,
+    /// Operation kinds clients use, comma-separated [default: get,put,insert,modify,delete].
+    #[arg(long, value_delimiter = ',', value_parser = parse_op)]
+    pub ops: Option<Vec<OpKind>>,
+    /// Key distribution: uniform | zipf:S (S > 0; key 0 is the hottest).
+    #[arg(long, value_parser = Distribution::parse, default_value = "uniform")]
+    pub distribution: Distribution,
+    /// Bytes per written value (at least 8: a value carries its unique id).
+    #[arg(long, default_value_t = 8)]
+    pub value_bytes: usize,
+    /// Cycles a client waits after a response before its next request.
+    #[arg(long, default_value_t = 0)]
+    pub think_cycles: u32,
+    /// Seed of every random choice (workloads, replica choices): a run replays exactly.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Crash a server or FE atomically at a cycle, e.g. r0.1@1000 (repeatable; clients do not fail).
+    #[arg(long = "crash", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
+    pub crashes: Vec<CrashAt>,
+    /// Write the client-observed history here as JSON lines (values as their integer ids).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// inproc: measure frame sizes every N cycles (1: every cycle).
+    #[arg(long, value_name = "N", default_value_t = BYTES_SAMPLE_EVERY_DEFAULT)]
+    pub bytes_sample_every: u32,
+    /// udp: a neighbour silent for this long is taken for dead.
+    #[arg(long, value_name = "MS", default_value_t = DEATH_TIMEOUT_MS_DEFAULT)]
+    pub death_timeout_ms: u64,
+    /// udp: the same, before a neighbour's first datagram [default: max(2000, death timeout)].
+    #[arg(long, value_name = "MS")]
+    pub startup_timeout_ms: Option<u64>,
+    /// udp: keep the cluster file and client logs in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Arguments of `tidekv node`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// The cluster file written by `tidekv run --transport udp`.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The node to run, by name (c0, fe, r0.1, …).
+    #[arg(long, value_name = "NODE")]
+    pub id: String,
+}
+
+impl RunArgs {
+    /// The run these flags describe, with defaults filled in.
+    pub fn to_spec(&self) -> Result<RunSpec, String> {
+        let kind = self.topology;
+        let mut t = TopologyConfig::new(kind, self.clients);
+        if let Some(s) = self.shards {
+            t.shards = s;
+        }
+        if let Some(r) = self.replicas {
+            t.replicas = r;
+        }
+        if let Some(l) = self.levels {
+            t.levels = l;
+        }
+        if let Some(p) = self.protocol {
+            if kind != Kind::Replicated {
+                return Err(format!("--protocol applies to --topology replicated, not {kind}"));
+            }
+            t.protocol = p;
+        }
+        if self.bytes_sample_every == 0 {
+            return Err("--bytes-sample-every must be at least 1".into());
+        }
+        if self.transport == Transport::Inproc
+            && (self.run_dir.is_some()
+                || self.startup_timeout_ms.is_some()
+                || self.death_timeout_ms != DEATH_TIMEOUT_MS_DEFAULT)
+        {
+            return Err("--run-dir, --death-timeout-ms and --startup-timeout-ms apply to --transport udp".into());
+        }
+        let spec = RunSpec {
+            topology: t,
+            workload: WorkloadSpec {
+                keys: self.keys,
+                write_ratio: self.write_ratio,
+                ops: self.ops.clone().unwrap_or_else(|| OpKind::ALL.to_vec()),
+                distribution: self.distribution,
+                value_bytes: self.value_bytes,
+                think_cycles: self.think_cycles,
+            },
+            seed: self.seed,
+            cycles: self.cycles,
+            crashes: self.crashes.clone(),
+        };
+        spec.build().map_err(|e| e.0)?;
+        Ok(spec)
+    }
+}
+
+/// Runs `tidekv run`; returns the exit code.
+pub fn run_main(args: RunArgs) -> u8 {
+    let spec = match args.to_spec() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let history: Option<Box<dyn std::io::Write + Send>> = match &args.history {
+        None => None,
+        Some(p) => match File::create(p) {
+            Ok(f) => Some(Box::new(f)),
+            Err(e) => {
+                eprintln!("error: --history {}: {e}", p.display());
+                return 2;
+            }
+        },
+    };
+    let progress = !args.quiet;
+    let result: Result<Report, RunError> = match args.transport {
+        Transport::Inproc => inproc::run(
+            &spec,
+            InprocOptions {
+                history,
+                history_path: args.history.clone(),
+                progress,
+                bytes_sample_every: args.bytes_sample_every,
+            },
+        ),
+        Transport::Udp => {
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("error: cannot find the tidekv executable to start nodes: {e}");
+                    return 1;
+                }
+            };
+            let mut opts = UdpOptions::new(udp::exe_launcher(exe));
+            opts.history = history;
+            opts.history_path = args.history.clone();
+            opts.progress = progress;
+            opts.death_timeout = Duration::from_millis(args.death_timeout_ms);
+            opts.startup_timeout = Duration::from_millis(
+                args.startup_timeout_ms
+                    .unwrap_or(STARTUP_TIMEOUT_MS_DEFAULT.max(args.death_timeout_ms)),
+            );
+            opts.run_dir = args.run_dir.clone();
+            udp::run(&spec, opts)
+        }
+    };
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.summary());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs `tidekv node`; returns the exit code.
+pub fn node_main(args: NodeArgs) -> u8 {
+    udp::node_main(&args.config, &args.id)
 }

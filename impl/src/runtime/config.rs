@@ -1,0 +1,388 @@
+//! The cluster file of the UDP engine: what `tidekv run --transport udp`
+//! writes and every `tidekv node --config FILE --id NODE` reads.
+//!
+//! ```toml
+//! version = 1
+//!
+//! [run]                      # the RunSpec, spelled as the flags are
+//! topology = "replicated"
+//! clients = 4
+//! shards = 3
+//! replicas = 3
+//! levels = 1
+//! protocol = "fanout"
+//! cycles = 1000
+//! seed = "42"                # a string: TOML integers stop at 2^63
+//! keys = 100
+//! write_ratio = 0.5
+//! ops = ["get", "put", "insert", "modify", "delete"]
+//! distribution = "uniform"
+//! value_bytes = 8
+//! think_cycles = 0
+//! crashes = ["r1.1@500"]
+//!
+//! [net]
+//! death_timeout_ms = 300     # silence for this long is death
+//! startup_timeout_ms = 2000  # the same, before a neighbour's first datagram
+//! out_dir = "/tmp/tidekv-run-…"   # client logs go here
+//!
+//! [nodes]                    # every node of the topology, loopback only
+//! c0 = "127.0.0.1:40001"
+//! "r0.1" = "127.0.0.1:40002"
+//! ```
+//!
+//! Loading checks everything; a [`ConfigFileError`] is one line naming the
+//! file and what is wrong.
+
+use super::wire::{frame_bytes_max, DATAGRAM_BYTES_MAX, HEADER_BYTES};
+use super::workload::{Distribution, OpKind, WorkloadSpec};
+use super::{CrashAt, RunSpec};
+use crate::node::Protocol;
+use crate::topology::{Kind, Topology, TopologyConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The version of the cluster file format.
+pub const CLUSTER_FILE_VERSION: u32 = 1;
+/// Bounds on the death timeout.
+pub const DEATH_TIMEOUT_MS_MIN: u64 = 10;
+pub const DEATH_TIMEOUT_MS_MAX: u64 = 60_000;
+/// Default death timeout: long against a cycle (tens of microseconds on
+/// loopback) and against scheduling hiccups, short against a run.
+pub const DEATH_TIMEOUT_MS_DEFAULT: u64 = 300;
+pub const STARTUP_TIMEOUT_MS_DEFAULT: u64 = 2000;
+/// At most this many node processes (the machine has a few cores).
+pub const UDP_NODES_MAX: usize = 256;
+
+/// A cluster file that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {msg}")]
+pub struct ConfigFileError {
+    pub file: String,
+    pub msg: String,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: u32,
+    run: RunSection,
+    net: NetSection,
+    nodes: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RunSection {
+    topology: String,
+    clients: usize,
+    shards: usize,
+    replicas: usize,
+    levels: usize,
+    protocol: String,
+    cycles: u32,
+    seed: String,
+    keys: u32,
+    write_ratio: f64,
+    ops: Vec<String>,
+    distribution: String,
+    value_bytes: usize,
+    think_cycles: u32,
+    crashes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct NetSection {
+    death_timeout_ms: u64,
+    startup_timeout_ms: u64,
+    out_dir: String,
+}
+
+/// Timing and places of the UDP engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    /// A neighbour silent for this long is dead.
+    pub death_timeout: Duration,
+    /// The same before a neighbour's first datagram (processes start).
+    pub startup_timeout: Duration,
+    /// Where client processes write their logs.
+    pub out_dir: PathBuf,
+}
+
+impl NetConfig {
+    /// While waiting, a node resends its last frames this often: they are
+    /// its heartbeat, and they repair a lost datagram.
+    pub fn resend_interval(&self) -> Duration {
+        (self.death_timeout / 5).clamp(Duration::from_millis(2), Duration::from_millis(100))
+    }
+}
+
+/// A loaded and checked cluster file.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub spec: RunSpec,
+    pub net: NetConfig,
+    /// Address of every node, by node id.
+    pub addrs: Vec<SocketAddr>,
+    pub topo: Topology,
+}
+
+impl ClusterConfig {
+    /// Checks a spec and addresses and builds the configuration.
+    pub fn new(spec: RunSpec, net: NetConfig, addrs: Vec<SocketAddr>) -> Result<ClusterConfig, String> {
+        let topo = spec.build().map_err(|e| e.0)?;
+        check_net(&net)?;
+        if addrs.len() != topo.nodes.len() {
+            return Err(format!("{} addresses for {} nodes", addrs.len(), topo.nodes.len()));
+        }
+        if topo.nodes.len() > UDP_NODES_MAX {
+            return Err(format!(
+                "{} nodes: the UDP engine runs at most {UDP_NODES_MAX} processes",
+                topo.nodes.len()
+            ));
+        }
+        for link in &topo.links {
+            let worst = HEADER_BYTES + frame_bytes_max(link.slots, spec.workload.value_bytes);
+            if worst > DATAGRAM_BYTES_MAX {
+                return Err(format!(
+                    "link {}: a frame of {} slots with {}-byte values may take {worst} bytes, more than a datagram ({DATAGRAM_BYTES_MAX}); lower --value-bytes or --clients",
+                    link.name, link.slots, spec.workload.value_bytes
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (a, n) in addrs.iter().zip(&topo.nodes) {
+            if !a.ip().is_loopback() {
+                return Err(format!(
+                    "node {}: address {a} is not loopback (the UDP engine trusts its peers' source addresses and so runs on loopback only)",
+                    n.name
+                ));
+            }
+            if !seen.insert(*a) {
+                return Err(format!("node {}: address {a} is used twice", n.name));
+            }
+        }
+        Ok(ClusterConfig { spec, net, addrs, topo })
+    }
+
+    /// Reads and checks a cluster file.
+    pub fn load(path: &Path) -> Result<ClusterConfig, ConfigFileError> {
+        let err = |msg: String| ConfigFileError {
+            file: path.display().to_string(),
+            msg,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::parse(&text).map_err(err)
+    }
+
+    /// Parses and checks the text of a cluster file.
+    pub fn parse(text: &str) -> Result<ClusterConfig, String> {
+        let file: File = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        if file.version != CLUSTER_FILE_VERSION {
+            return Err(format!(
+                "version {} (this tidekv reads version {CLUSTER_FILE_VERSION})",
+                file.version
+            ));
+        }
+        let r = &file.run;
+        let kind = Kind::parse(&r.topology).ok_or_else(|| {
+            format!(
+                "run.topology: expected single, sharded or replicated, got {:?}",
+                r.topology
+            )
+        })?;
+        let protocol = Protocol::parse(&r.protocol)
+            .ok_or_else(|| format!("run.protocol: expected seed, owner or fanout, got {:?}", r.protocol))?;
+        let seed = r
+            .seed
+            .parse::<u64>()
+            .map_err(|_| format!("run.seed: expected an unsigned 64-bit number, got {:?}", r.seed))?;
+        let ops = r
+            .ops
+            .iter()
+            .map(|o| OpKind::parse(o).ok_or_else(|| format!("run.ops: unknown operation {o:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let distribution = Distribution::parse(&r.distribution).map_err(|e| format!("run.distribution: {e}"))?;
+        let crashes = r
+            .crashes
+            .iter()
+            .map(|c| CrashAt::parse(c).map_err(|e| format!("run.crashes: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = RunSpec {
+            topology: TopologyConfig {
+                kind,
+                clients: r.clients,
+                shards: r.shards,
+                replicas: r.replicas,
+                levels: r.levels,
+                protocol,
+            },
+            workload: WorkloadSpec {
+                keys: r.keys,
+                write_ratio: r.write_ratio,
+                ops,
+                distribution,
+                value_bytes: r.value_bytes,
+                think_cycles: r.think_cycles,
+            },
+            seed,
+            cycles: r.cycles,
+            crashes,
+        };
+        let net = NetConfig {
+            death_timeout: Duration::from_millis(file.net.death_timeout_ms),
+            startup_timeout: Duration::from_millis(file.net.startup_timeout_ms),
+            out_dir: PathBuf::from(&file.net.out_dir),
+        };
+        let topo = spec.build().map_err(|e| e.0)?;
+        let mut nodes = file.nodes;
+        let mut addrs = Vec::with_capacity(topo.nodes.len());
+        for n in &topo.nodes {
+            let a = nodes
+                .remove(&n.name)
+                .ok_or_else(|| format!("nodes: no address for node {}", n.name))?;
+            let addr = a
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("nodes.{}: {a:?} is not an IP address with a port", n.name))?;
+            addrs.push(addr);
+        }
+        if let Some(extra) = nodes.keys().next() {
+            return Err(format!("nodes: {extra:?} is not a node of this topology"));
+        }
+        ClusterConfig::new(spec, net, addrs)
+    }
+
+    /// The cluster file text.
+    pub fn to_toml(&self) -> String {
+        let s = &self.spec;
+        let t = &s.topology;
+        let w = &s.workload;
+        let file = File {
+            version: CLUSTER_FILE_VERSION,
+            run: RunSection {
+                topology: t.kind.name().into(),
+                clients: t.clients,
+                shards: t.shards,
+                replicas: t.replicas,
+                levels: t.levels,
+                protocol: t.protocol.name().into(),
+                cycles: s.cycles,
+                seed: s.seed.to_string(),
+                keys: w.keys,
+                write_ratio: w.write_ratio,
+                ops: w.ops.iter().map(|k| k.name().to_string()).collect(),
+                distribution: w.distribution.to_string(),
+                value_bytes: w.value_bytes,
+                think_cycles: w.think_cycles,
+                crashes: s.crashes.iter().map(|c| c.to_string()).collect(),
+            },
+            net: NetSection {
+                death_timeout_ms: self.net.death_timeout.as_millis() as u64,
+                startup_timeout_ms: self.net.startup_timeout.as_millis() as u64,
+                out_dir: self.net.out_dir.display().to_string(),
+            },
+            nodes: self
+                .topo
+                .nodes
+                .iter()
+                .zip(&self.addrs)
+                .map(|(n, a)| (n.name.clone(), a.to_string()))
+                .collect(),
+        };
+        toml::to_string(&file).expect("a cluster file always serializes")
+    }
+}
+
+fn check_net(net: &NetConfig) -> Result<(), String> {
+    let ms = net.death_timeout.as_millis() as u64;
+    if !(DEATH_TIMEOUT_MS_MIN..=DEATH_TIMEOUT_MS_MAX).contains(&ms) {
+        return Err(format!(
+            "death timeout must be {DEATH_TIMEOUT_MS_MIN}..={DEATH_TIMEOUT_MS_MAX} ms, got {ms}"
+        ));
+    }
+    if net.startup_timeout < net.death_timeout || net.startup_timeout > Duration::from_millis(DEATH_TIMEOUT_MS_MAX) {
+        return Err(format!(
+            "startup timeout must be between the death timeout and {DEATH_TIMEOUT_MS_MAX} ms, got {} ms",
+            net.startup_timeout.as_millis()
+        ));
+    }
+    Ok(())
+}
+
+/// TOML errors span several lines (with a caret under the culprit); the
+/// contract is one line.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c.is_whitespace()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ClusterConfig {
+        let mut t = TopologyConfig::new(Kind::Replicated, 2);
+        t.shards = 2;
+        let spec = RunSpec {
+            topology: t,
+            workload: WorkloadSpec::default(),
+            seed: u64::MAX,
+            cycles: 100,
+            crashes: vec![CrashAt::parse("r1.1@50").unwrap()],
+        };
+        let net = NetConfig {
+            death_timeout: Duration::from_millis(300),
+            startup_timeout: Duration::from_millis(2000),
+            out_dir: "/tmp/x".into(),
+        };
+        let addrs = (0..9).map(|i| SocketAddr::from(([127, 0, 0, 1], 40000 + i))).collect();
+        ClusterConfig::new(spec, net, addrs).unwrap()
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = config();
+        let text = c.to_toml();
+        assert!(text.contains("\"r0.1\" = \"127.0.0.1:40004\""), "{text}");
+        let back = ClusterConfig::parse(&text).unwrap();
+        assert_eq!(back.spec, c.spec);
+        assert_eq!(back.net, c.net);
+        assert_eq!(back.addrs, c.addrs);
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong_in_one_line() {
+        let text = config().to_toml();
+        let cases = [
+            (text.replace("version = 1", "version = 7"), "version 7"),
+            (
+                text.replace("protocol = \"fanout\"", "protocol = \"paxos\""),
+                "run.protocol",
+            ),
+            (text.replace("c0 = ", "c9 = "), "nodes: no address for node c0"),
+            (text.replace("127.0.0.1:40004", "10.0.0.1:40004"), "not loopback"),
+            (text.replace("127.0.0.1:40004", "127.0.0.1:40003"), "used twice"),
+            (text.replace("127.0.0.1:40004", "localhost"), "not an IP address"),
+            (text.replace("cycles = 100", "cycles = \"many\""), "invalid type"),
+            (text.replace("[net]", "[net]\nbogus = 1"), "unknown field"),
+            ("not toml at all [".to_string(), ""),
+            (text.replace("r1.1@50", "c0@50"), "clients do not fail"),
+            (
+                text.replace("death_timeout_ms = 300", "death_timeout_ms = 1"),
+                "death timeout",
+            ),
+        ];
+        for (bad, want) in cases {
+            let e = ClusterConfig::parse(&bad).unwrap_err();
+            assert!(e.contains(want), "{e:?} should mention {want:?}");
+            assert!(!e.contains('\n'), "{e:?} is one line");
+        }
+    }
+}

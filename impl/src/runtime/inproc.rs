@@ -1,0 +1,208 @@
+//! The in-process engine: the whole cluster in one thread, in lockstep over
+//! [`Cluster::step`].
+//!
+//! # One cycle
+//! 1. The crashes scheduled for this cycle go into [`CycleInputs::crashes`]
+//!    (atomic: the node executes nothing from this cycle on).
+//! 2. Each client's [`ClientDriver`] is asked for an operation, given
+//!    [`Cluster::will_be_idle`].
+//! 3. [`Cluster::step`] runs every node; the root FE's open replica choices
+//!    are drawn from its `choose/<fe>` stream.
+//! 4. The client events go to the drivers (pacing) and the [`HistorySink`].
+//! 5. In one cycle of every `bytes_sample_every`, the frames just sent are
+//!    postcard-encoded to measure their size (encoding every frame of every
+//!    cycle would cost about as much as the cycle itself). The cycle is drawn
+//!    at random within each window (stream `metrics/sample`, which no node
+//!    draws from): closed-loop clients without think time are periodic with
+//!    the latency, and a fixed stride would alias with that period.
+//!
+//! The engine itself allocates nothing per cycle apart from what the sink
+//! writes; the node logic allocates its frames (a `Vec` per frame), which is
+//! where the time goes (see the report's cycles/s).
+
+use super::metrics::{LinkBytes, Progress, Report};
+use super::rng::Stream;
+use super::sink::HistorySink;
+use super::value::Value;
+use super::wire::frame_bytes;
+use super::workload::ClientDriver;
+use super::{CrashAt, RunError, RunSpec};
+use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs};
+use crate::node::client::ClientEvent;
+use crate::node::ClientId;
+use crate::topology::Role;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How to run, beyond the spec.
+pub struct InprocOptions {
+    /// Where the JSON-lines history goes, if anywhere.
+    pub history: Option<Box<dyn Write + Send>>,
+    /// The history's path, for the report.
+    pub history_path: Option<PathBuf>,
+    /// Show the progress line on stderr.
+    pub progress: bool,
+    /// Measure frame sizes every this many cycles (at least 1).
+    pub bytes_sample_every: u32,
+}
+
+impl Default for InprocOptions {
+    fn default() -> Self {
+        InprocOptions {
+            history: None,
+            history_path: None,
+            progress: false,
+            bytes_sample_every: BYTES_SAMPLE_EVERY_DEFAULT,
+        }
+    }
+}
+
+/// Measuring every 16th cycle costs a few percent of the run time.
+pub const BYTES_SAMPLE_EVERY_DEFAULT: u32 = 16;
+
+/// Executes `spec` in this thread.
+pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
+    let topo = spec.build()?;
+    assert!(opts.bytes_sample_every >= 1, "bytes_sample_every must be at least 1");
+    let clients = topo.clients();
+    let mut cluster = Cluster::<Value>::new(&topo);
+    let mut drivers: Vec<ClientDriver> = (0..clients)
+        .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
+        .collect();
+    let mut choosers: Vec<Option<Stream>> = topo
+        .nodes
+        .iter()
+        .map(|n| matches!(n.role, Role::Fe { .. }).then(|| Stream::chooser(spec.seed, &n.name)))
+        .collect();
+    let schedule = spec.crash_schedule(&topo);
+    let mut next_crash = 0;
+    let mut applied: Vec<CrashAt> = Vec::new();
+    let mut inputs = CycleInputs {
+        ops: vec![None; clients],
+        crashes: Vec::new(),
+    };
+    let mut events: Vec<(ClientId, ClientEvent<Value>)> = Vec::with_capacity(2 * clients);
+    let mut sink = HistorySink::new(clients, opts.history);
+    let mut links = vec![LinkBytes::default(); topo.links.len()];
+    let mut progress = Progress::new(opts.progress, spec.cycles);
+    let every = opts.bytes_sample_every;
+    let mut sampler = Stream::new(spec.seed, "metrics/sample");
+    let mut sample_at = sampler.below(every as u64) as u32;
+    let failed = |e: std::io::Error| RunError::Failed(format!("writing the history: {e}"));
+
+    let start = Instant::now();
+    for cycle in 0..spec.cycles {
+        inputs.crashes.clear();
+        while let Some(&(at, node)) = schedule.get(next_crash) {
+            if at != cycle {
+                break;
+            }
+            inputs.crashes.push(Crash {
+                node,
+                kind: CrashKind::Atomic,
+            });
+            applied.push(CrashAt {
+                node: topo.nodes[node].name.clone(),
+                cycle,
+            });
+            next_crash += 1;
+        }
+        for (c, driver) in drivers.iter_mut().enumerate() {
+            inputs.ops[c] = driver.poll(cycle, cluster.will_be_idle(&topo, c));
+        }
+        let mut choose = |fe: usize, _client: ClientId, candidates: &[usize]| {
+            let stream = choosers[fe].as_mut().expect("only FEs make replica choices");
+            stream.below(candidates.len() as u64) as usize
+        };
+        cluster.step(&topo, &inputs, &mut choose, &mut events);
+        for (c, ev) in events.drain(..) {
+            drivers[c].observe(cycle, &ev);
+            sink.event(cycle, c, &ev);
+        }
+        sink.end_cycle(cycle).map_err(failed)?;
+        if cycle == sample_at {
+            sample_at = (cycle - cycle % every).saturating_add(every + sampler.below(every as u64) as u32);
+            // The inbox now holds the frames sent this cycle.
+            for (l, frame) in cluster.inbox.iter().enumerate() {
+                if let Some(f) = frame {
+                    links[l].add(frame_bytes(f));
+                }
+            }
+        }
+        if cycle % 4096 == 4095 {
+            progress.update(cycle + 1, Some(sink.stats.completed()));
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    progress.finish();
+    let stats = sink.finish().map_err(failed)?;
+    Ok(Report {
+        transport: "inproc",
+        topology: spec.topology.label(),
+        workload: spec.workload_label(),
+        seed: spec.seed,
+        cycles: spec.cycles,
+        seconds,
+        stats,
+        latency_expected: spec.topology.latency_cycles(),
+        links: topo.links.iter().map(|l| l.name.clone()).zip(links).collect(),
+        bytes_sample_every: opts.bytes_sample_every,
+        dropped: Default::default(),
+        duplicate_frames: 0,
+        crashes: applied,
+        deaths: Vec::new(),
+        history: opts.history_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::workload::WorkloadSpec;
+    use crate::topology::{Kind, TopologyConfig};
+
+    fn spec(kind: Kind, clients: usize) -> RunSpec {
+        RunSpec {
+            topology: TopologyConfig::new(kind, clients),
+            workload: WorkloadSpec::default(),
+            seed: 5,
+            cycles: 2000,
+            crashes: vec![],
+        }
+    }
+
+    #[test]
+    fn failure_free_latency_is_the_topologys() {
+        for kind in [Kind::Single, Kind::Sharded, Kind::Replicated] {
+            let s = spec(kind, 3);
+            let r = run(&s, InprocOptions::default()).unwrap();
+            let lat = s.topology.latency_cycles();
+            assert_eq!(r.stats.latency.keys().copied().collect::<Vec<_>>(), vec![lat], "{kind}");
+            assert_eq!(r.stats.unavailable, 0);
+            assert!(r.stats.completed() > 1000);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        let mut s = spec(Kind::Replicated, 4);
+        s.topology.protocol = crate::node::Protocol::Seed;
+        let a = run(&s, InprocOptions::default()).unwrap();
+        let b = run(&s, InprocOptions::default()).unwrap();
+        assert_eq!(a.stats, b.stats);
+        s.seed += 1;
+        let c = run(&s, InprocOptions::default()).unwrap();
+        assert_eq!(a.stats.invoked, c.stats.invoked, "closed loop: same count");
+        assert_ne!(a.stats.ok, c.stats.ok, "another seed, another workload");
+    }
+
+    #[test]
+    fn a_dead_single_server_answers_unavailable() {
+        let mut s = spec(Kind::Single, 2);
+        s.crashes = vec![CrashAt::parse("server@100").unwrap()];
+        let r = run(&s, InprocOptions::default()).unwrap();
+        assert_eq!(r.crashes, s.crashes);
+        assert!(r.stats.unavailable > 1000);
+    }
+}

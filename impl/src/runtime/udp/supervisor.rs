@@ -1,0 +1,409 @@
+//! `tidekv run --transport udp`: start one process per node, supervise,
+//! stop, gather.
+//!
+//! 1. Pick a free loopback port per node, write the cluster file into the
+//!    run directory, spawn every node with its stdin and stdout piped.
+//! 2. Wait until every node says `ready` (its socket is bound), then say `go`
+//!    to all: no frame is sent to a socket that does not exist yet.
+//! 3. Supervise: show progress; SIGKILL a node the moment it says it parked
+//!    at its crash cycle; fail the run if a node exits on its own before it
+//!    is done.
+//! 4. Merge the client logs into the history and the statistics (the same
+//!    [`HistorySink`] the in-process engine feeds), add up the nodes'
+//!    summaries, and remove the run directory (unless asked to keep it).
+//!
+//! Every child is killed and reaped when the supervisor returns, on every
+//! path ([`Children`]'s `Drop`), and a node exits by itself when its stdin
+//! closes, so no process outlives a run, even a failed or killed one.
+
+use super::node::{client_log_path, NodeSummary, CONTROL_PREFIX};
+use crate::runtime::config::{ClusterConfig, NetConfig};
+use crate::runtime::metrics::{Death, LinkBytes, Progress, Report};
+use crate::runtime::sink::{merge_client_logs, HistorySink};
+use crate::runtime::{CrashAt, RunError, RunSpec};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Builds the command that runs node `name` of the cluster file at `config`.
+pub type Launcher = Box<dyn Fn(&Path, &str) -> Command + Send + Sync>;
+
+/// The usual launcher: `EXE node --config FILE --id NODE`.
+pub fn exe_launcher(exe: PathBuf) -> Launcher {
+    Box::new(move |config, name| {
+        let mut c = Command::new(&exe);
+        c.arg("node").arg("--config").arg(config).arg("--id").arg(name);
+        c
+    })
+}
+
+/// A hook called once every node is ready, before `go`.
+pub type BeforeGo = Box<dyn FnOnce(&ClusterConfig) + Send>;
+
+/// How to run, beyond the spec.
+pub struct UdpOptions {
+    pub launcher: Launcher,
+    pub history: Option<Box<dyn Write + Send>>,
+    pub history_path: Option<PathBuf>,
+    pub progress: bool,
+    pub death_timeout: Duration,
+    pub startup_timeout: Duration,
+    /// Where the cluster file and client logs go; default a fresh directory
+    /// under the system's temporary directory, removed after the run.
+    pub run_dir: Option<PathBuf>,
+    /// Keep the run directory after the run.
+    pub keep_run_dir: bool,
+    /// Called once every node is ready, before `go` (tests use it to aim
+    /// datagrams at nodes).
+    pub before_go: Option<BeforeGo>,
+}
+
+impl UdpOptions {
+    pub fn new(launcher: Launcher) -> UdpOptions {
+        UdpOptions {
+            launcher,
+            history: None,
+            history_path: None,
+            progress: false,
+            death_timeout: Duration::from_millis(crate::runtime::config::DEATH_TIMEOUT_MS_DEFAULT),
+            startup_timeout: Duration::from_millis(crate::runtime::config::STARTUP_TIMEOUT_MS_DEFAULT),
+            run_dir: None,
+            keep_run_dir: false,
+            before_go: None,
+        }
+    }
+}
+
+/// How long every node may take to start and bind.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A cluster from which no control line arrives for this long has hung.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The node processes; killed and reaped on drop.
+struct Children {
+    names: Vec<String>,
+    procs: Vec<Option<Child>>,
+    stdins: Vec<Option<ChildStdin>>,
+}
+
+impl Children {
+    fn kill(&mut self, i: usize) {
+        self.stdins[i] = None;
+        if let Some(mut c) = self.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// What a node's stdout reader thread passes on.
+enum Msg {
+    Line(usize, String),
+    Eof(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Starting,
+    Running(u32),
+    Crashed,
+    Done,
+}
+
+/// The run directory, removed on drop unless kept.
+struct RunDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Executes `spec` with one process per node; see the module doc.
+pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
+    let failed = RunError::Failed;
+    let dir = match &opts.run_dir {
+        Some(d) => RunDir {
+            path: d.clone(),
+            remove: false,
+        },
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            RunDir {
+                path: std::env::temp_dir().join(format!("tidekv-run-{}-{nanos}", std::process::id())),
+                remove: !opts.keep_run_dir,
+            }
+        }
+    };
+    // Checks the spec before touching the file system.
+    let topo = spec.build()?;
+    let addrs = free_ports(topo.nodes.len()).map_err(|e| failed(format!("picking ports: {e}")))?;
+    let net = NetConfig {
+        death_timeout: opts.death_timeout,
+        startup_timeout: opts.startup_timeout,
+        out_dir: dir.path.clone(),
+    };
+    let cfg = ClusterConfig::new(spec.clone(), net, addrs).map_err(|e| RunError::Spec(crate::runtime::SpecError(e)))?;
+    std::fs::create_dir_all(&dir.path).map_err(|e| failed(format!("{}: {e}", dir.path.display())))?;
+    let cfg_path = dir.path.join("cluster.toml");
+    std::fs::write(&cfg_path, cfg.to_toml()).map_err(|e| failed(format!("{}: {e}", cfg_path.display())))?;
+
+    let n = topo.nodes.len();
+    let mut children = Children {
+        names: topo.nodes.iter().map(|n| n.name.clone()).collect(),
+        procs: Vec::with_capacity(n),
+        stdins: Vec::with_capacity(n),
+    };
+    let (tx, rx) = mpsc::channel::<Msg>();
+    for (i, name) in children.names.clone().iter().enumerate() {
+        let mut cmd = (opts.launcher)(&cfg_path, name);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().map_err(|e| failed(format!("starting node {name}: {e}")))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        children.stdins.push(child.stdin.take());
+        children.procs.push(Some(child));
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix(CONTROL_PREFIX) {
+                    if tx.send(Msg::Line(i, rest.to_string())).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Msg::Eof(i));
+        });
+    }
+    drop(tx);
+
+    let mut phase = vec![Phase::Starting; n];
+    let mut summaries: Vec<Option<NodeSummary>> = vec![None; n];
+    let mut applied: Vec<CrashAt> = Vec::new();
+    // 2. Everyone ready, then go.
+    let ready_by = Instant::now() + READY_TIMEOUT;
+    while phase.contains(&Phase::Starting) {
+        let left = ready_by.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Msg::Line(i, line)) if line == "ready" => phase[i] = Phase::Running(0),
+            Ok(Msg::Line(..)) => {}
+            Ok(Msg::Eof(i)) => return Err(failed(exited(&mut children, i, "before it was ready"))),
+            Err(_) => {
+                let slow: Vec<&str> = (0..n)
+                    .filter(|&i| phase[i] == Phase::Starting)
+                    .map(|i| children.names[i].as_str())
+                    .collect();
+                return Err(failed(format!(
+                    "nodes not ready after {} s: {}",
+                    READY_TIMEOUT.as_secs(),
+                    slow.join(" ")
+                )));
+            }
+        }
+    }
+    if let Some(hook) = opts.before_go.take() {
+        hook(&cfg);
+    }
+    let start = Instant::now();
+    for (i, stdin) in children.stdins.iter_mut().enumerate() {
+        let ok = stdin
+            .as_mut()
+            .is_some_and(|s| s.write_all(b"go\n").and_then(|_| s.flush()).is_ok());
+        if !ok {
+            return Err(failed(format!("node {} did not take go", children.names[i])));
+        }
+    }
+
+    // 3. Supervise.
+    let mut progress = Progress::new(opts.progress, spec.cycles);
+    let mut last_heard = Instant::now();
+    let mut seconds = 0.0;
+    while phase.iter().any(|p| matches!(p, Phase::Running(_))) {
+        let msg = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => {
+                last_heard = Instant::now();
+                Some(m)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match msg {
+            Some(Msg::Line(i, line)) => {
+                let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+                match word {
+                    "at" => {
+                        if let (Phase::Running(c), Ok(at)) = (&mut phase[i], rest.parse::<u32>()) {
+                            *c = at;
+                        }
+                    }
+                    "crash" | "done" => {
+                        let s: NodeSummary = serde_json::from_str(rest)
+                            .map_err(|e| failed(format!("node {}: bad summary: {e}", children.names[i])))?;
+                        if word == "crash" {
+                            // The node parked before executing its crash cycle.
+                            children.kill(i);
+                            applied.push(CrashAt {
+                                node: children.names[i].clone(),
+                                cycle: s.cycles,
+                            });
+                            phase[i] = Phase::Crashed;
+                        } else {
+                            phase[i] = Phase::Done;
+                        }
+                        summaries[i] = Some(s);
+                        if !phase.iter().any(|p| matches!(p, Phase::Running(_))) {
+                            seconds = start.elapsed().as_secs_f64();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(Msg::Eof(i)) => {
+                if matches!(phase[i], Phase::Running(_)) {
+                    return Err(failed(exited(&mut children, i, "during the run")));
+                }
+            }
+            None => {
+                if last_heard.elapsed() > SILENCE_TIMEOUT {
+                    return Err(failed(format!(
+                        "no node reported for {} s; the cluster hung",
+                        SILENCE_TIMEOUT.as_secs()
+                    )));
+                }
+            }
+        }
+        let at = phase
+            .iter()
+            .filter_map(|p| match p {
+                Phase::Running(c) => Some(*c),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(spec.cycles);
+        progress.update(at, None);
+    }
+    progress.finish();
+    if seconds == 0.0 {
+        seconds = start.elapsed().as_secs_f64();
+    }
+    // Done nodes exit by themselves; reap them (a nonzero status fails the run).
+    for (i, p) in phase.iter().enumerate() {
+        if *p != Phase::Done {
+            continue;
+        }
+        // Closing its stdin first would race the node's own exit with its
+        // watchdog's (status 3): wait with stdin open.
+        if let Some(mut c) = children.procs[i].take() {
+            match c.wait() {
+                Ok(s) if s.success() => {}
+                Ok(s) => return Err(failed(format!("node {} exited with {s}", children.names[i]))),
+                Err(e) => return Err(failed(format!("node {}: {e}", children.names[i]))),
+            }
+        }
+    }
+    drop(children);
+
+    // 4. Gather.
+    let mut sink = HistorySink::new(topo.clients(), opts.history.take());
+    let mut logs = Vec::with_capacity(topo.clients());
+    for c in 0..topo.clients() {
+        let name = &topo.nodes[c].name;
+        let path = client_log_path(&dir.path, name);
+        let f = File::open(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        logs.push((path.display().to_string(), BufReader::new(f)));
+    }
+    merge_client_logs(logs, &mut sink).map_err(|e| failed(format!("merging client logs: {e}")))?;
+    let stats = sink.finish().map_err(|e| failed(format!("writing the history: {e}")))?;
+    let mut links: BTreeMap<String, LinkBytes> = BTreeMap::new();
+    let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
+    let mut duplicates = 0;
+    let mut deaths = Vec::new();
+    for s in summaries.iter().flatten() {
+        for (name, bytes, frames) in &s.links {
+            links.insert(
+                name.clone(),
+                LinkBytes {
+                    bytes: *bytes,
+                    frames: *frames,
+                },
+            );
+        }
+        for (why, k) in &s.dropped {
+            *dropped.entry(why.clone()).or_insert(0) += k;
+        }
+        duplicates += s.duplicates;
+        for (dead, cycle) in &s.deaths {
+            deaths.push(Death {
+                observer: s.node.clone(),
+                dead: dead.clone(),
+                cycle: *cycle,
+            });
+        }
+    }
+    applied.sort_by_key(|c| (c.cycle, c.node.clone()));
+    Ok(Report {
+        transport: "udp",
+        topology: spec.topology.label(),
+        workload: spec.workload_label(),
+        seed: spec.seed,
+        cycles: spec.cycles,
+        seconds,
+        stats,
+        latency_expected: spec.topology.latency_cycles(),
+        links: topo
+            .links
+            .iter()
+            .map(|l| (l.name.clone(), links.get(&l.name).copied().unwrap_or_default()))
+            .collect(),
+        bytes_sample_every: 1,
+        dropped,
+        duplicate_frames: duplicates,
+        crashes: applied,
+        deaths,
+        history: opts.history_path.clone(),
+    })
+}
+
+/// Describes how node `i` exited on its own.
+fn exited(children: &mut Children, i: usize, when: &str) -> String {
+    let status = children.procs[i].as_mut().and_then(|c| c.wait().ok());
+    children.procs[i] = None;
+    let name = &children.names[i];
+    match status {
+        Some(s) => format!("node {name} exited {when} ({s})"),
+        None => format!("node {name} exited {when}"),
+    }
+}
+
+/// `n` distinct free UDP ports on 127.0.0.1. They are held together while
+/// being picked, then released for the nodes to bind; another process could
+/// take one in between, which makes that node fail to start (and the run
+/// fail with its message), never a silent mix-up.
+fn free_ports(n: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let socks = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    socks.iter().map(|s| s.local_addr()).collect()
+}

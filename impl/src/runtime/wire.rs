@@ -1,0 +1,188 @@
+//! The wire format of the UDP engine: one frame per datagram.
+//!
+//! ```text
+//! byte 0       version (WIRE_VERSION)
+//! bytes 1..3   sender node id, u16 little-endian
+//! bytes 3..7   cycle, u32 little-endian: the cycle in which the receiver reads
+//!              the frame (the sender computed it in the cycle before)
+//! bytes 7..    the frame, postcard-encoded (Frame<Value>)
+//! ```
+//!
+//! The header is fixed-size so that a receiver can drop a datagram of the
+//! wrong version, sender or cycle without decoding the frame. A datagram is
+//! at most [`DATAGRAM_BYTES_MAX`] bytes; the runtime refuses a configuration
+//! whose largest frame could exceed it ([`frame_bytes_max`]).
+//!
+//! Decoding never panics: a short datagram, an unknown version or a payload
+//! postcard cannot decode is a [`WireError`], and a decoded frame whose kind
+//! or slot count does not fit its link fails [`fits_link`].
+
+use super::value::Value;
+use crate::node::Frame;
+use crate::topology::{Link, LinkKind};
+
+/// The version byte every datagram starts with.
+pub const WIRE_VERSION: u8 = 1;
+/// Header bytes before the frame.
+pub const HEADER_BYTES: usize = 7;
+/// Largest datagram the engine sends (the IPv4 UDP payload limit is 65,507).
+pub const DATAGRAM_BYTES_MAX: usize = 65_000;
+
+/// A datagram that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("datagram of {0} bytes is shorter than the header")]
+    Short(usize),
+    #[error("wire version {0}, expected {WIRE_VERSION}")]
+    Version(u8),
+    #[error("frame does not decode: {0}")]
+    Garbled(String),
+}
+
+/// The fixed header of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub from: u16,
+    pub cycle: u32,
+}
+
+/// Appends a datagram carrying `frame` to `buf` (cleared first).
+pub fn encode(buf: &mut Vec<u8>, header: Header, frame: &Frame<Value>) -> Result<(), WireError> {
+    buf.clear();
+    buf.push(WIRE_VERSION);
+    buf.extend_from_slice(&header.from.to_le_bytes());
+    buf.extend_from_slice(&header.cycle.to_le_bytes());
+    let taken = std::mem::take(buf);
+    *buf = postcard::to_extend(frame, taken).map_err(|e| WireError::Garbled(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads the header; the payload is `&bytes[HEADER_BYTES..]`.
+pub fn decode_header(bytes: &[u8]) -> Result<Header, WireError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(WireError::Short(bytes.len()));
+    }
+    if bytes[0] != WIRE_VERSION {
+        return Err(WireError::Version(bytes[0]));
+    }
+    Ok(Header {
+        from: u16::from_le_bytes([bytes[1], bytes[2]]),
+        cycle: u32::from_le_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]),
+    })
+}
+
+/// Decodes the frame of a datagram whose header was read; trailing bytes are
+/// an error.
+pub fn decode_frame(bytes: &[u8]) -> Result<Frame<Value>, WireError> {
+    let payload = &bytes[HEADER_BYTES.min(bytes.len())..];
+    match postcard::take_from_bytes::<Frame<Value>>(payload) {
+        Ok((frame, [])) => Ok(frame),
+        Ok((_, rest)) => Err(WireError::Garbled(format!("{} trailing bytes", rest.len()))),
+        Err(e) => Err(WireError::Garbled(e.to_string())),
+    }
+}
+
+/// Whether a frame has the kind and slot count of `link`: the node logic
+/// relies on both (a wrong kind is a wiring bug there and panics).
+pub fn fits_link(frame: &Frame<Value>, link: &Link) -> bool {
+    match (frame, link.kind) {
+        (Frame::Up(s), LinkKind::Up) => s.len() == link.slots,
+        (Frame::Down(s), LinkKind::Down) => s.len() == link.slots,
+        (Frame::Peer(s), LinkKind::Peer) => s.len() == link.slots,
+        _ => false,
+    }
+}
+
+/// An upper bound on the postcard size of any frame on a link with `slots`
+/// slots when values are `value_bytes` long. Per slot: the `Option` tag,
+/// then at worst an update (tag, op with key and value, result with a
+/// previous value), varints at their longest.
+pub fn frame_bytes_max(slots: usize, value_bytes: usize) -> usize {
+    let value = 3 + value_bytes;
+    let update = 5 + (1 + 5 + value) + (1 + value);
+    1 + 5 + slots * (1 + update)
+}
+
+/// The encoded size of a frame, without the header.
+pub fn frame_bytes(frame: &Frame<Value>) -> usize {
+    // Serializing into the `Size` flavor only counts; it cannot fail for
+    // these types.
+    postcard::serialize_with_flavor::<_, _, usize>(frame, postcard::ser_flavors::Size::default()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Op, OpResult, Request, Response, Update};
+
+    fn link(kind: LinkKind, slots: usize) -> Link {
+        Link {
+            from: 0,
+            to: 1,
+            kind,
+            slots,
+            name: "a→b".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_header() {
+        let frame = Frame::Up(vec![
+            None,
+            Some(Request {
+                tag: 3,
+                op: Op::Put(9, Value::new(42, 16)),
+            }),
+        ]);
+        let mut buf = Vec::new();
+        encode(&mut buf, Header { from: 5, cycle: 77 }, &frame).unwrap();
+        assert_eq!(decode_header(&buf).unwrap(), Header { from: 5, cycle: 77 });
+        assert_eq!(decode_frame(&buf).unwrap(), frame);
+        assert_eq!(buf.len(), HEADER_BYTES + frame_bytes(&frame));
+        assert!(fits_link(&frame, &link(LinkKind::Up, 2)));
+        assert!(!fits_link(&frame, &link(LinkKind::Up, 3)));
+        assert!(!fits_link(&frame, &link(LinkKind::Down, 2)));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert_eq!(decode_header(&[1, 2]), Err(WireError::Short(2)));
+        assert_eq!(decode_header(&[9, 0, 0, 0, 0, 0, 0]), Err(WireError::Version(9)));
+        let mut rng = crate::runtime::rng::Stream::new(1, "garbage");
+        for len in 0..200 {
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            if len > 0 {
+                bytes[0] = WIRE_VERSION;
+            }
+            let _ = decode_header(&bytes);
+            let _ = decode_frame(&bytes);
+        }
+        // A valid frame with a byte too many.
+        let mut buf = Vec::new();
+        encode(&mut buf, Header { from: 0, cycle: 1 }, &Frame::Down(vec![None])).unwrap();
+        buf.push(0);
+        assert!(matches!(decode_frame(&buf), Err(WireError::Garbled(_))));
+    }
+
+    #[test]
+    fn frame_bytes_max_bounds_the_largest_frames() {
+        let b = 100;
+        let v = |id| Value::new(id, b);
+        let slots = 7;
+        let worst_update = Some(Update {
+            tag: u32::MAX,
+            op: Op::Modify(u32::MAX, v(1)),
+            result: OpResult::Modified(v(2)),
+        });
+        let worst_response = Some(Response {
+            tag: u32::MAX,
+            result: OpResult::Modified(v(2)),
+        });
+        for f in [
+            Frame::Peer(vec![worst_update; slots]),
+            Frame::Down(vec![worst_response; slots]),
+        ] {
+            assert!(frame_bytes(&f) <= frame_bytes_max(slots, b), "{}", frame_bytes(&f));
+        }
+    }
+}
