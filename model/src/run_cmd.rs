@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// Crash a server or FE atomically at a cycle, e.g. r0.1@1000 (repeatable; clients do not fail).
     #[arg(long = "crash", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
     pub crashes: Vec<CrashAt>,
+    /// udp: SIGKILL a server or FE process without warning once it reports reaching a cycle (repeatable).
+    #[arg(long = "kill", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
+    pub kills: Vec<CrashAt>,
     /// Write the client-observed history here as JSON lines (values as their integer ids).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
@@ -121,7 +124,26 @@ pub struct NodeArgs {
     pub id: String,
 }
 
+/// `tidekv run`'s flags alone, for [`RunArgs::try_parse_flags`].
+#[derive(clap::Parser)]
+#[command(name = "run")]
+struct RunOnly {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
 impl RunArgs {
+    /// Parses the flags that follow `tidekv run` (tests and other front ends).
+    pub fn try_parse_flags<I, T>(flags: I) -> Result<RunArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        let argv = std::iter::once(std::ffi::OsString::from("run")).chain(flags.into_iter().map(Into::into));
+        RunOnly::try_parse_from(argv).map(|r| r.run)
+    }
+
     /// The run these flags describe, with defaults filled in.
     pub fn to_spec(&self) -> Result<RunSpec, String> {
         let kind = self.topology;
@@ -146,10 +168,13 @@ impl RunArgs {
         }
         if self.transport == Transport::Inproc
             && (self.run_dir.is_some()
+                || !self.kills.is_empty()
                 || self.startup_timeout_ms.is_some()
                 || self.death_timeout_ms != DEATH_TIMEOUT_MS_DEFAULT)
         {
-            return Err("--run-dir, --death-timeout-ms and --startup-timeout-ms apply to --transport udp".into());
+            return Err(
+                "--kill, --run-dir, --death-timeout-ms and --startup-timeout-ms apply to --transport udp".into(),
+            );
         }
         let spec = RunSpec {
             topology: t,
@@ -218,6 +243,7 @@ pub fn run_main(args: RunArgs) -> u8 {
                     .unwrap_or(STARTUP_TIMEOUT_MS_DEFAULT.max(args.death_timeout_ms)),
             );
             opts.run_dir = args.run_dir.clone();
+            opts.kills = args.kills.clone();
             udp::run(&spec, opts)
         }
     };

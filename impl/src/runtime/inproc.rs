@@ -151,6 +151,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
         dropped: Default::default(),
         duplicate_frames: 0,
         crashes: applied,
+        kills: Vec::new(),
         deaths: Vec::new(),
         history: opts.history_path,
     })

@@ -61,8 +61,11 @@ pub struct Report {
     pub dropped: BTreeMap<String, u64>,
     /// Resent frames that arrived after the original (ignored).
     pub duplicate_frames: u64,
-    /// The crashes injected.
+    /// The crashes injected, at their exact cycle.
     pub crashes: Vec<CrashAt>,
+    /// The processes killed without warning (UDP `--kill`), with the cycle
+    /// the node had reported when it was killed (it may have gone further).
+    pub kills: Vec<CrashAt>,
     /// Failure detections (UDP engine).
     pub deaths: Vec<Death>,
     /// Where the history went.
@@ -91,7 +94,7 @@ impl Report {
     pub fn suspected(&self) -> Vec<&Death> {
         self.deaths
             .iter()
-            .filter(|d| !self.crashes.iter().any(|c| c.node == d.dead))
+            .filter(|d| !self.crashes.iter().chain(&self.kills).any(|c| c.node == d.dead))
             .collect()
     }
 
@@ -130,6 +133,7 @@ impl Report {
             "dropped_by_reason": self.dropped,
             "duplicate_frames": self.duplicate_frames,
             "crashes": self.crashes.iter().map(|c| json!({"node": c.node, "cycle": c.cycle})).collect::<Vec<_>>(),
+            "kills": self.kills.iter().map(|c| json!({"node": c.node, "cycle": c.cycle})).collect::<Vec<_>>(),
             "deaths": self.deaths.iter().map(|d| json!({"observer": d.observer, "dead": d.dead, "cycle": d.cycle})).collect::<Vec<_>>(),
             "history": self.history.as_ref().map(|p| p.display().to_string()),
         })
@@ -151,6 +155,13 @@ impl Report {
             self.crashes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")
         };
         line("crashes applied", crashes);
+        if !self.kills.is_empty() {
+            let kills: Vec<String> = self.kills.iter().map(|k| format!("{}@~{}", k.node, k.cycle)).collect();
+            line(
+                "processes killed",
+                format!("{} (cycle reported before the kill)", kills.join(" ")),
+            );
+        }
         line(
             "cycles",
             format!(

@@ -39,7 +39,7 @@
 //! in-process engine, so the two engines still replay the same run.
 //!
 //! # Control lines (stdout)
-//! `@tidekv ready`, `@tidekv at CYCLE` (progress, at most every 200 ms),
+//! `@tidekv ready`, `@tidekv at CYCLE` (progress, at most every 50 ms),
 //! `@tidekv crash JSON`, `@tidekv done JSON`. Other lines are not for the
 //! supervisor and it ignores them.
 
@@ -67,6 +67,8 @@ use std::time::{Duration, Instant};
 
 /// The prefix of every control line a node prints.
 pub const CONTROL_PREFIX: &str = "@tidekv ";
+/// A node reports its cycle (`@tidekv at CYCLE`) at most this often.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 
 /// What a node reports when it is done (or parks for its crash).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -270,9 +272,9 @@ impl NodeProc {
             let outs = self.step(t, &inputs, &mut events)?;
             self.send(t + 1, &outs)?;
             self.cycles_done = t + 1;
-            if t % 64 == 0 {
+            if t % 16 == 0 {
                 let now = Instant::now();
-                if now - last_progress >= Duration::from_millis(200) {
+                if now - last_progress >= PROGRESS_EVERY {
                     last_progress = now;
                     say(&format!("at {}", t + 1));
                 }

@@ -61,6 +61,12 @@ pub struct UdpOptions {
     /// Called once every node is ready, before `go` (tests use it to aim
     /// datagrams at nodes).
     pub before_go: Option<BeforeGo>,
+    /// Nodes to SIGKILL without warning once they report having reached a
+    /// cycle (`--kill`). Unlike a scheduled crash, the node does not park:
+    /// the kill lands wherever the process is, possibly between two of its
+    /// sends (a mid-send crash), some cycles after the one named (nodes
+    /// report progress every [`PROGRESS_EVERY`](super::node::PROGRESS_EVERY)).
+    pub kills: Vec<CrashAt>,
 }
 
 impl UdpOptions {
@@ -75,6 +81,7 @@ impl UdpOptions {
             run_dir: None,
             keep_run_dir: false,
             before_go: None,
+            kills: Vec::new(),
         }
     }
 }
@@ -120,6 +127,7 @@ enum Phase {
     Starting,
     Running(u32),
     Crashed,
+    Killed,
     Done,
 }
 
@@ -157,6 +165,15 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     };
     // Checks the spec before touching the file system.
     let topo = spec.build()?;
+    let mut kill_at: Vec<Option<u32>> = vec![None; topo.nodes.len()];
+    for k in &opts.kills {
+        let mut with = spec.clone();
+        with.crashes.push(k.clone());
+        with.build()
+            .map_err(|e| RunError::Spec(crate::runtime::SpecError(e.0.replace("--crash", "--kill"))))?;
+        kill_at[topo.node_by_name(&k.node).expect("checked by build")] = Some(k.cycle);
+    }
+    let mut killed: Vec<CrashAt> = Vec::new();
     let addrs = free_ports(topo.nodes.len()).map_err(|e| failed(format!("picking ports: {e}")))?;
     let net = NetConfig {
         death_timeout: opts.death_timeout,
@@ -256,9 +273,17 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
                     "at" => {
                         if let (Phase::Running(c), Ok(at)) = (&mut phase[i], rest.parse::<u32>()) {
                             *c = at;
+                            if kill_at[i].is_some_and(|k| at >= k) {
+                                children.kill(i);
+                                phase[i] = Phase::Killed;
+                                killed.push(CrashAt {
+                                    node: children.names[i].clone(),
+                                    cycle: at,
+                                });
+                            }
                         }
                     }
-                    "crash" | "done" => {
+                    "crash" | "done" if matches!(phase[i], Phase::Running(_)) => {
                         let s: NodeSummary = serde_json::from_str(rest)
                             .map_err(|e| failed(format!("node {}: bad summary: {e}", children.names[i])))?;
                         if word == "crash" {
@@ -381,6 +406,7 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         dropped,
         duplicate_frames: duplicates,
         crashes: applied,
+        kills: killed,
         deaths,
         history: opts.history_path.clone(),
     })

@@ -1,0 +1,237 @@
+//! The UDP engine: one OS process per node on loopback.
+//!
+//! The node processes are this very test binary, started by the supervisor
+//! with the test filter `node_process_entry` and the node's cluster file and
+//! name in the environment ([`launcher`]); `node_process_entry` then runs
+//! `tidekv node` and exits. The supervisor kills and reaps every process it
+//! started on every path, and a node whose supervisor disappears exits by
+//! itself, so a failing test leaves nothing behind.
+//!
+//! The clusters run one at a time ([`ONE_CLUSTER`]): the machine has two
+//! cores, and a node starved for longer than the death timeout would be
+//! taken for dead (a false suspicion) and make the engines' histories differ.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+use tidekv::history::{read_jsonl, History};
+use tidekv::node::{Frame, Protocol};
+use tidekv::runtime::inproc::{self, InprocOptions};
+use tidekv::runtime::udp::{self, Launcher, UdpOptions};
+use tidekv::runtime::wire::{encode, Header, WIRE_VERSION};
+use tidekv::runtime::workload::WorkloadSpec;
+use tidekv::runtime::{CrashAt, Report, RunSpec};
+use tidekv::topology::{Kind, TopologyConfig};
+
+const ENV_CONFIG: &str = "TIDEKV_TEST_NODE_CONFIG";
+const ENV_ID: &str = "TIDEKV_TEST_NODE_ID";
+
+static ONE_CLUSTER: Mutex<()> = Mutex::new(());
+
+/// Not a test of its own: when the supervisor starts this binary as a node,
+/// this runs the node and exits with its code. Run plainly, it does nothing.
+#[test]
+fn node_process_entry() {
+    if let (Ok(config), Ok(id)) = (std::env::var(ENV_CONFIG), std::env::var(ENV_ID)) {
+        let code = udp::node_main(Path::new(&config), &id);
+        std::process::exit(code as i32);
+    }
+}
+
+fn launcher() -> Launcher {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    Box::new(move |config, id| {
+        let mut c = Command::new(&exe);
+        c.args(["node_process_entry", "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .env(ENV_CONFIG, config)
+            .env(ENV_ID, id);
+        c
+    })
+}
+
+/// A file in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!("tidekv-udp-{}-{name}", std::process::id())))
+    }
+
+    fn read(&self) -> Vec<u8> {
+        std::fs::read(&self.0).unwrap()
+    }
+
+    fn history(&self) -> History<u64> {
+        read_jsonl(std::io::BufReader::new(std::fs::File::open(&self.0).unwrap())).unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn spec(kind: Kind, clients: usize, cycles: u32, f: impl FnOnce(&mut TopologyConfig)) -> RunSpec {
+    let mut t = TopologyConfig::new(kind, clients);
+    f(&mut t);
+    RunSpec {
+        topology: t,
+        workload: WorkloadSpec {
+            keys: 12,
+            ..WorkloadSpec::default()
+        },
+        seed: 3,
+        cycles,
+        crashes: vec![],
+    }
+}
+
+fn run_inproc(spec: &RunSpec, history: &TempFile) -> Report {
+    let out = std::fs::File::create(&history.0).unwrap();
+    let opts = InprocOptions {
+        history: Some(Box::new(out)),
+        ..InprocOptions::default()
+    };
+    inproc::run(spec, opts).unwrap()
+}
+
+fn udp_options(history: &TempFile) -> UdpOptions {
+    let mut opts = UdpOptions::new(launcher());
+    opts.history = Some(Box::new(std::fs::File::create(&history.0).unwrap()));
+    // Generous: only a crash should ever look like one.
+    opts.death_timeout = Duration::from_millis(1000);
+    opts.startup_timeout = Duration::from_millis(5000);
+    opts
+}
+
+fn run_udp(spec: &RunSpec, opts: UdpOptions) -> Report {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    udp::run(spec, opts).unwrap()
+}
+
+/// Runs `spec` on both engines and requires the same history and figures.
+fn assert_engines_agree(spec: &RunSpec, name: &str) {
+    let (a, b) = (
+        TempFile::new(&format!("{name}-inproc")),
+        TempFile::new(&format!("{name}-udp")),
+    );
+    let inproc = run_inproc(spec, &a);
+    let udp = run_udp(spec, udp_options(&b));
+    assert!(
+        udp.suspected().is_empty(),
+        "{name}: false suspicion {:?}",
+        udp.suspected()
+    );
+    assert_eq!(udp.crashes, inproc.crashes, "{name}: crashes applied");
+    assert_eq!(udp.stats, inproc.stats, "{name}: operation statistics");
+    assert!(a.read() == b.read(), "{name}: the engines wrote different histories");
+    assert_eq!(udp.dropped_frames(), 0, "{name}");
+    // Frame sizes: every frame in UDP, a sample in process; the same frames.
+    for ((name_u, bu), (name_i, bi)) in udp.links.iter().zip(&inproc.links) {
+        assert_eq!(name_u, name_i);
+        if let (Some(mu), Some(mi)) = (bu.mean(), bi.mean()) {
+            assert!((mu - mi).abs() <= 0.25 * mi + 2.0, "{name}: {name_u} {mu} vs {mi}");
+        }
+    }
+}
+
+#[test]
+fn udp_and_inproc_engines_write_the_same_history() {
+    // Seed protocol: the FE's random replica choices, replica updates.
+    let s = spec(Kind::Replicated, 3, 600, |t| {
+        t.shards = 2;
+        t.protocol = Protocol::Seed
+    });
+    assert_engines_agree(&s, "replicated-seed");
+    // An FE tree and the single server.
+    assert_engines_agree(&spec(Kind::Sharded, 3, 400, |t| t.levels = 2), "sharded-levels");
+    assert_engines_agree(&spec(Kind::Single, 2, 400, |_| {}), "single");
+}
+
+#[test]
+fn udp_and_inproc_engines_agree_through_crashes() {
+    // A node parks at its crash cycle before it is killed, so the crash
+    // cycle is exact and the histories still match.
+    let mut s = spec(Kind::Replicated, 3, 800, |t| {
+        t.shards = 2;
+        t.protocol = Protocol::Owner
+    });
+    s.crashes = vec![CrashAt::parse("r0.1@150").unwrap(), CrashAt::parse("r1.0@151").unwrap()];
+    assert_engines_agree(&s, "owner-crashes");
+    let mut s = spec(Kind::Sharded, 2, 500, |t| t.shards = 2);
+    s.crashes = vec![CrashAt::parse("s0@100").unwrap(), CrashAt::parse("fe@300").unwrap()];
+    assert_engines_agree(&s, "sharded-crashes");
+}
+
+#[test]
+fn replicated_3x3_a_replica_process_killed_mid_run_loses_nothing() {
+    let s = spec(Kind::Replicated, 4, 1500, |t| t.shards = 3);
+    let file = TempFile::new("kill.jsonl");
+    let mut opts = udp_options(&file);
+    // No warning: the process dies wherever it is, possibly between sends.
+    opts.kills = vec![CrashAt::parse("r1.1@300").unwrap()];
+    let report = run_udp(&s, opts);
+    assert_eq!(report.kills.len(), 1, "the kill happened");
+    assert!(report.deaths.iter().any(|d| d.dead == "r1.1"), "and was detected");
+    assert!(report.suspected().is_empty(), "{:?}", report.suspected());
+    let history = file.history();
+    assert_eq!(history.ops.len() as u64, report.stats.invoked);
+    assert!(report.stats.completed() > 1000);
+    assert_eq!(report.stats.unavailable, 0);
+    tidekv_checks::linearizable(&history).unwrap();
+    tidekv_checks::no_stale_reads(&history).unwrap();
+}
+
+#[test]
+fn garbage_and_strangers_datagrams_are_dropped_counted_and_change_nothing() {
+    let s = spec(Kind::Replicated, 2, 300, |_| {});
+    let (a, b) = (TempFile::new("garbage-inproc"), TempFile::new("garbage-udp"));
+    run_inproc(&s, &a);
+    let mut opts = udp_options(&b);
+    const TARGETS: [&str; 3] = ["fe", "c1", "r0.2"];
+    opts.before_go = Some(Box::new(|cfg| {
+        // Every node is bound and waits for go: these arrive first.
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for target in TARGETS {
+            let to = cfg.addrs[cfg.topo.node_by_name(target).unwrap()];
+            let mut valid = Vec::new();
+            encode(
+                &mut valid,
+                Header { from: 0, cycle: 1 },
+                &Frame::<tidekv::runtime::Value>::Up(vec![None]),
+            )
+            .unwrap();
+            let mut wrong_version = valid.clone();
+            wrong_version[0] = WIRE_VERSION + 1;
+            let mut short = valid.clone();
+            short.truncate(3);
+            for datagram in [&b"\x01garbage that is not a frame"[..], &wrong_version, &short, &valid] {
+                stranger.send_to(datagram, to).unwrap();
+            }
+        }
+    }));
+    let report = run_udp(&s, opts);
+    assert_eq!(
+        report.dropped_frames(),
+        4 * TARGETS.len() as u64,
+        "{:?}",
+        report.dropped
+    );
+    // The header is read first (garbled, version), then the source address.
+    let n = TARGETS.len() as u64;
+    assert_eq!(report.dropped["unknown-address"], 2 * n);
+    assert_eq!(report.dropped["version"], n);
+    assert_eq!(report.dropped["garbled"], n);
+    assert!(a.read() == b.read(), "the nodes kept going as if nothing happened");
+}
+
+#[test]
+fn a_bad_cluster_file_is_a_usage_error() {
+    let file = TempFile::new("bad-cluster.toml");
+    std::fs::write(&file.0, "version = 1\n[run]\ntopology = \"ring\"\n").unwrap();
+    assert_eq!(udp::node_main(&file.0, "c0"), 2);
+    assert_eq!(udp::node_main(Path::new("/nonexistent/cluster.toml"), "c0"), 2);
+}
