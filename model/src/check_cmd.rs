@@ -142,6 +142,18 @@ pub struct CheckArgs {
     /// Print one JSON object per configuration instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Search breadth-first instead of depth-first (same verdicts and minimal
+    /// counterexamples; much more memory).
+    #[arg(long)]
+    pub bfs: bool,
+    /// Instead of the exhaustive search, run this many seeded random walks of
+    /// --cycles cycles (for configurations too big to check exhaustively).
+    #[arg(long, value_name = "WALKS")]
+    pub simulate: Option<u64>,
+    /// Seed of --simulate; the same seed and flags replay the same walks
+    /// [default: drawn from the clock, and printed].
+    #[arg(long, requires = "simulate")]
+    pub seed: Option<u64>,
 }
 
 /// Runs `check`; returns the exit code.
@@ -155,6 +167,7 @@ pub fn main(args: CheckArgs) -> u8 {
     }
     let opts = RunOptions {
         threads,
+        bfs: args.bfs,
         progress: true,
     };
     match args.model.topology {
@@ -166,7 +179,31 @@ pub fn main(args: CheckArgs) -> u8 {
                     return 2;
                 }
             };
-            let report = match runner::check(&cfg, &opts) {
+            let result = match args.simulate {
+                None => runner::check(&cfg, &opts),
+                Some(0) => {
+                    eprintln!("error: --simulate must be at least 1");
+                    return 2;
+                }
+                Some(runs) => {
+                    let seed = args.seed.unwrap_or_else(|| {
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(1, |d| d.as_nanos() as u64)
+                    });
+                    // Logged first, so that any run can be replayed.
+                    eprintln!("simulation seed {seed} ({runs} walks); replay with --simulate {runs} --seed {seed}");
+                    crate::simulate::simulate(
+                        &cfg,
+                        &crate::simulate::SimOptions {
+                            runs,
+                            seed,
+                            progress: true,
+                        },
+                    )
+                }
+            };
+            let report = match result {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -185,7 +222,7 @@ pub fn main(args: CheckArgs) -> u8 {
             u8::from(bad)
         }
         None => {
-            if args.model.any_given() {
+            if args.model.any_given() || args.simulate.is_some() {
                 eprintln!("error: model flags need --topology (without it, check runs the default suite)");
                 return 2;
             }
@@ -314,10 +351,17 @@ fn print_row(r: &Report) {
 
 fn print_one(r: &Report) {
     println!("configuration: {}", r.config.label());
-    println!(
-        "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); exhaustive within --cycles {}",
-        r.unique_states, r.states, r.max_depth, r.seconds, r.threads, r.config.cycles
-    );
+    match r.simulated {
+        None => println!(
+            "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); exhaustive within --cycles {}",
+            r.unique_states, r.states, r.max_depth, r.seconds, r.threads, r.config.cycles
+        ),
+        Some((walks, seed)) => println!(
+            "simulated: {walks} random walks of {} cycles (seed {seed}), {} states ({} distinct), {:.2}s; \
+             NOT exhaustive: `holds` means no walk found a violation",
+            r.config.cycles, r.states, r.unique_states, r.seconds
+        ),
+    }
     println!();
     println!(
         "{:<16} {:<10} {:<10} {:<22} sometimes twin",
@@ -365,5 +409,7 @@ fn print_one(r: &Report) {
         for h in &c.history {
             println!("    {h}");
         }
+        println!("  explore it: tidekv explore {}", r.config.flags());
+        println!("  then open:  {}", c.explore_url);
     }
 }

@@ -12,5 +12,6 @@ pub mod explore_cmd;
 pub mod model;
 pub mod run_cmd;
 pub mod runner;
+pub mod simulate;
 pub mod suite;
 pub mod verify_cmd;

@@ -452,7 +452,10 @@ impl TideModel {
         })
     }
 
-    fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
+    /// The nodes that may crash in this state: `(node, budget group,
+    /// crashes left in the group)`. Groups: a shard (replicated), all servers
+    /// (single, sharded), or `usize::MAX` for the one FE crash.
+    pub fn crash_candidates(&self, s: &State) -> Vec<(NodeId, usize, usize)> {
         let t = &self.config.topology;
         // Crashed nodes are exactly the dead ones (crash-stop).
         let dead = |id: NodeId| !s.cluster.is_alive(id);
@@ -467,40 +470,57 @@ impl TideModel {
                 .count()
         };
         let fe_crashed = self.topo.fes().any(dead);
-        // Candidate nodes, with the budget group they draw on.
-        let mut cands: Vec<(NodeId, usize)> = Vec::new();
+        let mut cands = Vec::new();
         for id in 0..self.topo.nodes.len() {
-            if !s.cluster.is_alive(id) {
+            if dead(id) {
                 continue;
             }
             match self.topo.nodes[id].role {
                 Role::Server { shard, .. } => {
-                    let group = if t.kind == Kind::Replicated { shard } else { 0 };
-                    cands.push((id, group));
+                    let (group, used) = if t.kind == Kind::Replicated {
+                        (shard, crashed_servers(Some(shard)))
+                    } else {
+                        (0, crashed_servers(None))
+                    };
+                    if used < self.config.crashes {
+                        cands.push((id, group, self.config.crashes - used));
+                    }
                 }
-                Role::Fe { .. } if self.config.crash_fe && !fe_crashed => cands.push((id, usize::MAX)),
+                Role::Fe { .. } if self.config.crash_fe && !fe_crashed => cands.push((id, usize::MAX, 1)),
                 _ => {}
             }
         }
-        let budget_left = |group: usize| -> usize {
-            if group == usize::MAX {
-                1
-            } else if t.kind == Kind::Replicated {
-                self.config.crashes - crashed_servers(Some(group))
-            } else {
-                self.config.crashes - crashed_servers(None)
+        cands
+    }
+
+    /// How a node may crash in this model's crash mode.
+    pub fn crash_kinds(&self, id: NodeId) -> Vec<CrashKind> {
+        match self.config.crash_mode {
+            CrashMode::Atomic => vec![CrashKind::Atomic],
+            CrashMode::MidSend => {
+                // Delivering nothing is the atomic crash. Delivering
+                // everything is not explored: it is the same as an
+                // atomic crash in the next cycle, which is.
+                let m = self.topo.nodes[id].outputs.len();
+                std::iter::once(CrashKind::Atomic)
+                    .chain((1..(1u64 << m) - 1).map(CrashKind::MidSend))
+                    .collect()
             }
-        };
+        }
+    }
+
+    fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
+        let cands = self.crash_candidates(s);
         // Every subset of candidates within budget.
         let mut sets: Vec<Vec<NodeId>> = vec![Vec::new()];
-        for &(id, group) in &cands {
+        for &(id, group, left) in &cands {
             let mut more = Vec::new();
             for set in &sets {
                 let used = set
                     .iter()
                     .filter(|n| cands.iter().any(|c| c.0 == **n && c.1 == group))
                     .count();
-                if used < budget_left(group) {
+                if used < left {
                     let mut s2 = set.clone();
                     s2.push(id);
                     more.push(s2);
@@ -508,23 +528,12 @@ impl TideModel {
             }
             sets.extend(more);
         }
-        // Each crashing node: atomic, or every subset of its outputs.
+        // Each crashing node: every way it may crash.
         let mut out = Vec::new();
         for set in sets {
             let mut combos: Vec<Vec<Crash>> = vec![Vec::new()];
             for &id in &set {
-                let kinds: Vec<CrashKind> = match self.config.crash_mode {
-                    CrashMode::Atomic => vec![CrashKind::Atomic],
-                    CrashMode::MidSend => {
-                        // Delivering nothing is the atomic crash. Delivering
-                        // everything is not explored: it is the same as an
-                        // atomic crash in the next cycle, which is.
-                        let m = self.topo.nodes[id].outputs.len();
-                        std::iter::once(CrashKind::Atomic)
-                            .chain((1..(1u64 << m) - 1).map(CrashKind::MidSend))
-                            .collect()
-                    }
-                };
+                let kinds = self.crash_kinds(id);
                 combos = combos
                     .into_iter()
                     .flat_map(|c| {
@@ -539,6 +548,16 @@ impl TideModel {
             out.extend(combos);
         }
         out
+    }
+
+    /// Client `c` may start an operation in this state.
+    pub fn may_start(&self, s: &State, c: ClientId) -> bool {
+        s.cluster.will_be_idle(&self.topo, c) && s.cluster.client(c).next_tag < self.config.ops_per_client
+    }
+
+    /// Every operation a client may start.
+    pub fn alphabet(&self) -> &[Op<V>] {
+        &self.alphabet
     }
 
     /// Human-readable one-line description of a cycle's choices.
@@ -607,8 +626,7 @@ impl Model for TideModel {
         // Clients: idle ones with operations left may start any op, or none.
         let mut op_sets: Vec<Vec<Option<Op<V>>>> = vec![Vec::new()];
         for c in 0..topo.clients() {
-            let client = s.cluster.client(c);
-            let may = s.cluster.will_be_idle(topo, c) && client.next_tag < self.config.ops_per_client;
+            let may = self.may_start(s, c);
             let options: Vec<Option<Op<V>>> = if may {
                 std::iter::once(None)
                     .chain(self.alphabet.iter().cloned().map(Some))
@@ -735,6 +753,11 @@ impl Model for TideModel {
     fn format_step(&self, last: &State, a: CycleAction) -> Option<String> {
         let next = self.next_state(last, a.clone())?;
         Some(crate::display::describe_state(self, &next))
+    }
+
+    /// The Explorer's timing diagram of the path (see [`crate::svg`]).
+    fn as_svg(&self, path: stateright::Path<State, CycleAction>) -> Option<String> {
+        Some(crate::svg::timing_diagram(self, path))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
