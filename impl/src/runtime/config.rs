@@ -313,14 +313,19 @@ fn check_net(net: &NetConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// TOML errors span several lines (with a caret under the culprit); the
-/// contract is one line.
+/// TOML errors span several lines (the position, the quoted source line
+/// with a caret under the culprit, the message); the contract is one line:
+/// `TOML parse error at line 2, column 1: missing field `clients``.
 fn one_line(msg: &str) -> String {
+    let quoted = |l: &str| {
+        let before_bar = l.split('|').next().unwrap_or("");
+        l.contains('|') && before_bar.trim().chars().all(|c| c.is_ascii_digit())
+    };
     msg.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c.is_whitespace()))
+        .filter(|l| !l.is_empty() && !quoted(l))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -372,7 +377,11 @@ mod tests {
             (text.replace("127.0.0.1:40004", "localhost"), "not an IP address"),
             (text.replace("cycles = 100", "cycles = \"many\""), "invalid type"),
             (text.replace("[net]", "[net]\nbogus = 1"), "unknown field"),
-            ("not toml at all [".to_string(), ""),
+            ("not toml at all [".to_string(), "TOML parse error at line 1"),
+            (
+                text.replace("clients = 2\n", ""),
+                "TOML parse error at line 3, column 1: missing field `clients`",
+            ),
             (text.replace("r1.1@50", "c0@50"), "clients do not fail"),
             (
                 text.replace("death_timeout_ms = 300", "death_timeout_ms = 1"),
