@@ -443,12 +443,15 @@ fn transient(e: &io::Error) -> bool {
     )
 }
 
+/// `ENOBUFS` on Linux: the kernel had no buffer for the datagram.
+const ENOBUFS: i32 = 105;
+
 fn send_to(socket: &UdpSocket, buf: &[u8], addr: SocketAddr) -> Result<(), String> {
     match socket.send_to(buf, addr) {
         Ok(_) => Ok(()),
         Err(e) if transient(&e) => Ok(()),
         // A full send buffer drops the datagram; the resend repairs it.
-        Err(e) if e.raw_os_error() == Some(105) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(ENOBUFS) => Ok(()),
         Err(e) => Err(format!("sending to {addr}: {e}")),
     }
 }
