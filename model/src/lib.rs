@@ -14,4 +14,5 @@ pub mod run_cmd;
 pub mod runner;
 pub mod simulate;
 pub mod suite;
+pub mod svg;
 pub mod verify_cmd;

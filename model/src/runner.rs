@@ -24,6 +24,9 @@ pub struct Counterexample {
     pub steps_json: Vec<Json>,
     /// The history at the violating state, one op per line.
     pub history: Vec<String>,
+    /// The Explorer page of the violating state, as `tidekv explore` with
+    /// the same flags serves it on its default address.
+    pub explore_url: String,
 }
 
 /// The result of checking one configuration.
@@ -89,7 +92,8 @@ impl Report {
             .map(|c| {
                 json!({"property": c.property, "explanation": c.explanation, "steps": c.steps_json,
                        "trace": c.steps, "history": c.history,
-                       "explore": format!("tidekv explore {}", self.config.flags())})
+                       "explore": format!("tidekv explore {}", self.config.flags()),
+                       "explore_url": c.explore_url})
             })
             .collect();
         json!({
@@ -244,6 +248,7 @@ pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<Cycl
     let mut state = replay.init_states().pop().expect("one initial state");
     let mut steps = Vec::new();
     let mut steps_json = Vec::new();
+    let explore_url = crate::explore_cmd::counterexample_url(&model.config, &actions);
     for a in actions {
         let cycle = state.cluster.cycle;
         steps.push(model.describe_action(cycle, &a));
@@ -261,6 +266,7 @@ pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<Cycl
         steps,
         steps_json,
         history,
+        explore_url,
     }
 }
 
