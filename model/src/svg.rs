@@ -420,7 +420,7 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
 mod tests {
     use super::*;
     use crate::model::ModelConfig;
-    use tidekv::node::{Op, Protocol};
+    use tidekv::node::Protocol;
     use tidekv::topology::Kind;
 
     /// The 3-cycle race that diverges two `seed` replicas.
