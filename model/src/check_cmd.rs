@@ -409,7 +409,9 @@ fn print_one(r: &Report) {
         for h in &c.history {
             println!("    {h}");
         }
-        println!("  explore it: tidekv explore {}", r.config.flags());
-        println!("  then open:  {}", c.explore_url);
+        if !c.explore_url.is_empty() {
+            println!("  explore it: tidekv explore {}", r.config.flags());
+            println!("  then open:  {}", c.explore_url);
+        }
     }
 }

@@ -81,6 +81,13 @@ pub fn explorer_model(cfg: ModelConfig) -> Result<TideModel, ConfigError> {
 /// model it serves.
 pub fn counterexample_url(cfg: &ModelConfig, actions: &[CycleAction]) -> String {
     let m = explorer_model(cfg.clone()).expect("the configuration was checked");
+    // Encoding enumerates every action of every state on the path; with many
+    // clients that is millions per state (more than the Explorer could show,
+    // and enough to exhaust memory), so large configurations get no URL.
+    let per_state = (m.alphabet().len() as f64 + 1.0).powi(m.topo.clients() as i32);
+    if per_state > 100_000.0 {
+        return String::new();
+    }
     let init = m.init_states().pop().expect("one initial state");
     let path = Path::from_actions(&m, init, actions).expect("the actions are a path of the model");
     steps_url(DEFAULT_ADDR, &path.encode(&m))
