@@ -32,7 +32,7 @@ const LANE_H: f64 = 50.0;
 /// of font size, to size the margins to their text.
 const CHAR_W: f64 = 0.62;
 /// Width of the legend line.
-const LEGEND_W: f64 = 440.0;
+const LEGEND_W: f64 = 620.0;
 const FONT: &str = "font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\"";
 
 /// Colours on the Explorer's dark background.
@@ -347,6 +347,30 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
         }
     }
 
+    // Store changes: a dot where a server's store differs from the cycle
+    // before; hovering it shows the store (the right margin shows the last
+    // one, and stepping back along the path shows any other).
+    for pair in steps.windows(2) {
+        let (before, after) = (&pair[0].0, &pair[1].0);
+        for (n, node) in after.cluster.nodes.iter().enumerate() {
+            let (NodeState::Server(now_srv), NodeState::Server(then)) = (node, &before.cluster.nodes[n]) else {
+                continue;
+            };
+            if now_srv.store != then.store {
+                let t = after.cluster.cycle;
+                let _ = write!(
+                    out,
+                    "<g><title>{} store from cycle {t}: {}</title><circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" \
+                     fill=\"{C_TEXT}\"/></g>",
+                    esc(&topo.nodes[n].name),
+                    esc(&store_text(&now_srv.store)),
+                    x(t),
+                    y(n)
+                );
+            }
+        }
+    }
+
     // Crashes.
     for (s, a) in &steps {
         let Some(a) = a else { continue };
@@ -401,6 +425,21 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
         text(&mut out, lx + 23.0, legend_y, 11, color, "start", name);
         lx += 38.0 + 7.0 * name.len() as f64;
     }
+    let _ = write!(
+        out,
+        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{C_TEXT}\"/>",
+        lx + 9.0,
+        legend_y - 4.0
+    );
+    text(
+        &mut out,
+        lx + 23.0,
+        legend_y,
+        11,
+        C_TEXT,
+        "start",
+        "store changed (hover)",
+    );
     for (i, v) in violated.iter().enumerate() {
         text(
             &mut out,
@@ -474,7 +513,12 @@ mod tests {
         // The diverged stores and the verdict.
         assert!(svg.contains(">store {k0=1}, {k0=2} once updates apply</text>"), "{svg}");
         assert!(svg.contains(">store {k0=2}, {k0=1} once updates apply</text>"), "{svg}");
-        assert!(svg.contains("converged violated: shard 0"), "{svg}");
+        assert!(
+            svg.contains("converged violated: shard 0: r0.0 holds {k0=2} but r0.1 holds {k0=1}"),
+            "{svg}"
+        );
+        // Each replica's store changes once, in cycle 2.
+        assert_eq!(svg.matches(" store from cycle 3: ").count(), 2, "{svg}");
         // Operations still pending at the end are open bars.
         assert!(svg.contains("Put(k0,2) …"), "{svg}");
     }
