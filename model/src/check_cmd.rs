@@ -146,6 +146,10 @@ pub struct CheckArgs {
     /// counterexamples; much more memory).
     #[arg(long)]
     pub bfs: bool,
+    /// Symmetry reduction: explore one state per permutation of the replicas
+    /// of each shard (fanout only; same verdicts, fewer states).
+    #[arg(long)]
+    pub symmetry: bool,
     /// Instead of the exhaustive search, run this many seeded random walks of
     /// --cycles cycles (for configurations too big to check exhaustively).
     #[arg(long, value_name = "WALKS")]
@@ -168,6 +172,7 @@ pub fn main(args: CheckArgs) -> u8 {
     let opts = RunOptions {
         threads,
         bfs: args.bfs,
+        symmetry: args.symmetry,
         progress: true,
     };
     match args.model.topology {

@@ -245,8 +245,69 @@ pub struct State {
     pub cluster: Cluster<V>,
     pub monitor: Monitor<V>,
     /// The full history and crash cycles, kept only when the model is built
-    /// [`TideModel::with_history`] (the Explorer, counterexample replay).
+    /// [`TideModel::with_trace`] (the Explorer, counterexample replay).
     pub trace: Option<Trace>,
+    /// What [`representative`] needs to know, when symmetry is on. Constant
+    /// per model: it takes no part in hashing or equality.
+    pub symmetry: Symmetry,
+}
+
+/// The replicas of each shard, for symmetry reduction: per shard, per
+/// replica, `(server node, fe→server link, server→fe link)`.
+#[derive(Clone, Debug, Default)]
+pub struct Symmetry(Option<Arc<Vec<Vec<(NodeId, usize, usize)>>>>);
+
+impl std::hash::Hash for Symmetry {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+impl PartialEq for Symmetry {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Symmetry {}
+
+/// The representative of a state's class under permutations of the replicas
+/// within each shard: replicas sorted by (state, frame to them, frame from
+/// them), the FE's in-flight target sets renamed to match. Sound only where
+/// replicas are interchangeable: the `fanout` protocol (seed replicas apply
+/// peers' updates in replica order, and owner picks owners by replica id).
+pub fn representative(s: &State) -> State {
+    let Some(shards) = &s.symmetry.0 else { return s.clone() };
+    let mut out = s.clone();
+    for (shard, replicas) in shards.iter().enumerate() {
+        let key = |r: usize| {
+            let (id, to, from) = replicas[r];
+            (&s.cluster.nodes[id], &s.cluster.inbox[to], &s.cluster.inbox[from])
+        };
+        let mut perm: Vec<usize> = (0..replicas.len()).collect();
+        perm.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            continue;
+        }
+        for (new, &old) in perm.iter().enumerate() {
+            let (nid, nto, nfrom) = replicas[new];
+            let (oid, oto, ofrom) = replicas[old];
+            out.cluster.nodes[nid] = s.cluster.nodes[oid].clone();
+            out.cluster.inbox[nto] = s.cluster.inbox[oto].clone();
+            out.cluster.inbox[nfrom] = s.cluster.inbox[ofrom].clone();
+        }
+        for node in out.cluster.nodes.iter_mut() {
+            let tidekv::cluster::NodeState::Fe(fe) = node else {
+                continue;
+            };
+            for f in fe.inflight.iter_mut().flatten() {
+                if f.shard as usize == shard {
+                    let old = f.targets;
+                    f.targets = perm
+                        .iter()
+                        .enumerate()
+                        .fold(0, |m, (new, &o)| m | (((old >> o) & 1) << new));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The full record of a path: the history and the crashes.
@@ -294,6 +355,8 @@ pub struct TideModel {
     pub minimize: bool,
     /// Keep the full history in the state (see [`State::trace`]).
     pub keep_trace: bool,
+    /// Set by [`TideModel::with_symmetry`].
+    pub symmetry: Symmetry,
     min_cycle: Arc<[AtomicU32; prop::COUNT]>,
 }
 
@@ -325,8 +388,42 @@ impl TideModel {
             alphabet,
             minimize: true,
             keep_trace: false,
+            symmetry: Symmetry::default(),
             min_cycle: Arc::new(std::array::from_fn(|_| AtomicU32::new(u32::MAX))),
         })
+    }
+
+    /// The same model, with states carrying what [`representative`] needs.
+    /// Errors unless replicas are interchangeable (`fanout`, R ≥ 2).
+    pub fn with_symmetry(mut self) -> Result<Self, ConfigError> {
+        let t = &self.config.topology;
+        if t.kind != Kind::Replicated || t.replicas < 2 || t.protocol != tidekv::node::Protocol::Fanout {
+            return Err(ConfigError(
+                "--symmetry needs --topology replicated --protocol fanout with 2 or more replicas: \
+                 only fanout replicas are interchangeable"
+                    .into(),
+            ));
+        }
+        let topo = &self.topo;
+        let fe = topo.fes().last().expect("a replicated topology has a root FE");
+        let link = |from: NodeId, to: NodeId| {
+            topo.links
+                .iter()
+                .position(|l| l.from == from && l.to == to)
+                .expect("the root FE links every replica")
+        };
+        let shards = (0..t.shards)
+            .map(|s| {
+                (0..t.replicas)
+                    .map(|r| {
+                        let id = topo.server(s, r);
+                        (id, link(fe, id), link(id, fe))
+                    })
+                    .collect()
+            })
+            .collect();
+        self.symmetry = Symmetry(Some(Arc::new(shards)));
+        Ok(self)
     }
 
     /// The same model, keeping the full history in every state.
@@ -615,6 +712,7 @@ impl Model for TideModel {
             cluster: Cluster::new(&self.topo),
             monitor,
             trace,
+            symmetry: self.symmetry.clone(),
         }]
     }
 

@@ -139,6 +139,9 @@ pub struct RunOptions {
     /// breadth-first holds a whole cycle's states in memory: about 30 times
     /// more on `replicated R=3 F=2 mid-send`, and slower.
     pub bfs: bool,
+    /// Symmetry reduction over the replicas of each shard (depth-first only;
+    /// `fanout` only, see [`crate::model::representative`]).
+    pub symmetry: bool,
     /// Print a progress line to stderr every couple of seconds.
     pub progress: bool,
 }
@@ -149,8 +152,8 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
     let report = check_once(config, opts)?;
     // With several threads, a discovery at a later cycle can land after the
     // earliest one (stateright overwrites discoveries); the minimal cycle is
-    // known from the model, so a mismatch is re-run on one thread, where BFS
-    // order makes the kept path minimal.
+    // known from the model, so a mismatch is re-run on one thread, where no
+    // later discovery can overtake the earliest.
     if report.1 && opts.threads > 1 {
         return Ok(check_once(
             config,
@@ -165,11 +168,28 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
 }
 
 fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool), ConfigError> {
-    let model = TideModel::new(config.clone())?;
+    let mut model = TideModel::new(config.clone())?;
+    if opts.symmetry {
+        if opts.bfs {
+            return Err(ConfigError("--symmetry works depth-first: drop --bfs".into()));
+        }
+        model = model.with_symmetry()?;
+    }
     let start = Instant::now();
-    let builder = model.checker().threads(opts.threads.max(1)).finish_when(HasDiscoveries::AnyOf(BTreeSet::new()));
-    let mut checker: Box<dyn Checker<TideModel> + Send + Sync> =
-        if opts.bfs { Box::new(builder.spawn_bfs()) } else { Box::new(builder.spawn_dfs()) };
+    let builder = model
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(HasDiscoveries::AnyOf(BTreeSet::new()));
+    let builder = if opts.symmetry {
+        builder.symmetry_fn(crate::model::representative)
+    } else {
+        builder
+    };
+    let mut checker: Box<dyn Checker<TideModel> + Send + Sync> = if opts.bfs {
+        Box::new(builder.spawn_bfs())
+    } else {
+        Box::new(builder.spawn_dfs())
+    };
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now();
     let mut printed = false;

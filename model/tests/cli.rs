@@ -62,6 +62,11 @@ fn bad_flags_exit_2_with_one_line() {
     assert_usage_error(&["check", "--bogus"], "--bogus");
     assert_usage_error(&["check", "--topology", "single", "--threads", "0"], "--threads");
     assert_usage_error(&["verify", "/nonexistent/history.jsonl"], "/nonexistent/history.jsonl");
+    assert_usage_error(
+        &["check", "--topology", "replicated", "--protocol", "seed", "--symmetry"],
+        "only fanout replicas are interchangeable",
+    );
+    assert_usage_error(&["check", "--topology", "single", "--seed", "3"], "--simulate");
 }
 
 #[test]
