@@ -61,12 +61,12 @@ fn usage_error(e: clap::Error) -> ExitCode {
             0
         });
     }
+    // clap's message may continue on indented lines before a blank line
+    // and the usage: fold that first paragraph into one line.
     let text = e.render().to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error: bad arguments");
-    eprintln!("{} (see --help)", first.trim_end());
+    let first = text.split("\n\n").next().unwrap_or("error: bad arguments");
+    let line = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("{line} (see --help)");
     ExitCode::from(2)
 }
 
