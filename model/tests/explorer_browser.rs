@@ -40,6 +40,8 @@ fn headless(chrome: &Path, profile: &Path, extra: &[&str], url: &str, deadline: 
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // Containers often give /dev/shm only 64 MB.
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--window-size=1400,1000",
             // Time for the page's scripts to fetch the status and every
