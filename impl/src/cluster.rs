@@ -193,8 +193,12 @@ impl<V: Val> Cluster<V> {
     /// flight to it (phase 1 of its next cycle); `None` for a dead server.
     /// Borrowed when nothing is in flight to it.
     pub fn settled_store(&self, topo: &Topology, id: NodeId) -> Option<Cow<'_, BTreeMap<Key, V>>> {
-        let NodeState::Server(s) = &self.nodes[id] else { return None };
-        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else { return None };
+        let NodeState::Server(s) = &self.nodes[id] else {
+            return None;
+        };
+        let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else {
+            return None;
+        };
         let ins = self.inputs(topo, id);
         let peer_inputs = &ins[ctx.front_links()..];
         if peer_inputs.iter().all(|f| f.map_or(true, |f| f.used_slots() == 0)) {

@@ -83,7 +83,11 @@ fn failure_free_latency_is_exactly_the_topologys_everywhere() {
         // Closed loop without think time: every client starts an operation
         // every `lat` cycles from cycle 0; the last is still pending.
         let clients = s.topology.clients as u64;
-        assert_eq!(r.stats.completed(), clients * ((s.cycles as u64 - 1) / lat as u64), "{label}");
+        assert_eq!(
+            r.stats.completed(),
+            clients * ((s.cycles as u64 - 1) / lat as u64),
+            "{label}"
+        );
         assert_eq!(r.stats.pending, clients, "{label}");
         assert!(
             r.links.iter().all(|(_, b)| b.frames > 0),
