@@ -243,7 +243,7 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
         };
         if !cands
             .iter()
-            .any(|c| c.superseded.map_or(true, |s| s > inv) && &c.effect == v)
+            .any(|c| c.superseded.is_none_or(|s| s > inv) && &c.effect == v)
         {
             return Err(format!("k{key}: {} missed an acknowledged write", describe(op)));
         }
@@ -251,10 +251,7 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
         let horizon = open_reads.first().map_or(u64::MAX, |(t, _)| *t);
         if cands.len() > 64 {
             let before = cands.len();
-            let keep: Vec<bool> = cands
-                .iter()
-                .map(|c| c.superseded.map_or(true, |s| s > horizon))
-                .collect();
+            let keep: Vec<bool> = cands.iter().map(|c| c.superseded.is_none_or(|s| s > horizon)).collect();
             if keep.iter().filter(|k| **k).count() < before / 2 {
                 let mut remap = vec![usize::MAX; before];
                 let mut next = Vec::new();

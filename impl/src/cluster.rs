@@ -201,7 +201,7 @@ impl<V: Val> Cluster<V> {
         };
         let ins = self.inputs(topo, id);
         let peer_inputs = &ins[ctx.front_links()..];
-        if peer_inputs.iter().all(|f| f.map_or(true, |f| f.used_slots() == 0)) {
+        if peer_inputs.iter().all(|f| f.is_none_or(|f| f.used_slots() == 0)) {
             return Some(Cow::Borrowed(&s.store));
         }
         let mut s = s.clone();

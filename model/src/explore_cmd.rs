@@ -205,7 +205,7 @@ pub fn verdict_text(addr: &str, cfg: &ModelConfig, status: &Json, elapsed: Durat
         status["max_depth"],
         elapsed.as_secs_f64()
     );
-    let has_replicas = TideModel::new(cfg.clone()).map_or(false, |m| m.has_replicas());
+    let has_replicas = TideModel::new(cfg.clone()).is_ok_and(|m| m.has_replicas());
     let empty = Vec::new();
     let props = status["properties"].as_array().unwrap_or(&empty);
     for (i, name) in tidekv_checks::PROPERTIES.iter().enumerate() {

@@ -485,7 +485,7 @@ impl TideModel {
         let f = &s.monitor.flags;
         match i {
             prop::LINEARIZABLE => !f.not_linearizable,
-            prop::CONVERGED => !self.has_replicas() || self.with_stores(s, |st| checks::converged(st)).is_ok(),
+            prop::CONVERGED => !self.has_replicas() || self.with_stores(s, checks::converged).is_ok(),
             prop::NO_LOST_WRITES => self.lost_writes(s).is_ok(),
             prop::LATENCY => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
             prop::AVAILABLE => !f.unavailable && s.monitor.check_pending(now).is_ok(),
@@ -506,7 +506,7 @@ impl TideModel {
         let now = s.cluster.cycle;
         let r = match i {
             prop::LINEARIZABLE => checks::linearizable(&trace.history),
-            prop::CONVERGED => self.with_stores(s, |st| checks::converged(st)),
+            prop::CONVERGED => self.with_stores(s, checks::converged),
             prop::NO_LOST_WRITES => self.lost_writes(s),
             prop::LATENCY => checks::latency(&trace.history, &trace.crash_cycles(), now, base),
             prop::AVAILABLE => checks::available(&trace.history, &trace.crash_cycles(), now, base),
@@ -561,7 +561,7 @@ impl TideModel {
                 .servers()
                 .filter(|&n| dead(n))
                 .filter(|&n| match self.topo.nodes[n].role {
-                    Role::Server { shard: sh, .. } => shard.map_or(true, |x| x == sh),
+                    Role::Server { shard: sh, .. } => shard.is_none_or(|x| x == sh),
                     _ => false,
                 })
                 .count()

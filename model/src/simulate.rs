@@ -131,7 +131,7 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
             for (i, p) in props.iter().enumerate() {
                 let cond = (p.condition)(&model, &state);
                 if i < PROPERTIES.len() {
-                    if !cond && violations[i].as_ref().map_or(true, |v| v.len() > path.len()) {
+                    if !cond && violations[i].as_ref().is_none_or(|v| v.len() > path.len()) {
                         violations[i] = Some(path.clone());
                     }
                 } else if cond {

@@ -120,10 +120,9 @@ fn with_trace(m: &TideModel, steps: Vec<(State, Option<CycleAction>)>) -> Vec<(S
     );
     let mut out: Vec<(State, Option<CycleAction>)> = Vec::with_capacity(steps.len());
     for (_, action) in steps {
-        let next = match &action {
-            Some(a) => Some(replay.next_state(&state, a.clone()).expect("every action applies")),
-            None => None,
-        };
+        let next = action
+            .as_ref()
+            .map(|a| replay.next_state(&state, a.clone()).expect("every action applies"));
         out.push((state.clone(), action));
         if let Some(next) = next {
             state = next;
