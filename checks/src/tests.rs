@@ -95,10 +95,7 @@ fn keys_are_independent() {
 fn converged_compares_settled_stores() {
     let a: BTreeMap<Key, u8> = [(0, 1)].into();
     let b: BTreeMap<Key, u8> = [(0, 2)].into();
-    assert_eq!(
-        converged(&[vec![("r0.0", &a), ("r0.1", &a)]]),
-        Ok(())
-    );
+    assert_eq!(converged(&[vec![("r0.0", &a), ("r0.1", &a)]]), Ok(()));
     let err = converged(&[vec![("r0.0", &a), ("r0.1", &b)]]).unwrap_err();
     assert_eq!(err, "shard 0: r0.0 holds {0: 1} but r0.1 holds {0: 2}");
 }
