@@ -5,6 +5,7 @@
 //! command line: `check` (exhaustive checks and the default suite), `run` and
 //! `node` (the runtime), `verify` (recorded histories).
 
+pub mod bench_cmd;
 pub mod check_cmd;
 pub mod display;
 pub mod expect;

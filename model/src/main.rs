@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
-use tidekv_model::{check_cmd, explore_cmd, run_cmd, verify_cmd};
+use tidekv_model::{bench_cmd, check_cmd, explore_cmd, run_cmd, verify_cmd};
 
 /// tidekv: a key-value store for logically synchronous networks (bittide),
 /// model-checked with stateright and run for real from the same node logic.
@@ -25,6 +25,8 @@ enum Command {
     Node(run_cmd::NodeArgs),
     /// Check a recorded history (from `tidekv run --history FILE`) for linearizability and lost writes.
     Verify(verify_cmd::VerifyArgs),
+    /// Measure the runtime and the checker against their baselines (ratios; --json for scripts).
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run_main(args),
         Command::Node(args) => run_cmd::node_main(args),
         Command::Verify(args) => verify_cmd::main(args),
+        Command::Bench(args) => bench_cmd::main(args),
     };
     ExitCode::from(code)
 }

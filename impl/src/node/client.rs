@@ -65,6 +65,20 @@ impl<V: Val> Client<V> {
         new_op: Option<Op<V>>,
         events: &mut Vec<ClientEvent<V>>,
     ) -> Frame<V> {
+        let mut out = Frame::Up(vec![None]);
+        self.step_into(input, new_op, events, &mut out);
+        out
+    }
+
+    /// [`Client::step`] writing into `out`, an `Up` frame of one slot (reused
+    /// from cycle to cycle by the in-process runtime).
+    pub fn step_into(
+        &mut self,
+        input: Option<&Frame<V>>,
+        new_op: Option<Op<V>>,
+        events: &mut Vec<ClientEvent<V>>,
+        out: &mut Frame<V>,
+    ) {
         let upstream_alive = input.is_some();
         if let Some(p) = &self.pending {
             match input {
@@ -107,7 +121,7 @@ impl<V: Val> Client<V> {
                 });
             }
         }
-        Frame::Up(vec![slot])
+        out.up_mut()[0] = slot;
     }
 }
 

@@ -126,8 +126,54 @@ pub struct Plan<V> {
     pub still_waiting: Vec<(ClientId, u32)>,
 }
 
-fn bits(set: u32) -> impl Iterator<Item = usize> {
-    (0..32).filter(move |i| set & (1 << i) != 0)
+/// The members of a bit set, ascending.
+fn bits(mut set: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if set == 0 {
+            return None;
+        }
+        let i = set.trailing_zeros() as usize;
+        set &= set - 1;
+        Some(i)
+    })
+}
+
+impl<V> Plan<V> {
+    /// An empty plan.
+    pub fn new() -> Self {
+        Plan {
+            deliver: Vec::new(),
+            jobs: Vec::new(),
+            still_waiting: Vec::new(),
+        }
+    }
+}
+
+impl<V> Default for Plan<V> {
+    fn default() -> Self {
+        Plan::new()
+    }
+}
+
+impl FeCtx {
+    /// The child behind which `client` sits.
+    pub fn child_of(&self, client: ClientId) -> usize {
+        self.children.partition_point(|ch| ch.clients.end <= client)
+    }
+
+    /// Fresh, empty output frames: children first, then downstream.
+    pub fn empty_outputs<V>(&self) -> Vec<Frame<V>> {
+        let mut out: Vec<Frame<V>> = self
+            .children
+            .iter()
+            .map(|ch| {
+                let slots = if ch.is_client { 1 } else { self.clients };
+                Frame::Down((0..slots).map(|_| None).collect())
+            })
+            .collect();
+        out.extend((0..self.downstream_links()).map(|_| Frame::Up((0..self.clients).map(|_| None).collect())));
+        out
+    }
 }
 
 impl<V: Val> Fe<V> {
@@ -141,14 +187,20 @@ impl<V: Val> Fe<V> {
     /// Computes this cycle's deliveries and routing jobs without changing
     /// anything. The model calls it to learn the open choices of a cycle.
     pub fn plan(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Plan<V> {
+        let mut plan = Plan::new();
+        self.plan_into(ctx, inputs, &mut plan);
+        plan
+    }
+
+    /// [`Fe::plan`] into `plan`, whose contents are replaced (its buffers are
+    /// reused).
+    pub fn plan_into(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>], plan: &mut Plan<V>) {
         let nchildren = ctx.children.len();
         debug_assert_eq!(inputs.len(), nchildren + ctx.downstream_links());
         let down = &inputs[nchildren..];
-        let mut plan = Plan {
-            deliver: Vec::new(),
-            jobs: Vec::new(),
-            still_waiting: Vec::new(),
-        };
+        plan.deliver.clear();
+        plan.jobs.clear();
+        plan.still_waiting.clear();
         // 2. Requests in flight.
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
@@ -201,7 +253,6 @@ impl<V: Val> Fe<V> {
                 });
             }
         }
-        plan
     }
 
     /// Where `req` goes, given which downstream links carried a frame.
@@ -282,15 +333,34 @@ impl<V: Val> Fe<V> {
         inputs: &[Option<&Frame<V>>],
         choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
     ) -> Vec<Frame<V>> {
-        let plan = self.plan(ctx, inputs);
-        let mut responses: Vec<Option<Response<V>>> = vec![None; ctx.clients];
-        let ndown = ctx.downstream_links();
-        let mut requests: Vec<Vec<Option<Request<V>>>> = vec![vec![None; ctx.clients]; ndown];
-        for (client, resp) in plan.deliver {
+        let mut out = ctx.empty_outputs();
+        self.step_into(ctx, inputs, choose, &mut out, &mut Plan::new());
+        out
+    }
+
+    /// [`Fe::step`] writing into `outs`, frames of the shapes
+    /// [`FeCtx::empty_outputs`] makes with every slot empty (buffers reused
+    /// from cycle to cycle by the in-process runtime); `plan` is scratch.
+    pub fn step_into(
+        &mut self,
+        ctx: &FeCtx,
+        inputs: &[Option<&Frame<V>>],
+        choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
+        outs: &mut [Frame<V>],
+        plan: &mut Plan<V>,
+    ) {
+        self.plan_into(ctx, inputs, plan);
+        let (to_children, downstream) = outs.split_at_mut(ctx.children.len());
+        let mut respond = |client: ClientId, resp: Response<V>| {
+            let child = ctx.child_of(client);
+            let slot = if ctx.children[child].is_client { 0 } else { client };
+            to_children[child].down_mut()[slot] = Some(resp);
+        };
+        for (client, resp) in plan.deliver.drain(..) {
             self.inflight[client] = None;
-            responses[client] = Some(resp);
+            respond(client, resp);
         }
-        for (client, live) in plan.still_waiting {
+        for &(client, live) in &plan.still_waiting {
             if let Some(f) = &mut self.inflight[client] {
                 f.targets = live;
             }
@@ -299,27 +369,35 @@ impl<V: Val> Fe<V> {
             Downstream::Parent => 1,
             Downstream::Servers { replicas, .. } => replicas,
         };
-        for job in plan.jobs {
+        for job in plan.jobs.drain(..) {
             let (shard, targets) = match job.route {
                 Route::Unavailable => {
                     self.inflight[job.client] = None;
-                    responses[job.client] = Some(Response {
-                        tag: job.req.tag,
-                        result: OpResult::Unavailable,
-                    });
+                    respond(
+                        job.client,
+                        Response {
+                            tag: job.req.tag,
+                            result: OpResult::Unavailable,
+                        },
+                    );
                     continue;
                 }
                 Route::Parent => (0, 1),
                 Route::Fixed { shard, targets } => (shard, targets),
                 Route::Open { shard, candidates } => {
-                    let list: Vec<usize> = bits(candidates).collect();
-                    let i = choose(job.client, &list);
-                    assert!(i < list.len(), "chooser returned {i} of {} candidates", list.len());
+                    let mut list = [0usize; 32];
+                    let mut n = 0;
+                    for r in bits(candidates) {
+                        list[n] = r;
+                        n += 1;
+                    }
+                    let i = choose(job.client, &list[..n]);
+                    assert!(i < n, "chooser returned {i} of {n} candidates");
                     (shard, 1 << list[i])
                 }
             };
             for r in bits(targets) {
-                requests[shard * replicas + r][job.client] = Some(job.req.clone());
+                downstream[shard * replicas + r].up_mut()[job.client] = Some(job.req.clone());
             }
             self.inflight[job.client] = Some(InFlight {
                 req: job.req,
@@ -327,20 +405,6 @@ impl<V: Val> Fe<V> {
                 targets,
             });
         }
-        let mut out = Vec::with_capacity(ctx.children.len() + ndown);
-        for child in &ctx.children {
-            if child.is_client {
-                out.push(Frame::Down(vec![responses[child.clients.start].take()]));
-            } else {
-                let mut slots = vec![None; ctx.clients];
-                for c in child.clients.clone() {
-                    slots[c] = responses[c].take();
-                }
-                out.push(Frame::Down(slots));
-            }
-        }
-        out.extend(requests.into_iter().map(Frame::Up));
-        out
     }
 }
 

@@ -191,6 +191,40 @@ impl<V> Frame<V> {
         }
     }
 
+    /// Empties every slot, keeping the frame's kind and size: a frame buffer
+    /// reused from one cycle to the next.
+    pub fn clear(&mut self) {
+        match self {
+            Frame::Up(s) => s.iter_mut().for_each(|x| *x = None),
+            Frame::Down(s) => s.iter_mut().for_each(|x| *x = None),
+            Frame::Peer(s) => s.iter_mut().for_each(|x| *x = None),
+        }
+    }
+
+    /// The request slots, to fill; panics on another kind, which is a wiring bug.
+    pub fn up_mut(&mut self) -> &mut [Option<Request<V>>] {
+        match self {
+            Frame::Up(s) => s,
+            _ => panic!("wiring bug: expected an Up frame"),
+        }
+    }
+
+    /// The response slots, to fill; panics on another kind, which is a wiring bug.
+    pub fn down_mut(&mut self) -> &mut [Option<Response<V>>] {
+        match self {
+            Frame::Down(s) => s,
+            _ => panic!("wiring bug: expected a Down frame"),
+        }
+    }
+
+    /// The update slots, to fill; panics on another kind, which is a wiring bug.
+    pub fn peer_mut(&mut self) -> &mut [Option<Update<V>>] {
+        match self {
+            Frame::Peer(s) => s,
+            _ => panic!("wiring bug: expected a Peer frame"),
+        }
+    }
+
     /// The request slots; panics on another kind, which is a wiring bug.
     pub fn up(&self) -> &[Option<Request<V>>] {
         match self {

@@ -16,7 +16,8 @@
 //! frame means that peer is dead: there is nothing to apply from it.
 
 use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Tag, Update, Val};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The answer a server gave to a client's last write.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -25,11 +26,80 @@ pub struct Session<V> {
     pub result: OpResult<V>,
 }
 
-/// One server's state.
+/// What a server keeps its data in: an ordered map in the model (its states
+/// must hash and compare), a hash map in the runtime (fewer cache misses on
+/// a large store). Both give every operation the same answer.
+pub trait Store<V>: Clone + Default {
+    fn get(&self, k: &Key) -> Option<&V>;
+    fn get_mut(&mut self, k: &Key) -> Option<&mut V>;
+    fn insert(&mut self, k: Key, v: V) -> Option<V>;
+    fn remove(&mut self, k: &Key) -> Option<V>;
+    fn contains_key(&self, k: &Key) -> bool {
+        self.get(k).is_some()
+    }
+}
+
+impl<V: Clone> Store<V> for BTreeMap<Key, V> {
+    fn get(&self, k: &Key) -> Option<&V> {
+        BTreeMap::get(self, k)
+    }
+    fn get_mut(&mut self, k: &Key) -> Option<&mut V> {
+        BTreeMap::get_mut(self, k)
+    }
+    fn insert(&mut self, k: Key, v: V) -> Option<V> {
+        BTreeMap::insert(self, k, v)
+    }
+    fn remove(&mut self, k: &Key) -> Option<V> {
+        BTreeMap::remove(self, k)
+    }
+}
+
+/// The runtime's store: a hash map with a fixed, seedless hash of the key
+/// (no hidden randomness; iteration order is never observed).
+pub type HashStore<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+
+impl<V: Clone> Store<V> for HashStore<V> {
+    fn get(&self, k: &Key) -> Option<&V> {
+        HashMap::get(self, k)
+    }
+    fn get_mut(&mut self, k: &Key) -> Option<&mut V> {
+        HashMap::get_mut(self, k)
+    }
+    fn insert(&mut self, k: Key, v: V) -> Option<V> {
+        HashMap::insert(self, k, v)
+    }
+    fn remove(&mut self, k: &Key) -> Option<V> {
+        HashMap::remove(self, k)
+    }
+}
+
+/// A multiply-fold hash of a `u32` key: deterministic and cheap.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        let m = ((self.0 ^ x) as u128) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// One server's state, its store of type `S` (see [`Store`]).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct Server<V> {
+pub struct Server<V, S = BTreeMap<Key, V>> {
     /// The key-value store.
-    pub store: BTreeMap<Key, V>,
+    pub store: S,
     /// Per client, the last write applied for it (`clients` entries).
     pub sessions: Vec<Option<Session<V>>>,
 }
@@ -60,11 +130,11 @@ impl ServerCtx {
     }
 }
 
-impl<V: Val> Server<V> {
+impl<V: Val, S: Store<V>> Server<V, S> {
     /// An empty server for `clients` clients.
     pub fn new(clients: usize) -> Self {
         Server {
-            store: BTreeMap::new(),
+            store: S::default(),
             sessions: vec![None; clients],
         }
     }
@@ -112,43 +182,64 @@ impl<V: Val> Server<V> {
     /// One cycle. `inputs` are the front links' frames then the peers'
     /// frames; the returned frames are for the front links then each peer.
     pub fn step(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>]) -> Vec<Frame<V>> {
+        let mut out = ctx.empty_outputs();
+        self.step_into(ctx, inputs, &mut out);
+        out
+    }
+
+    /// [`Server::step`] writing into `outs`, frames of the shapes
+    /// [`ServerCtx::empty_outputs`] makes with every slot empty (buffers
+    /// reused from cycle to cycle by the in-process runtime).
+    pub fn step_into(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>], outs: &mut [Frame<V>]) {
         let front = ctx.front_links();
         debug_assert_eq!(inputs.len(), front + ctx.peers, "server inputs: front + peers");
+        debug_assert_eq!(outs.len(), front + ctx.peers, "server outputs: front + peers");
         self.apply_updates(&inputs[front..]);
-        let mut responses = vec![None; ctx.clients];
-        let mut updates: Vec<Option<Update<V>>> = vec![None; ctx.clients];
+        let (to_front, to_peers) = outs.split_at_mut(front);
         for (i, frame) in inputs[..front].iter().enumerate() {
             let Some(frame) = frame else { continue };
             let requests = frame.up();
             for (j, slot) in requests.iter().enumerate() {
                 let Some(req) = slot else { continue };
-                let client = if ctx.direct_clients { i } else { j };
+                let (client, out, out_slot) = if ctx.direct_clients { (i, i, 0) } else { (j, 0, j) };
                 let result = self.serve(client, req);
                 if req.op.is_write() {
-                    updates[client] = Some(Update {
-                        tag: req.tag,
-                        op: req.op.clone(),
-                        result: result.clone(),
-                    });
+                    if let Some(first) = to_peers.first_mut() {
+                        first.peer_mut()[client] = Some(Update {
+                            tag: req.tag,
+                            op: req.op.clone(),
+                            result: result.clone(),
+                        });
+                    }
                 }
-                responses[client] = Some(Response { tag: req.tag, result });
+                to_front[out].down_mut()[out_slot] = Some(Response { tag: req.tag, result });
             }
         }
-        let mut out = Vec::with_capacity(front + ctx.peers);
-        if ctx.direct_clients {
-            out.extend(responses.into_iter().map(|r| Frame::Down(vec![r])));
+        // Every peer hears the same updates.
+        if let Some((first, rest)) = to_peers.split_first_mut() {
+            let updates = first.peer();
+            for other in rest {
+                other.peer_mut().clone_from_slice(updates);
+            }
+        }
+    }
+}
+
+impl ServerCtx {
+    /// Fresh, empty output frames: the front links, then one per peer.
+    pub fn empty_outputs<V>(&self) -> Vec<Frame<V>> {
+        let mut out: Vec<Frame<V>> = if self.direct_clients {
+            (0..self.clients).map(|_| Frame::Down(vec![None])).collect()
         } else {
-            out.push(Frame::Down(responses));
-        }
-        for _ in 0..ctx.peers {
-            out.push(Frame::Peer(updates.clone()));
-        }
+            vec![Frame::Down((0..self.clients).map(|_| None).collect())]
+        };
+        out.extend((0..self.peers).map(|_| Frame::Peer((0..self.clients).map(|_| None).collect())));
         out
     }
 }
 
 /// Executes an operation on a store and returns its answer.
-pub fn execute<V: Val>(store: &mut BTreeMap<Key, V>, op: &Op<V>) -> OpResult<V> {
+pub fn execute<V: Val, S: Store<V>>(store: &mut S, op: &Op<V>) -> OpResult<V> {
     match op {
         Op::Get(k) => OpResult::Value(store.get(k).cloned()),
         Op::Put(k, v) => {
@@ -175,7 +266,7 @@ pub fn execute<V: Val>(store: &mut BTreeMap<Key, V>, op: &Op<V>) -> OpResult<V> 
 }
 
 /// Applies the effect that `op` had where it was served with answer `result`.
-pub fn apply_effect<V: Val>(store: &mut BTreeMap<Key, V>, op: &Op<V>, result: &OpResult<V>) {
+pub fn apply_effect<V: Val, S: Store<V>>(store: &mut S, op: &Op<V>, result: &OpResult<V>) {
     if !result.wrote(op) {
         return;
     }

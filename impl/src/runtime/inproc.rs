@@ -27,8 +27,9 @@ use super::value::Value;
 use super::wire::frame_bytes;
 use super::workload::ClientDriver;
 use super::{CrashAt, RunError, RunSpec};
-use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs};
+use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs, StepBuffers};
 use crate::node::client::ClientEvent;
+use crate::node::server::HashStore;
 use crate::node::ClientId;
 use crate::topology::Role;
 use std::io::Write;
@@ -66,7 +67,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     let topo = spec.build()?;
     assert!(opts.bytes_sample_every >= 1, "bytes_sample_every must be at least 1");
     let clients = topo.clients();
-    let mut cluster = Cluster::<Value>::new(&topo);
+    let mut cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
     let mut drivers: Vec<ClientDriver> = (0..clients)
         .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
         .collect();
@@ -84,6 +85,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     };
     let mut events: Vec<(ClientId, ClientEvent<Value>)> = Vec::with_capacity(2 * clients);
     let mut sink = HistorySink::new(clients, opts.history);
+    let mut bufs = StepBuffers::default();
     let mut links = vec![LinkBytes::default(); topo.links.len()];
     let mut progress = Progress::new(opts.progress, spec.cycles);
     let every = opts.bytes_sample_every;
@@ -115,7 +117,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
             let stream = choosers[fe].as_mut().expect("only FEs make replica choices");
             stream.below(candidates.len() as u64) as usize
         };
-        cluster.step(&topo, &inputs, &mut choose, &mut events);
+        cluster.step_with(&topo, &inputs, &mut choose, &mut events, &mut bufs);
         for (c, ev) in events.drain(..) {
             drivers[c].observe(cycle, &ev);
             sink.event(cycle, c, &ev);

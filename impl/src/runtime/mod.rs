@@ -21,6 +21,7 @@
 //! named by a unique id), the workload ([`workload::ClientDriver`]), the
 //! history and statistics sink ([`sink`]) and the report ([`metrics`]).
 
+pub mod bench;
 pub mod config;
 pub mod inproc;
 pub mod metrics;
