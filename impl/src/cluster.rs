@@ -71,6 +71,20 @@ pub struct StepBuffers<V> {
     client_events: Vec<ClientEvent<V>>,
 }
 
+impl<V> StepBuffers<V> {
+    /// Buffers for a topology of `links` links.
+    pub fn with_links(links: usize) -> Self {
+        let mut b = StepBuffers::default();
+        b.spare.resize_with(links, || None);
+        b
+    }
+
+    /// Per link: the frame buffer of the cycle being stepped.
+    pub fn spare_mut(&mut self) -> &mut Vec<Option<Frame<V>>> {
+        &mut self.spare
+    }
+}
+
 impl<V> Default for StepBuffers<V> {
     fn default() -> Self {
         StepBuffers {
@@ -176,70 +190,9 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         events: &mut Vec<(ClientId, ClientEvent<V>)>,
         bufs: &mut StepBuffers<V>,
     ) {
-        let nlinks = topo.links.len();
-        bufs.spare.resize_with(nlinks, || None);
+        bufs.spare.resize_with(topo.links.len(), || None);
         let Cluster { nodes, inbox, cycle } = self;
-        let mut ins: Vec<Option<&Frame<V>>> = Vec::new();
-        for (id, (state, info)) in nodes.iter_mut().zip(&topo.nodes).enumerate() {
-            let crash = inputs.crashes.iter().find(|c| c.node == id).map(|c| c.kind);
-            if crash == Some(CrashKind::Atomic) {
-                *state = NodeState::Dead;
-            }
-            if matches!(state, NodeState::Dead) {
-                for &l in &info.outputs {
-                    bufs.spare[l] = None;
-                }
-                continue;
-            }
-            if let (NodeState::Client(cl), None) = (&mut *state, crash) {
-                // Fast path: a client has one input and one output, and
-                // writes the one slot of its frame whatever it holds.
-                let l = info.outputs[0];
-                let out = bufs.spare[l].get_or_insert_with(|| topo.empty_frame(l));
-                let op = inputs.ops.get(id).cloned().flatten();
-                bufs.client_events.clear();
-                cl.step_into(inbox[info.inputs[0]].as_ref(), op, &mut bufs.client_events, out);
-                events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
-                continue;
-            }
-            ins.clear();
-            ins.extend(info.inputs.iter().map(|&l| inbox[l].as_ref()));
-            let outs = &mut bufs.outs;
-            outs.clear();
-            for &l in &info.outputs {
-                outs.push(match bufs.spare[l].take() {
-                    Some(mut f) => {
-                        f.clear();
-                        f
-                    }
-                    None => topo.empty_frame(l),
-                });
-            }
-            match (&mut *state, &info.ctx) {
-                (NodeState::Client(cl), NodeCtx::Client) => {
-                    let op = inputs.ops.get(id).cloned().flatten();
-                    bufs.client_events.clear();
-                    cl.step_into(ins[0], op, &mut bufs.client_events, &mut outs[0]);
-                    events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
-                }
-                (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => {
-                    fe.step_into(ctx, &ins, &mut |c, cands| choose(id, c, cands), outs, &mut bufs.plan)
-                }
-                (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, &ins, outs),
-                _ => unreachable!("node state matches its role"),
-            };
-            for (i, frame) in outs.drain(..).enumerate() {
-                if let Some(CrashKind::MidSend(mask)) = crash {
-                    if mask & (1 << i) == 0 {
-                        continue;
-                    }
-                }
-                bufs.spare[info.outputs[i]] = Some(frame);
-            }
-            if crash.is_some() {
-                *state = NodeState::Dead;
-            }
-        }
+        step_nodes(nodes, 0, topo, inbox, inputs, choose, events, bufs);
         // Frames to dead nodes are never read: drop them so that equal
         // situations are equal states.
         for (l, link) in topo.links.iter().enumerate() {
@@ -247,7 +200,6 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
                 bufs.spare[l] = None;
             }
         }
-        drop(ins);
         std::mem::swap(inbox, &mut bufs.spare);
         *cycle += 1;
     }
@@ -280,6 +232,88 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Steps `nodes`, which are the topology's nodes `first..first + nodes.len()`,
+/// reading last cycle's frames from `inbox` and leaving each output frame in
+/// `bufs.spare` (indexed by link; `None` where nothing is delivered). The
+/// part of one cycle that [`Cluster::step_with`] runs for all nodes at once and
+/// the in-process runtime's parallel stepper for two groups of nodes
+/// concurrently. `bufs.spare` must have one entry per link.
+#[allow(clippy::too_many_arguments)]
+pub fn step_nodes<V: Val, S: Store<V>>(
+    nodes: &mut [NodeState<V, S>],
+    first: NodeId,
+    topo: &Topology,
+    inbox: &[Option<Frame<V>>],
+    inputs: &CycleInputs<V>,
+    choose: &mut Chooser<'_>,
+    events: &mut Vec<(ClientId, ClientEvent<V>)>,
+    bufs: &mut StepBuffers<V>,
+) {
+    let mut ins: Vec<Option<&Frame<V>>> = Vec::new();
+    for (i, state) in nodes.iter_mut().enumerate() {
+        let id = first + i;
+        let info = &topo.nodes[id];
+        let crash = inputs.crashes.iter().find(|c| c.node == id).map(|c| c.kind);
+        if crash == Some(CrashKind::Atomic) {
+            *state = NodeState::Dead;
+        }
+        if matches!(state, NodeState::Dead) {
+            for &l in &info.outputs {
+                bufs.spare[l] = None;
+            }
+            continue;
+        }
+        if let (NodeState::Client(cl), None) = (&mut *state, crash) {
+            // Fast path: a client has one input and one output, and writes
+            // the one slot of its frame whatever it holds.
+            let l = info.outputs[0];
+            let out = bufs.spare[l].get_or_insert_with(|| topo.empty_frame(l));
+            let op = inputs.ops.get(id).cloned().flatten();
+            bufs.client_events.clear();
+            cl.step_into(inbox[info.inputs[0]].as_ref(), op, &mut bufs.client_events, out);
+            events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
+            continue;
+        }
+        ins.clear();
+        ins.extend(info.inputs.iter().map(|&l| inbox[l].as_ref()));
+        let outs = &mut bufs.outs;
+        outs.clear();
+        for &l in &info.outputs {
+            outs.push(match bufs.spare[l].take() {
+                Some(mut f) => {
+                    f.clear();
+                    f
+                }
+                None => topo.empty_frame(l),
+            });
+        }
+        match (&mut *state, &info.ctx) {
+            (NodeState::Client(cl), NodeCtx::Client) => {
+                let op = inputs.ops.get(id).cloned().flatten();
+                bufs.client_events.clear();
+                cl.step_into(ins[0], op, &mut bufs.client_events, &mut outs[0]);
+                events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
+            }
+            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => {
+                fe.step_into(ctx, &ins, &mut |c, cands| choose(id, c, cands), outs, &mut bufs.plan)
+            }
+            (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, &ins, outs),
+            _ => unreachable!("node state matches its role"),
+        };
+        for (i, frame) in outs.drain(..).enumerate() {
+            if let Some(CrashKind::MidSend(mask)) = crash {
+                if mask & (1 << i) == 0 {
+                    continue;
+                }
+            }
+            bufs.spare[info.outputs[i]] = Some(frame);
+        }
+        if crash.is_some() {
+            *state = NodeState::Dead;
+        }
     }
 }
 

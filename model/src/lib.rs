@@ -5,7 +5,9 @@
 //! command line: `check` (exhaustive checks and the default suite), `run` and
 //! `node` (the runtime), `verify` (recorded histories).
 
+pub mod bench_checker;
 pub mod bench_cmd;
+pub mod bench_paxos;
 pub mod check_cmd;
 pub mod display;
 pub mod expect;

@@ -161,6 +161,14 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Whether the replicas of a shard are interchangeable, so that
+    /// `--symmetry` ([`TideModel::with_symmetry`]) applies: `fanout` with 2 or
+    /// more replicas.
+    pub fn replicas_symmetric(&self) -> bool {
+        let t = &self.topology;
+        t.kind == Kind::Replicated && t.replicas >= 2 && t.protocol == tidekv::node::Protocol::Fanout
+    }
+
     /// A label for tables: the topology, then bounds and failures.
     pub fn label(&self) -> String {
         let mut s = self.topology.label();
@@ -397,7 +405,7 @@ impl TideModel {
     /// Errors unless replicas are interchangeable (`fanout`, R ≥ 2).
     pub fn with_symmetry(mut self) -> Result<Self, ConfigError> {
         let t = &self.config.topology;
-        if t.kind != Kind::Replicated || t.replicas < 2 || t.protocol != tidekv::node::Protocol::Fanout {
+        if !self.config.replicas_symmetric() {
             return Err(ConfigError(
                 "--symmetry needs --topology replicated --protocol fanout with 2 or more replicas: \
                  only fanout replicas are interchangeable"

@@ -149,7 +149,7 @@ pub struct RunOptions {
 /// Checks one configuration exhaustively (depth-first unless `opts.bfs`) and
 /// reports, with a minimal counterexample per violated property.
 pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
-    let report = check_once(config, opts)?;
+    let report = check_once(config, opts, None)?;
     // With several threads, a discovery at a later cycle can land after the
     // earliest one (stateright overwrites discoveries); the minimal cycle is
     // known from the model, so a mismatch is re-run on one thread, where no
@@ -161,13 +161,47 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
                 threads: 1,
                 ..opts.clone()
             },
+            None,
         )?
         .0);
     }
     Ok(report.0)
 }
 
-fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool), ConfigError> {
+/// Where a bounded run ([`check_bounded`]) stops.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    /// stateright's `timeout`: it stops the search only with 2 or more threads.
+    Seconds(f64),
+    /// stateright's `target_state_count` (generated states, checked every
+    /// 1,500 states per thread).
+    States(usize),
+}
+
+/// One search as [`check`] makes it, cut by `bound` if given, and without
+/// [`check`]'s one-thread re-run for a minimal counterexample: for
+/// measurements. Also returns whether the bound cut the search (the report
+/// then covers only part of the state space).
+pub fn check_bounded(
+    config: &ModelConfig,
+    opts: &RunOptions,
+    bound: Option<Bound>,
+) -> Result<(Report, bool), ConfigError> {
+    if matches!(bound, Some(Bound::Seconds(_))) && opts.threads < 2 {
+        return Err(ConfigError(
+            "a time bound needs 2 or more threads (stateright's timeout)".into(),
+        ));
+    }
+    let (report, _) = check_once(config, opts, bound)?;
+    let cut = match bound {
+        None => false,
+        Some(Bound::Seconds(s)) => report.seconds >= s,
+        Some(Bound::States(n)) => report.states >= n,
+    };
+    Ok((report, cut))
+}
+
+fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> Result<(Report, bool), ConfigError> {
     let mut model = TideModel::new(config.clone())?;
     if opts.symmetry {
         if opts.bfs {
@@ -184,6 +218,11 @@ fn check_once(config: &ModelConfig, opts: &RunOptions) -> Result<(Report, bool),
         builder.symmetry_fn(crate::model::representative)
     } else {
         builder
+    };
+    let builder = match bound {
+        None => builder,
+        Some(Bound::Seconds(s)) => builder.timeout(Duration::from_secs_f64(s)),
+        Some(Bound::States(n)) => builder.target_state_count(n),
     };
     let mut checker: Box<dyn Checker<TideModel> + Send + Sync> = if opts.bfs {
         Box::new(builder.spawn_bfs())

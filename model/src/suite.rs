@@ -4,6 +4,7 @@
 //! check --topology … ` explores any configuration at any bounds.
 
 use crate::model::{CrashMode, ModelConfig, OpKind};
+use crate::runner::RunOptions;
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 
@@ -84,4 +85,15 @@ pub fn default_suite() -> Vec<ModelConfig> {
         }
     }
     out
+}
+
+/// The options the suite checks `config` with: `opts`, plus symmetry
+/// reduction over replicas wherever it applies (fanout, depth-first), since
+/// it changes no verdict (`tests/tests/symmetry.rs`) and the suite is faster
+/// with it (docs/PERFORMANCE.md).
+pub fn run_options(config: &ModelConfig, opts: &RunOptions) -> RunOptions {
+    RunOptions {
+        symmetry: !opts.bfs && config.replicas_symmetric(),
+        ..opts.clone()
+    }
 }

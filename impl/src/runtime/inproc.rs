@@ -21,17 +21,18 @@
 //! where the time goes (see the report's cycles/s).
 
 use super::metrics::{LinkBytes, Progress, Report};
+use super::parallel::{self, Sequential, Stepper};
 use super::rng::Stream;
 use super::sink::HistorySink;
 use super::value::Value;
 use super::wire::frame_bytes;
 use super::workload::ClientDriver;
 use super::{CrashAt, RunError, RunSpec};
-use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs, StepBuffers};
+use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs};
 use crate::node::client::ClientEvent;
 use crate::node::server::HashStore;
 use crate::node::ClientId;
-use crate::topology::Role;
+use crate::topology::{Role, Topology};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -46,6 +47,8 @@ pub struct InprocOptions {
     pub progress: bool,
     /// Measure frame sizes every this many cycles (at least 1).
     pub bytes_sample_every: u32,
+    /// 2 or more: step the servers on a second thread.
+    pub threads: usize,
 }
 
 impl Default for InprocOptions {
@@ -55,6 +58,7 @@ impl Default for InprocOptions {
             history_path: None,
             progress: false,
             bytes_sample_every: BYTES_SAMPLE_EVERY_DEFAULT,
+            threads: 1,
         }
     }
 }
@@ -62,12 +66,28 @@ impl Default for InprocOptions {
 /// Measuring every 16th cycle costs a few percent of the run time.
 pub const BYTES_SAMPLE_EVERY_DEFAULT: u32 = 16;
 
-/// Executes `spec` in this thread.
+/// Executes `spec` in this process: on this thread, or with `opts.threads`
+/// of 2 or more, the servers on a second one ([`parallel::Split`]; same
+/// result, bit for bit).
 pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     let topo = spec.build()?;
     assert!(opts.bytes_sample_every >= 1, "bytes_sample_every must be at least 1");
+    let cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
+    if opts.threads >= 2 {
+        parallel::run_split(cluster, &topo, |split| drive(spec, &topo, opts, split)).1
+    } else {
+        drive(spec, &topo, opts, &mut Sequential::new(cluster))
+    }
+}
+
+/// The engine's loop over any [`Stepper`].
+fn drive(
+    spec: &RunSpec,
+    topo: &Topology,
+    opts: InprocOptions,
+    cluster: &mut impl Stepper<Value>,
+) -> Result<Report, RunError> {
     let clients = topo.clients();
-    let mut cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
     let mut drivers: Vec<ClientDriver> = (0..clients)
         .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
         .collect();
@@ -85,7 +105,6 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     };
     let mut events: Vec<(ClientId, ClientEvent<Value>)> = Vec::with_capacity(2 * clients);
     let mut sink = HistorySink::new(clients, opts.history);
-    let mut bufs = StepBuffers::default();
     let mut links = vec![LinkBytes::default(); topo.links.len()];
     let mut progress = Progress::new(opts.progress, spec.cycles);
     let every = opts.bytes_sample_every;
@@ -111,13 +130,13 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
             next_crash += 1;
         }
         for (c, driver) in drivers.iter_mut().enumerate() {
-            inputs.ops[c] = driver.poll(cycle, cluster.will_be_idle(&topo, c));
+            inputs.ops[c] = driver.poll(cycle, cluster.will_be_idle(topo, c));
         }
         let mut choose = |fe: usize, _client: ClientId, candidates: &[usize]| {
             let stream = choosers[fe].as_mut().expect("only FEs make replica choices");
             stream.below(candidates.len() as u64) as usize
         };
-        cluster.step_with(&topo, &inputs, &mut choose, &mut events, &mut bufs);
+        cluster.step(topo, &inputs, &mut choose, &mut events);
         for (c, ev) in events.drain(..) {
             drivers[c].observe(cycle, &ev);
             sink.event(cycle, c, &ev);
@@ -126,7 +145,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
         if cycle == sample_at {
             sample_at = (cycle - cycle % every).saturating_add(every + sampler.below(every as u64) as u32);
             // The inbox now holds the frames sent this cycle.
-            for (l, frame) in cluster.inbox.iter().enumerate() {
+            for (l, frame) in cluster.inbox().iter().enumerate() {
                 if let Some(f) = frame {
                     links[l].add(frame_bytes(f));
                 }

@@ -25,6 +25,7 @@ pub mod bench;
 pub mod config;
 pub mod inproc;
 pub mod metrics;
+pub mod parallel;
 pub mod rng;
 pub mod sink;
 pub mod udp;
