@@ -2,12 +2,16 @@
 //! one process and one run, so that the ratio is what is reported (these
 //! machines are shared and noisy).
 
+use crate::bench_checker::{checker_bench, CheckerBenchOptions};
+use crate::run_cmd::default_threads;
 use clap::Args;
 use serde_json::{json, Value as Json};
 use std::io::Write;
 use std::time::Instant;
 use tidekv::node::Protocol;
-use tidekv::runtime::bench::runtime_vs_hashmap;
+use tidekv::runtime::bench::{median, runtime_vs_hashmap, udp_pingpong_hops_per_s};
+use tidekv::runtime::inproc::{self, InprocOptions};
+use tidekv::runtime::udp::{self, UdpOptions};
 use tidekv::runtime::workload::{OpKind, WorkloadSpec};
 use tidekv::runtime::RunSpec;
 use tidekv::topology::{Kind, TopologyConfig};
@@ -33,6 +37,22 @@ pub struct BenchArgs {
     /// Keys of the runtime comparison.
     #[arg(long, default_value_t = 100_000)]
     pub keys: u32,
+    /// Threads of the checker runs [default: 2 if the machine has 2 cores or more].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub threads: Option<u8>,
+    /// Threads of the in-process engine (`tidekv run --threads`).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2), default_value_t = 1)]
+    pub runtime_threads: u8,
+    /// Seconds of each time-bounded checker run (the default replicated
+    /// configuration and the like-for-like paxos run).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub checker_seconds: f64,
+    /// Cycles of the UDP run (1 shard × 3 replicas).
+    #[arg(long, default_value_t = 5_000)]
+    pub udp_cycles: u32,
+    /// Clients of the UDP run.
+    #[arg(long, default_value_t = 4)]
+    pub udp_clients: usize,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -66,10 +86,21 @@ pub fn main(args: BenchArgs) -> u8 {
             return 2;
         }
     }
-    if args.repeats == 0 || args.cycles == 0 || args.clients == 0 || args.keys == 0 {
-        eprintln!("error: --repeats, --cycles, --clients and --keys must be at least 1");
+    if args.repeats == 0
+        || args.cycles == 0
+        || args.clients == 0
+        || args.keys == 0
+        || args.udp_cycles == 0
+        || args.udp_clients == 0
+    {
+        eprintln!("error: --repeats, --cycles, --clients, --keys, --udp-cycles and --udp-clients must be at least 1");
         return 2;
     }
+    if !(args.checker_seconds > 0.0 && args.checker_seconds.is_finite()) {
+        eprintln!("error: --checker-seconds must be a positive number of seconds");
+        return 2;
+    }
+    let threads = args.threads.map_or_else(default_threads, usize::from);
     let quiet = args.quiet;
     let mut progress = |line: &str| {
         if !quiet {
@@ -79,7 +110,12 @@ pub fn main(args: BenchArgs) -> u8 {
     let start = Instant::now();
     let mut out = serde_json::Map::new();
     if args.only.iter().any(|p| p == "runtime") {
-        match runtime_vs_hashmap(&runtime_spec(&args), args.repeats, &mut progress) {
+        match runtime_vs_hashmap(
+            &runtime_spec(&args),
+            args.repeats,
+            usize::from(args.runtime_threads),
+            &mut progress,
+        ) {
             Ok(r) => {
                 out.insert("runtime_vs_hashmap".into(), json!(r.ratio));
                 out.insert("runtime".into(), serde_json::to_value(&r).expect("serializable"));
@@ -88,6 +124,34 @@ pub fn main(args: BenchArgs) -> u8 {
                 eprintln!("error: {e}");
                 return e.exit_code();
             }
+        }
+    }
+    if args.only.iter().any(|p| p == "checker") {
+        let opts = CheckerBenchOptions {
+            threads,
+            bounded_seconds: args.checker_seconds,
+            ..CheckerBenchOptions::default()
+        };
+        let b = checker_bench(&opts, &mut progress);
+        for (k, v) in [
+            ("symmetry_reduction", b.symmetry_reduction),
+            ("checker_vs_paxos", b.checker_vs_paxos),
+            ("checker_vs_paxos_like_for_like", b.checker_vs_paxos_like_for_like),
+            ("dfs_vs_bfs_states_per_s", b.dfs_vs_bfs_states_per_s),
+            ("threads2_vs_1", b.threads2_vs_1),
+        ] {
+            out.insert(k.into(), json!(v));
+        }
+        out.insert("checker".into(), serde_json::to_value(&b).expect("serializable"));
+    }
+    if args.only.iter().any(|p| p == "udp") {
+        match udp_bench(&args, usize::from(args.runtime_threads), &mut progress) {
+            Ok(u) => {
+                out.insert("udp_cycles_per_s".into(), u["udp_cycles_per_s"].clone());
+                out.insert("udp_vs_pingpong".into(), u["udp_vs_pingpong"].clone());
+                out.insert("udp".into(), u);
+            }
+            Err(code) => return code,
         }
     }
     out.insert("seconds".into(), json!(start.elapsed().as_secs_f64()));
@@ -101,6 +165,81 @@ pub fn main(args: BenchArgs) -> u8 {
     0
 }
 
+/// The UDP run's spec: replicated, 1 shard × 3 replicas (fanout).
+pub fn udp_spec(args: &BenchArgs) -> RunSpec {
+    let mut s = runtime_spec(args);
+    s.topology.clients = args.udp_clients;
+    s.workload.keys = 1000;
+    s.cycles = args.udp_cycles;
+    s
+}
+
+/// One node per process on loopback, its cycles per second next to two
+/// baselines measured in the same command: the in-process engine on the same
+/// spec, and a UDP ping-pong between two threads (hops per second: an upper
+/// bound on cycles per second, since a cycle waits for at least one hop).
+fn udp_bench(args: &BenchArgs, threads: usize, progress: &mut dyn FnMut(&str)) -> Result<Json, u8> {
+    let spec = udp_spec(args);
+    let exe = std::env::current_exe().map_err(|e| {
+        eprintln!("error: cannot find the tidekv executable to start nodes: {e}");
+        1u8
+    })?;
+    let mut hops = Vec::new();
+    let mut udp_rates = Vec::new();
+    let mut udp_reports = Vec::new();
+    for i in 0..2 {
+        let h = udp_pingpong_hops_per_s(20_000).map_err(|e| {
+            eprintln!("error: loopback ping-pong: {e}");
+            1u8
+        })?;
+        hops.push(h);
+        let r = udp::run(&spec, UdpOptions::new(udp::exe_launcher(exe.clone()))).map_err(|e| {
+            eprintln!("error: udp run: {e}");
+            e.exit_code()
+        })?;
+        let rate = f64::from(r.cycles) / r.seconds;
+        progress(&format!(
+            "udp {}/2: {rate:.0} cycles/s ({} processes); loopback ping-pong {h:.0} hops/s",
+            i + 1,
+            topo_nodes(&spec)
+        ));
+        udp_rates.push(rate);
+        udp_reports.push(r);
+    }
+    let inproc_report = inproc::run(
+        &spec,
+        InprocOptions {
+            threads,
+            ..InprocOptions::default()
+        },
+    )
+    .map_err(|e| {
+        eprintln!("error: inproc run: {e}");
+        e.exit_code()
+    })?;
+    let inproc_rate = f64::from(inproc_report.cycles) / inproc_report.seconds;
+    let udp_rate = median(&udp_rates);
+    let hop_rate = median(&hops);
+    let last = udp_reports.last().expect("two runs");
+    Ok(json!({
+        "topology": spec.topology.label(),
+        "processes": topo_nodes(&spec),
+        "cycles": spec.cycles,
+        "udp_cycles_per_s": udp_rate,
+        "udp_runs_cycles_per_s": udp_rates,
+        "udp_ops_per_s": last.ops_per_sec(),
+        "udp_dropped_frames": last.dropped_frames(),
+        "inproc_cycles_per_s": inproc_rate,
+        "pingpong_hops_per_s": hop_rate,
+        "udp_vs_pingpong": udp_rate / hop_rate,
+        "udp_vs_inproc": udp_rate / inproc_rate,
+    }))
+}
+
+fn topo_nodes(spec: &RunSpec) -> usize {
+    spec.build().map_or(0, |t| t.nodes.len())
+}
+
 fn print_table(out: &Json) {
     if let Some(r) = out.get("runtime") {
         println!(
@@ -111,5 +250,46 @@ fn print_table(out: &Json) {
             r["physical_limit"].as_f64().unwrap_or(0.0),
             r["topology"].as_str().unwrap_or("")
         );
+    }
+    if let Some(c) = out.get("checker") {
+        let f = |k: &str| c[k].as_f64().unwrap_or(0.0);
+        let sym = &c["symmetry"];
+        println!(
+            "symmetry_reduction  {:.2}  ({} → {} unique states; {})",
+            f("symmetry_reduction"),
+            sym["without"]["unique_states"],
+            sym["with"]["unique_states"],
+            sym["configuration"].as_str().unwrap_or("")
+        );
+        let p = &c["paxos"];
+        println!(
+            "checker_vs_paxos    {:.2}  ({:.0} vs {:.0} unique states/s; like for like, both depth-first: {:.2})",
+            f("checker_vs_paxos"),
+            p["tidekv"]["unique_states_per_s"].as_f64().unwrap_or(0.0),
+            p["paxos_bfs"]["unique_states_per_s"].as_f64().unwrap_or(0.0),
+            f("checker_vs_paxos_like_for_like")
+        );
+        println!(
+            "dfs_vs_bfs          {:.2}  (unique states/s; {})",
+            f("dfs_vs_bfs_states_per_s"),
+            c["searches"][0]["configuration"].as_str().unwrap_or("")
+        );
+        println!(
+            "threads2_vs_1       {:.2}  (depth-first, unique states/s)",
+            f("threads2_vs_1")
+        );
+    }
+    if let Some(u) = out.get("udp") {
+        println!(
+            "udp_cycles_per_s    {:.0}  ({}, {} processes; {:.2} of loopback ping-pong hops/s, {:.3} of inproc)",
+            u["udp_cycles_per_s"].as_f64().unwrap_or(0.0),
+            u["topology"].as_str().unwrap_or(""),
+            u["processes"],
+            u["udp_vs_pingpong"].as_f64().unwrap_or(0.0),
+            u["udp_vs_inproc"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(s) = out.get("seconds") {
+        println!("seconds             {:.1}", s.as_f64().unwrap_or(0.0));
     }
 }

@@ -103,9 +103,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = BYTES_SAMPLE_EVERY_DEFAULT)]
     pub bytes_sample_every: u32,
     /// inproc: 1 steps every node on one thread; 2 steps the servers on a second thread
-    /// (same result) [default: 2 if the machine has 2 cores or more].
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub threads: Option<u8>,
+    /// (same result; slower unless the cluster is large and a core is idle: the threads
+    /// hand over twice per cycle, see docs/PERFORMANCE.md).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2), default_value_t = 1)]
+    pub threads: u8,
     /// udp: a neighbour silent for this long is taken for dead.
     #[arg(long, value_name = "MS", default_value_t = DEATH_TIMEOUT_MS_DEFAULT)]
     pub death_timeout_ms: u64,
@@ -227,7 +228,7 @@ pub fn run_main(args: RunArgs) -> u8 {
                 history_path: args.history.clone(),
                 progress,
                 bytes_sample_every: args.bytes_sample_every,
-                threads: args.threads.map_or_else(default_threads, usize::from),
+                threads: usize::from(args.threads),
             },
         ),
         Transport::Udp => {
@@ -273,7 +274,7 @@ pub fn node_main(args: NodeArgs) -> u8 {
     udp::node_main(&args.config, &args.id)
 }
 
-/// Two threads when the machine has two cores or more.
+/// Two threads when the machine has two cores or more (the checker's default).
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }

@@ -144,3 +144,42 @@ fn verify_reads_a_history_and_finds_a_stale_read() {
     assert_usage_error(&["verify", bad.to_str().unwrap()], "line 1");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_reports_each_ratio_with_its_raw_figures() {
+    let out = tidekv(&[
+        "bench",
+        "--json",
+        "--quiet",
+        "--only",
+        "runtime,udp",
+        "--repeats",
+        "1",
+        "--cycles",
+        "300",
+        "--clients",
+        "4",
+        "--keys",
+        "10",
+        "--udp-cycles",
+        "300",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let ratio = j["runtime_vs_hashmap"].as_f64().expect("runtime_vs_hashmap");
+    assert!(ratio > 0.0 && ratio.is_finite(), "{j}");
+    assert_eq!(j["runtime"]["physical_limit"].as_f64(), Some(0.5));
+    assert!(j["runtime"]["ops"].as_u64().unwrap() > 100, "{j}");
+    assert!(j["udp_cycles_per_s"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(j["udp"]["pingpong_hops_per_s"].as_f64().unwrap() > 0.0, "{j}");
+    assert_eq!(j["udp"]["processes"].as_u64(), Some(8), "4 clients, 1 FE, 3 replicas");
+    assert!(j.get("checker").is_none(), "--only leaves the checker out");
+}
+
+#[test]
+fn bench_rejects_bad_flags() {
+    assert_usage_error(&["bench", "--only", "gpu"], "unknown part \"gpu\"");
+    assert_usage_error(&["bench", "--repeats", "0"], "must be at least 1");
+    assert_usage_error(&["bench", "--checker-seconds", "0"], "--checker-seconds");
+}

@@ -193,11 +193,18 @@ impl<V> Frame<V> {
 
     /// Empties every slot, keeping the frame's kind and size: a frame buffer
     /// reused from one cycle to the next.
+    #[inline]
     pub fn clear(&mut self) {
+        // Frames are mostly empty: write only the slots that carry something.
+        fn empty<T>(s: &mut [Option<T>]) {
+            for x in s.iter_mut().filter(|x| x.is_some()) {
+                *x = None;
+            }
+        }
         match self {
-            Frame::Up(s) => s.iter_mut().for_each(|x| *x = None),
-            Frame::Down(s) => s.iter_mut().for_each(|x| *x = None),
-            Frame::Peer(s) => s.iter_mut().for_each(|x| *x = None),
+            Frame::Up(s) => empty(s),
+            Frame::Down(s) => empty(s),
+            Frame::Peer(s) => empty(s),
         }
     }
 

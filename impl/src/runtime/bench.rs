@@ -30,6 +30,8 @@ use std::time::Instant;
 #[derive(Clone, Debug, Serialize)]
 pub struct RuntimeVsHashmap {
     pub topology: String,
+    /// Threads of the in-process engine (2: servers on a second thread).
+    pub threads: usize,
     pub workload: String,
     pub cycles: u32,
     /// Operations the runtime completed in one run (the baseline applies as many).
@@ -117,6 +119,7 @@ pub fn hashmap_apply(ops: &[Op<Value>]) -> f64 {
 pub fn runtime_vs_hashmap(
     spec: &RunSpec,
     repeats: usize,
+    threads: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RuntimeVsHashmap, RunError> {
     assert!(repeats >= 1);
@@ -125,7 +128,13 @@ pub fn runtime_vs_hashmap(
     let mut ops = 0;
     let mut stream = Vec::new();
     for i in 0..repeats {
-        let report = inproc::run(spec, InprocOptions::default())?;
+        let report = inproc::run(
+            spec,
+            InprocOptions {
+                threads,
+                ..InprocOptions::default()
+            },
+        )?;
         if i == 0 {
             ops = report.stats.completed();
             stream = op_stream(spec, ops)?;
@@ -149,6 +158,7 @@ pub fn runtime_vs_hashmap(
     let hashmap_ops_per_s = ops as f64 / median(&hashmap_seconds);
     Ok(RuntimeVsHashmap {
         topology: spec.topology.label(),
+        threads,
         workload: spec.workload_label(),
         cycles: spec.cycles,
         ops,
@@ -160,6 +170,40 @@ pub fn runtime_vs_hashmap(
         ratio: runtime_ops_per_s / hashmap_ops_per_s,
         physical_limit: 1.0 / (1.0 - w + w * r),
     })
+}
+
+/// The baseline of the UDP engine's cycle rate: two threads on loopback
+/// sockets passing one small datagram back and forth, `round_trips` times.
+/// A cycle of the UDP engine needs at least one datagram hop between
+/// neighbours (each node waits for all its inputs), so one hop is a lower
+/// bound on a cycle's time: the figure returned is hops per second (twice
+/// the round trips per second), an upper bound on cycles per second.
+pub fn udp_pingpong_hops_per_s(round_trips: u32) -> std::io::Result<f64> {
+    use std::net::UdpSocket;
+    let a = UdpSocket::bind("127.0.0.1:0")?;
+    let b = UdpSocket::bind("127.0.0.1:0")?;
+    a.connect(b.local_addr()?)?;
+    b.connect(a.local_addr()?)?;
+    let timeout = Some(std::time::Duration::from_secs(5));
+    a.set_read_timeout(timeout)?;
+    b.set_read_timeout(timeout)?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = [0u8; 64];
+        for _ in 0..round_trips {
+            let n = b.recv(&mut buf)?;
+            b.send(&buf[..n])?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    for i in 0..round_trips {
+        a.send(&i.to_le_bytes())?;
+        a.recv(&mut buf)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    echo.join().expect("the echo thread does not panic")?;
+    Ok(2.0 * f64::from(round_trips) / seconds)
 }
 
 /// The median of a non-empty list.
@@ -204,12 +248,18 @@ mod tests {
 
     #[test]
     fn the_bench_reports_the_same_operation_count_on_both_sides() {
-        let r = runtime_vs_hashmap(&spec(), 2, &mut |_| {}).unwrap();
+        let r = runtime_vs_hashmap(&spec(), 2, 1, &mut |_| {}).unwrap();
         assert_eq!(r.runtime_seconds.len(), 2);
         assert!(r.ops > 300, "{r:?}");
         assert!((r.physical_limit - 0.5).abs() < 1e-9);
         assert!(r.ratio > 0.0 && r.ratio.is_finite());
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn loopback_pingpong_measures_a_rate() {
+        let r = udp_pingpong_hops_per_s(200).unwrap();
+        assert!(r.is_finite() && r > 0.0, "{r}");
     }
 }
