@@ -204,6 +204,31 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         *cycle += 1;
     }
 
+    /// The cluster one cycle later, `self` unchanged: [`Cluster::step`] on a
+    /// copy, except that the frames in flight are read where they are, not
+    /// copied first (the model checker's successor function).
+    pub fn successor(
+        &self,
+        topo: &Topology,
+        inputs: &CycleInputs<V>,
+        choose: &mut Chooser<'_>,
+        events: &mut Vec<(ClientId, ClientEvent<V>)>,
+    ) -> Self {
+        let mut bufs = StepBuffers::with_links(topo.links.len());
+        let mut nodes = self.nodes.clone();
+        step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, &mut bufs);
+        for (l, link) in topo.links.iter().enumerate() {
+            if matches!(nodes[link.to], NodeState::Dead) {
+                bufs.spare[l] = None;
+            }
+        }
+        Cluster {
+            cycle: self.cycle + 1,
+            nodes,
+            inbox: bufs.spare,
+        }
+    }
+
     /// A live server's store as it stands once it has applied the updates in
     /// flight to it (phase 1 of its next cycle); `None` for a dead server.
     /// Borrowed when nothing is in flight to it.
@@ -340,8 +365,9 @@ mod tests {
         }
     }
 
-    /// `step_with` on reused buffers and a hash store computes exactly what
-    /// `step` computes on fresh ones and an ordered store, cycle after
+    /// `step_with` on reused buffers and a hash store, and `successor`,
+    /// compute exactly what `step` computes on fresh buffers and an ordered
+    /// store, cycle after
     /// cycle, through atomic and mid-send crashes of every kind of node.
     #[test]
     fn reused_buffers_and_hash_store_change_nothing() {
@@ -396,6 +422,17 @@ mod tests {
                 let picks: Vec<u64> = (0..64).map(|_| rng.below(1 << 20)).collect();
                 let (mut e1, mut e2) = (Vec::new(), Vec::new());
                 let mut i1 = 0;
+                let mut e0 = Vec::new();
+                let mut i0 = 0;
+                let next = fresh.successor(
+                    &topo,
+                    &inputs,
+                    &mut |_, _, c: &[usize]| {
+                        i0 += 1;
+                        picks[i0] as usize % c.len()
+                    },
+                    &mut e0,
+                );
                 fresh.step(
                     &topo,
                     &inputs,
@@ -405,6 +442,8 @@ mod tests {
                     },
                     &mut e1,
                 );
+                assert_eq!(next, fresh, "{config:?} cycle {cycle}: successor is step");
+                assert_eq!(e0, e1, "{config:?} cycle {cycle}: successor's events");
                 let mut i2 = 0;
                 reused.step_with(
                     &topo,

@@ -789,15 +789,14 @@ impl Model for TideModel {
     }
 
     fn next_state(&self, last: &State, action: CycleAction) -> Option<State> {
-        let mut s = last.clone();
-        let cycle = s.cluster.cycle;
+        let cycle = last.cluster.cycle;
         let inputs = CycleInputs {
             ops: action.ops,
             crashes: action.crashes.clone(),
         };
         let mut events = Vec::new();
         let picks = &action.picks;
-        s.cluster.step(
+        let cluster = last.cluster.successor(
             &self.topo,
             &inputs,
             &mut |fe, c, cands| {
@@ -812,6 +811,12 @@ impl Model for TideModel {
             },
             &mut events,
         );
+        let mut s = State {
+            cluster,
+            monitor: last.monitor.clone(),
+            trace: last.trace.clone(),
+            symmetry: last.symmetry.clone(),
+        };
         for _ in &action.crashes {
             s.monitor.crash();
         }

@@ -107,6 +107,14 @@ pub struct RunArgs {
     /// hand over twice per cycle, see docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2), default_value_t = 1)]
     pub threads: u8,
+    /// inproc: serialize every server's state after every cycle and continue from what
+    /// deserializes back, as the seed's platform does (shows what that costs).
+    #[arg(long)]
+    pub serialize_state: bool,
+    /// inproc, for measurements: the stores start holding keys 0..N (on their home shard).
+    /// Reads then return values no client wrote, so it takes no --history.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub prefill_keys: u32,
     /// udp: a neighbour silent for this long is taken for dead.
     #[arg(long, value_name = "MS", default_value_t = DEATH_TIMEOUT_MS_DEFAULT)]
     pub death_timeout_ms: u64,
@@ -181,6 +189,12 @@ impl RunArgs {
                 "--kill, --run-dir, --death-timeout-ms and --startup-timeout-ms apply to --transport udp".into(),
             );
         }
+        if self.transport == Transport::Udp && (self.serialize_state || self.prefill_keys > 0 || self.threads != 1) {
+            return Err("--serialize-state, --prefill-keys and --threads apply to --transport inproc".into());
+        }
+        if self.prefill_keys > 0 && self.history.is_some() {
+            return Err("--prefill-keys makes reads return values no client wrote: it takes no --history".into());
+        }
         let spec = RunSpec {
             topology: t,
             workload: WorkloadSpec {
@@ -229,6 +243,8 @@ pub fn run_main(args: RunArgs) -> u8 {
                 progress,
                 bytes_sample_every: args.bytes_sample_every,
                 threads: usize::from(args.threads),
+                serialize_state: args.serialize_state,
+                prefill_keys: args.prefill_keys,
             },
         ),
         Transport::Udp => {

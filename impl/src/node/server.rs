@@ -16,11 +16,12 @@
 //! frame means that peer is dead: there is nothing to apply from it.
 
 use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Tag, Update, Val};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The answer a server gave to a client's last write.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Session<V> {
     pub tag: Tag,
     pub result: OpResult<V>,
@@ -29,7 +30,7 @@ pub struct Session<V> {
 /// What a server keeps its data in: an ordered map in the model (its states
 /// must hash and compare), a hash map in the runtime (fewer cache misses on
 /// a large store). Both give every operation the same answer.
-pub trait Store<V>: Clone + Default {
+pub trait Store<V>: Clone + Default + Serialize + serde::de::DeserializeOwned {
     fn get(&self, k: &Key) -> Option<&V>;
     fn get_mut(&mut self, k: &Key) -> Option<&mut V>;
     fn insert(&mut self, k: Key, v: V) -> Option<V>;
@@ -39,7 +40,7 @@ pub trait Store<V>: Clone + Default {
     }
 }
 
-impl<V: Clone> Store<V> for BTreeMap<Key, V> {
+impl<V: Val> Store<V> for BTreeMap<Key, V> {
     fn get(&self, k: &Key) -> Option<&V> {
         BTreeMap::get(self, k)
     }
@@ -58,7 +59,7 @@ impl<V: Clone> Store<V> for BTreeMap<Key, V> {
 /// (no hidden randomness; iteration order is never observed).
 pub type HashStore<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
 
-impl<V: Clone> Store<V> for HashStore<V> {
+impl<V: Val> Store<V> for HashStore<V> {
     fn get(&self, k: &Key) -> Option<&V> {
         HashMap::get(self, k)
     }
@@ -95,8 +96,10 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// One server's state, its store of type `S` (see [`Store`]).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+/// One server's state, its store of type `S` (see [`Store`]). It serializes
+/// (`tidekv run --serialize-state` round-trips it every cycle, as the seed's
+/// platform does with a node's state).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Server<V, S = BTreeMap<Key, V>> {
     /// The key-value store.
     pub store: S,

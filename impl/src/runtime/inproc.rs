@@ -27,9 +27,10 @@ use super::sink::HistorySink;
 use super::value::Value;
 use super::wire::frame_bytes;
 use super::workload::ClientDriver;
-use super::{CrashAt, RunError, RunSpec};
-use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs};
+use super::{CrashAt, RunError, RunSpec, SpecError};
+use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs, NodeState};
 use crate::node::client::ClientEvent;
+use crate::node::hash::home_shard;
 use crate::node::server::HashStore;
 use crate::node::ClientId;
 use crate::topology::{Role, Topology};
@@ -49,6 +50,14 @@ pub struct InprocOptions {
     pub bytes_sample_every: u32,
     /// 2 or more: step the servers on a second thread.
     pub threads: usize,
+    /// Serialize every server's state after every cycle and continue from
+    /// what deserializes back, as the seed's platform does.
+    pub serialize_state: bool,
+    /// For measurements: the stores start holding keys `0..n` (each on its
+    /// home shard; key `k` holds `Value::new(k, value_bytes)`). A history of
+    /// such a run shows reads of values no client wrote, so `run` refuses a
+    /// history with it.
+    pub prefill_keys: u32,
 }
 
 impl Default for InprocOptions {
@@ -59,6 +68,8 @@ impl Default for InprocOptions {
             progress: false,
             bytes_sample_every: BYTES_SAMPLE_EVERY_DEFAULT,
             threads: 1,
+            serialize_state: false,
+            prefill_keys: 0,
         }
     }
 }
@@ -72,11 +83,33 @@ pub const BYTES_SAMPLE_EVERY_DEFAULT: u32 = 16;
 pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     let topo = spec.build()?;
     assert!(opts.bytes_sample_every >= 1, "bytes_sample_every must be at least 1");
-    let cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
+    if opts.prefill_keys > 0 && opts.history.is_some() {
+        return Err(RunError::Spec(SpecError(
+            "--prefill-keys makes reads return values no client wrote: it takes no --history".into(),
+        )));
+    }
+    let mut cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
+    prefill(&mut cluster, &topo, opts.prefill_keys, spec.workload.value_bytes);
     if opts.threads >= 2 {
         parallel::run_split(cluster, &topo, |split| drive(spec, &topo, opts, split)).1
     } else {
         drive(spec, &topo, opts, &mut Sequential::new(cluster))
+    }
+}
+
+/// Puts keys `0..keys` into the store of every server of their home shard.
+fn prefill(cluster: &mut Cluster<Value, HashStore<Value>>, topo: &Topology, keys: u32, value_bytes: usize) {
+    if keys == 0 {
+        return;
+    }
+    let shards = topo.config.shards;
+    for (id, node) in cluster.nodes.iter_mut().enumerate() {
+        let (NodeState::Server(s), Role::Server { shard, .. }) = (node, &topo.nodes[id].role) else {
+            continue;
+        };
+        for k in (0..keys).filter(|&k| home_shard(k, shards) == *shard) {
+            s.store.insert(k, Value::new(u64::from(k), value_bytes));
+        }
     }
 }
 
@@ -112,6 +145,7 @@ fn drive(
     let mut sample_at = sampler.below(every as u64) as u32;
     let failed = |e: std::io::Error| RunError::Failed(format!("writing the history: {e}"));
 
+    let mut state_bytes = 0u64;
     let start = Instant::now();
     for cycle in 0..spec.cycles {
         inputs.crashes.clear();
@@ -137,6 +171,9 @@ fn drive(
             stream.below(candidates.len() as u64) as usize
         };
         cluster.step(topo, &inputs, &mut choose, &mut events);
+        if opts.serialize_state {
+            state_bytes += cluster.round_trip_servers();
+        }
         for (c, ev) in events.drain(..) {
             drivers[c].observe(cycle, &ev);
             sink.event(cycle, c, &ev);
@@ -175,6 +212,9 @@ fn drive(
         kills: Vec::new(),
         deaths: Vec::new(),
         history: opts.history_path,
+        state_bytes_per_cycle: opts
+            .serialize_state
+            .then(|| state_bytes as f64 / f64::from(spec.cycles.max(1))),
     })
 }
 

@@ -70,6 +70,9 @@ pub struct Report {
     pub deaths: Vec<Death>,
     /// Where the history went.
     pub history: Option<PathBuf>,
+    /// `--serialize-state`: the bytes of server state serialized (and
+    /// deserialized back) per cycle, on average over the run.
+    pub state_bytes_per_cycle: Option<f64>,
 }
 
 impl Report {
@@ -129,6 +132,7 @@ impl Report {
             "latency_expected": self.latency_expected,
             "bytes_per_link_cycle": bytes,
             "bytes_sample_every": self.bytes_sample_every,
+            "state_bytes_per_cycle": self.state_bytes_per_cycle.map(|b| b.round()),
             "dropped_frames": self.dropped_frames(),
             "dropped_by_reason": self.dropped,
             "duplicate_frames": self.duplicate_frames,
@@ -190,6 +194,15 @@ impl Report {
                 self.ops_per_cycle()
             ),
         );
+        if let Some(b) = self.state_bytes_per_cycle {
+            line(
+                "state serialized",
+                format!(
+                    "{} bytes per cycle (every server's state, round-tripped every cycle)",
+                    group(b.round() as u64)
+                ),
+            );
+        }
         let q = |x| s.latency_quantile(x).map_or("-".to_string(), |l| l.to_string());
         line(
             "latency (cycles)",

@@ -36,6 +36,23 @@ pub trait Stepper<V> {
     );
     /// Per link: the frame sent last cycle (`None`: sender dead).
     fn inbox(&self) -> &[Option<Frame<V>>];
+    /// Serializes every live server's state and replaces it with what
+    /// deserializes back, as the seed's platform does between cycles; returns
+    /// the bytes serialized.
+    fn round_trip_servers(&mut self) -> u64;
+}
+
+/// [`Stepper::round_trip_servers`] over `nodes`.
+pub fn round_trip_servers<V: Val, S: Store<V>>(nodes: &mut [NodeState<V, S>]) -> u64 {
+    let mut bytes = 0;
+    for node in nodes.iter_mut() {
+        if let NodeState::Server(s) = node {
+            let b = postcard::to_allocvec(&*s).expect("a server's state serializes");
+            bytes += b.len() as u64;
+            *s = postcard::from_bytes(&b).expect("a serialized server's state deserializes");
+        }
+    }
+    bytes
 }
 
 /// [`Cluster::step_with`] on the calling thread.
@@ -70,6 +87,10 @@ impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
 
     fn inbox(&self) -> &[Option<Frame<V>>] {
         &self.cluster.inbox
+    }
+
+    fn round_trip_servers(&mut self) -> u64 {
+        round_trip_servers(&mut self.cluster.nodes)
     }
 }
 
@@ -249,6 +270,14 @@ impl<V: Val, S: Store<V> + Send> Stepper<V> for Split<V, S> {
 
     fn inbox(&self) -> &[Option<Frame<V>>] {
         &self.inbox
+    }
+
+    fn round_trip_servers(&mut self) -> u64 {
+        let (back, _, _) = self
+            .back
+            .as_mut()
+            .expect("the servers are on this thread between cycles");
+        round_trip_servers(back)
     }
 }
 

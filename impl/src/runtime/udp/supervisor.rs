@@ -409,6 +409,7 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         kills: killed,
         deaths,
         history: opts.history_path.clone(),
+        state_bytes_per_cycle: None,
     })
 }
 
