@@ -3,6 +3,8 @@
 //! machines are shared and noisy).
 
 use crate::bench_checker::{checker_bench, CheckerBenchOptions};
+use crate::bench_scaling::{scaling, Scaling, ScalingOptions};
+use crate::plot::{self, Series};
 use crate::run_cmd::default_threads;
 use clap::Args;
 use serde_json::{json, Value as Json};
@@ -22,8 +24,8 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Only these parts, comma-separated: runtime, checker, udp.
-    #[arg(long, value_delimiter = ',', default_value = "runtime,checker,udp")]
+    /// Only these parts, comma-separated: runtime, checker, udp, scaling.
+    #[arg(long, value_delimiter = ',', default_value = "runtime,checker,udp,scaling")]
     pub only: Vec<String>,
     /// Runs of each side of the runtime comparison (alternating; medians compared).
     #[arg(long, default_value_t = 5)]
@@ -53,6 +55,10 @@ pub struct BenchArgs {
     /// Clients of the UDP run.
     #[arg(long, default_value_t = 4)]
     pub udp_clients: usize,
+    /// Write the scaling curves as SVG charts into this directory
+    /// (bytes_vs_clients.svg, serialize_state.svg).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<std::path::PathBuf>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -81,8 +87,8 @@ pub fn runtime_spec(args: &BenchArgs) -> RunSpec {
 
 pub fn main(args: BenchArgs) -> u8 {
     for part in &args.only {
-        if !["runtime", "checker", "udp"].contains(&part.as_str()) {
-            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp)");
+        if !["runtime", "checker", "udp", "scaling"].contains(&part.as_str()) {
+            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling)");
             return 2;
         }
     }
@@ -99,6 +105,16 @@ pub fn main(args: BenchArgs) -> u8 {
     if !(args.checker_seconds > 0.0 && args.checker_seconds.is_finite()) {
         eprintln!("error: --checker-seconds must be a positive number of seconds");
         return 2;
+    }
+    if args.plots.is_some() && !args.only.iter().any(|p| p == "scaling") {
+        eprintln!("error: --plots draws the scaling part: add scaling to --only");
+        return 2;
+    }
+    if let Some(dir) = &args.plots {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: --plots {}: {e}", dir.display());
+            return 2;
+        }
     }
     let threads = args.threads.map_or_else(default_threads, usize::from);
     let quiet = args.quiet;
@@ -152,6 +168,23 @@ pub fn main(args: BenchArgs) -> u8 {
                 out.insert("udp".into(), u);
             }
             Err(code) => return code,
+        }
+    }
+    if args.only.iter().any(|p| p == "scaling") {
+        match scaling(&ScalingOptions::default(), &mut progress) {
+            Ok(sc) => {
+                if let Some(dir) = &args.plots {
+                    if let Err(e) = write_plots(dir, &sc) {
+                        eprintln!("error: --plots {}: {e}", dir.display());
+                        return 1;
+                    }
+                }
+                out.insert("scaling".into(), serde_json::to_value(&sc).expect("serializable"));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
         }
     }
     out.insert("seconds".into(), json!(start.elapsed().as_secs_f64()));
@@ -236,6 +269,57 @@ fn udp_bench(args: &BenchArgs, threads: usize, progress: &mut dyn FnMut(&str)) -
     }))
 }
 
+fn write_plots(dir: &std::path::Path, sc: &Scaling) -> std::io::Result<()> {
+    let mut bytes: Vec<Series> = sc
+        .bytes
+        .iter()
+        .map(|c| Series {
+            name: format!("{} FE→server", c.label.replace("replicated S=1 R=3 ", "R=3 ")),
+            points: c.points.iter().map(|p| (p.clients as f64, p.fe_to_server)).collect(),
+        })
+        .collect();
+    if let Some(seed) = sc.bytes.iter().find(|c| c.label.ends_with("seed")) {
+        bytes.push(Series {
+            name: "R=3 seed peer".into(),
+            points: seed
+                .points
+                .iter()
+                .filter_map(|p| p.peer.map(|b| (p.clients as f64, b)))
+                .collect(),
+        });
+    }
+    std::fs::write(
+        dir.join("bytes_vs_clients.svg"),
+        plot::log_log(
+            "bytes per link per cycle vs clients",
+            "clients",
+            "bytes per frame (postcard)",
+            &bytes,
+        ),
+    )?;
+    let ser = |f: &dyn Fn(&crate::bench_scaling::SerializePoint) -> f64, name: &str| Series {
+        name: name.into(),
+        points: sc
+            .serialize
+            .iter()
+            .filter(|p| p.keys > 0)
+            .map(|p| (f64::from(p.keys), f(p)))
+            .collect(),
+    };
+    std::fs::write(
+        dir.join("serialize_state.svg"),
+        plot::log_log(
+            &format!("per-cycle cost vs store size ({})", sc.serialize_topology),
+            "keys in the store",
+            "µs per cycle",
+            &[
+                ser(&|p| p.us_per_cycle_serialized, "--serialize-state"),
+                ser(&|p| p.us_per_cycle_plain, "plain"),
+            ],
+        ),
+    )
+}
+
 fn topo_nodes(spec: &RunSpec) -> usize {
     spec.build().map_or(0, |t| t.nodes.len())
 }
@@ -288,6 +372,30 @@ fn print_table(out: &Json) {
             u["udp_vs_pingpong"].as_f64().unwrap_or(0.0),
             u["udp_vs_inproc"].as_f64().unwrap_or(0.0)
         );
+    }
+    if let Some(sc) = out.get("scaling") {
+        for c in sc["bytes"].as_array().into_iter().flatten() {
+            let pts = c["points"].as_array().cloned().unwrap_or_default();
+            let row: Vec<String> = pts
+                .iter()
+                .map(|p| format!("{}:{:.0}", p["clients"], p["fe_to_server"].as_f64().unwrap_or(0.0)))
+                .collect();
+            println!(
+                "bytes FE→server     {:<26} clients:bytes {}",
+                c["label"].as_str().unwrap_or(""),
+                row.join(" ")
+            );
+        }
+        for p in sc["serialize"].as_array().into_iter().flatten() {
+            println!(
+                "serialize-state     {:>7} keys: {:>10.0} bytes/cycle, {:>9.1} µs/cycle vs {:>6.1} plain ({:.0}×)",
+                p["keys"],
+                p["state_bytes_per_cycle"].as_f64().unwrap_or(0.0),
+                p["us_per_cycle_serialized"].as_f64().unwrap_or(0.0),
+                p["us_per_cycle_plain"].as_f64().unwrap_or(0.0),
+                p["slowdown"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
     if let Some(s) = out.get("seconds") {
         println!("seconds             {:.1}", s.as_f64().unwrap_or(0.0));

@@ -8,11 +8,13 @@
 pub mod bench_checker;
 pub mod bench_cmd;
 pub mod bench_paxos;
+pub mod bench_scaling;
 pub mod check_cmd;
 pub mod display;
 pub mod expect;
 pub mod explore_cmd;
 pub mod model;
+pub mod plot;
 pub mod run_cmd;
 pub mod runner;
 pub mod simulate;

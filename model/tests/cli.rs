@@ -182,4 +182,8 @@ fn bench_rejects_bad_flags() {
     assert_usage_error(&["bench", "--only", "gpu"], "unknown part \"gpu\"");
     assert_usage_error(&["bench", "--repeats", "0"], "must be at least 1");
     assert_usage_error(&["bench", "--checker-seconds", "0"], "--checker-seconds");
+    assert_usage_error(
+        &["bench", "--only", "runtime", "--plots", "x"],
+        "--plots draws the scaling part",
+    );
 }
