@@ -239,13 +239,14 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else {
             return None;
         };
-        let ins = self.inputs(topo, id);
-        let peer_inputs = &ins[ctx.front_links()..];
-        if peer_inputs.iter().all(|f| f.is_none_or(|f| f.used_slots() == 0)) {
+        let peer_links = &topo.nodes[id].inputs[ctx.front_links()..];
+        let carries = |l: &usize| self.inbox[*l].as_ref().is_some_and(|f| f.used_slots() > 0);
+        if !peer_links.iter().any(carries) {
             return Some(Cow::Borrowed(&s.store));
         }
+        let peer_inputs: Vec<Option<&Frame<V>>> = peer_links.iter().map(|&l| self.inbox[l].as_ref()).collect();
         let mut s = s.clone();
-        s.apply_updates(peer_inputs);
+        s.apply_updates(&peer_inputs);
         Some(Cow::Owned(s.store))
     }
 

@@ -502,7 +502,12 @@ impl TideModel {
     }
 
     fn lost_writes(&self, s: &State) -> Result<(), String> {
-        self.with_stores(s, |st| s.monitor.no_lost_writes(&st.concat()))
+        let stores = s.cluster.live_stores(&self.topo);
+        let views: Vec<checks::StoreView<'_, V>> = stores
+            .iter()
+            .map(|(_, id, st)| (self.topo.nodes[*id].name.as_str(), st.as_ref()))
+            .collect();
+        s.monitor.no_lost_writes(&views)
     }
 
     /// Why always-property `i` fails in a state of a model built
