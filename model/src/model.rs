@@ -260,10 +260,11 @@ pub struct State {
     pub symmetry: Symmetry,
 }
 
-/// The replicas of each shard, for symmetry reduction: per shard, per
-/// replica, `(server node, fe→server link, server→fe link)`.
+/// What symmetry reduction needs: the root FE (the one node that names
+/// replicas, in its in-flight target sets), and the replicas of each shard:
+/// per shard, per replica, `(server node, fe→server link, server→fe link)`.
 #[derive(Clone, Debug, Default)]
-pub struct Symmetry(Option<Arc<Vec<Vec<(NodeId, usize, usize)>>>>);
+pub struct Symmetry(Option<Arc<(NodeId, Vec<Vec<(NodeId, usize, usize)>>)>>);
 
 impl std::hash::Hash for Symmetry {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
@@ -277,19 +278,46 @@ impl Eq for Symmetry {}
 
 /// The representative of a state's class under permutations of the replicas
 /// within each shard: replicas sorted by (state, frame to them, frame from
-/// them), the FE's in-flight target sets renamed to match. Sound only where
+/// them, which of the root FE's requests in flight target them), the root
+/// FE's in-flight target sets renamed to match. Canonical: two states of one
+/// class give the same representative (so state counts do not depend on the
+/// search order or the threads). Sound only where
 /// replicas are interchangeable: the `fanout` protocol (seed replicas apply
 /// peers' updates in replica order, and owner picks owners by replica id).
 pub fn representative(s: &State) -> State {
-    let Some(shards) = &s.symmetry.0 else { return s.clone() };
+    let Some(sym) = &s.symmetry.0 else { return s.clone() };
+    let (root, shards) = (sym.0, &sym.1);
+    let inflight = match &s.cluster.nodes[root] {
+        tidekv::cluster::NodeState::Fe(fe) => Some(&fe.inflight),
+        _ => None,
+    };
     let mut out = s.clone();
     for (shard, replicas) in shards.iter().enumerate() {
+        // Per replica: which of the root FE's in-flight requests to this
+        // shard target it. With it in the key, replicas that tie are
+        // interchangeable in every respect, so the order found is canonical:
+        // every state of a class maps to one representative.
+        let targeted = |r: usize| -> Vec<bool> {
+            inflight
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|f| f.shard as usize == shard)
+                .map(|f| (f.targets >> r) & 1 == 1)
+                .collect()
+        };
         let key = |r: usize| {
             let (id, to, from) = replicas[r];
-            (&s.cluster.nodes[id], &s.cluster.inbox[to], &s.cluster.inbox[from])
+            (
+                &s.cluster.nodes[id],
+                &s.cluster.inbox[to],
+                &s.cluster.inbox[from],
+                targeted(r),
+            )
         };
+        let keys: Vec<_> = (0..replicas.len()).map(key).collect();
         let mut perm: Vec<usize> = (0..replicas.len()).collect();
-        perm.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        perm.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             continue;
         }
@@ -300,10 +328,9 @@ pub fn representative(s: &State) -> State {
             out.cluster.inbox[nto] = s.cluster.inbox[oto].clone();
             out.cluster.inbox[nfrom] = s.cluster.inbox[ofrom].clone();
         }
-        for node in out.cluster.nodes.iter_mut() {
-            let tidekv::cluster::NodeState::Fe(fe) = node else {
-                continue;
-            };
+        // Only the root FE names replicas: an inner FE's target bit 0 means
+        // its parent, whatever the shard field says.
+        if let tidekv::cluster::NodeState::Fe(fe) = &mut out.cluster.nodes[root] {
             for f in fe.inflight.iter_mut().flatten() {
                 if f.shard as usize == shard {
                     let old = f.targets;
@@ -430,7 +457,7 @@ impl TideModel {
                     .collect()
             })
             .collect();
-        self.symmetry = Symmetry(Some(Arc::new(shards)));
+        self.symmetry = Symmetry(Some(Arc::new((fe, shards))));
         Ok(self)
     }
 
