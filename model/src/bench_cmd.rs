@@ -3,7 +3,7 @@
 //! machines are shared and noisy).
 
 use crate::bench_checker::{checker_bench, CheckerBenchOptions};
-use crate::bench_scaling::{scaling, Scaling, ScalingOptions};
+use crate::bench_scaling::{growth, scaling, Scaling, ScalingOptions};
 use crate::plot::{self, Series};
 use crate::run_cmd::default_threads;
 use clap::Args;
@@ -24,8 +24,8 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Only these parts, comma-separated: runtime, checker, udp, scaling.
-    #[arg(long, value_delimiter = ',', default_value = "runtime,checker,udp,scaling")]
+    /// Only these parts, comma-separated: runtime, checker, udp, scaling, growth.
+    #[arg(long, value_delimiter = ',', default_value = "runtime,checker,udp,scaling,growth")]
     pub only: Vec<String>,
     /// Runs of each side of the runtime comparison (alternating; medians compared).
     #[arg(long, default_value_t = 5)]
@@ -87,8 +87,8 @@ pub fn runtime_spec(args: &BenchArgs) -> RunSpec {
 
 pub fn main(args: BenchArgs) -> u8 {
     for part in &args.only {
-        if !["runtime", "checker", "udp", "scaling"].contains(&part.as_str()) {
-            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling)");
+        if !["runtime", "checker", "udp", "scaling", "growth"].contains(&part.as_str()) {
+            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling, growth)");
             return 2;
         }
     }
@@ -180,6 +180,17 @@ pub fn main(args: BenchArgs) -> u8 {
                     }
                 }
                 out.insert("scaling".into(), serde_json::to_value(&sc).expect("serializable"));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
+        }
+    }
+    if args.only.iter().any(|p| p == "growth") {
+        match growth(threads, &mut progress) {
+            Ok(g) => {
+                out.insert("growth".into(), serde_json::to_value(&g).expect("serializable"));
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -395,6 +406,24 @@ fn print_table(out: &Json) {
                 p["us_per_cycle_plain"].as_f64().unwrap_or(0.0),
                 p["slowdown"].as_f64().unwrap_or(0.0)
             );
+        }
+    }
+    if let Some(g) = out.get("growth") {
+        for (part, key) in [("checker", "unique_states"), ("runtime", "ops_per_s")] {
+            for p in g[part].as_array().into_iter().flatten() {
+                let per = if part == "checker" {
+                    format!("{:.0} states/s", p["per_s"].as_f64().unwrap_or(0.0))
+                } else {
+                    format!("{:.1} µs/cycle", p["us_per_cycle"].as_f64().unwrap_or(0.0))
+                };
+                println!(
+                    "growth {part:<8}    {:<30} {:>5}: {:>12.0} {key}, {:.2}s, {per}",
+                    p["varies"].as_str().unwrap_or(""),
+                    p["value"],
+                    p[key].as_f64().unwrap_or(0.0),
+                    p["seconds"].as_f64().unwrap_or(0.0)
+                );
+            }
         }
     }
     if let Some(s) = out.get("seconds") {

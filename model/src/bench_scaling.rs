@@ -291,3 +291,131 @@ mod tests {
         assert!(big.command.contains("--prefill-keys 5000 --serialize-state"));
     }
 }
+
+/// One point of a growth table.
+#[derive(Clone, Debug, Serialize)]
+pub struct GrowthPoint {
+    /// What varies, and its value.
+    pub varies: &'static str,
+    pub value: usize,
+    pub command: String,
+    /// Checker: unique states and states/s; runtime: cycles/s, ops/s.
+    pub unique_states: Option<usize>,
+    pub seconds: f64,
+    pub per_s: f64,
+    pub ops_per_s: Option<f64>,
+    pub us_per_cycle: Option<f64>,
+}
+
+/// How cost grows with clients, shards, replicas and cycles: the checker on
+/// small configurations (one dimension varied from `replicated C=2 S=1 R=3
+/// fanout K=1 O=1 ops=get,put`, failure-free), and the runtime (from
+/// `replicated C=64 S=1 R=3 fanout`, 100,000 keys, about 250,000 operations
+/// per run).
+#[derive(Clone, Debug, Serialize)]
+pub struct Growth {
+    pub checker: Vec<GrowthPoint>,
+    pub runtime: Vec<GrowthPoint>,
+}
+
+pub fn growth(threads: usize, progress: &mut dyn FnMut(&str)) -> Result<Growth, RunError> {
+    use crate::model::{ModelConfig, OpKind as ModelOp};
+    use crate::runner::{check, RunOptions};
+    let base = || {
+        let mut c = ModelConfig::new(Kind::Replicated);
+        c.topology.clients = 2;
+        c.topology.replicas = 3;
+        c.topology.protocol = Protocol::Fanout;
+        c.keys = 1;
+        c.ops = vec![ModelOp::Get, ModelOp::Put];
+        c.ops_per_client = 1;
+        c
+    };
+    let mut configs: Vec<(&'static str, usize, ModelConfig)> = Vec::new();
+    for n in 1..=3 {
+        let mut c = base();
+        c.topology.clients = n;
+        configs.push(("clients", n, c));
+    }
+    for n in 1..=4 {
+        let mut c = base();
+        c.topology.replicas = n;
+        configs.push(("replicas", n, c));
+    }
+    for n in 1..=3 {
+        let mut c = base();
+        c.topology.shards = n;
+        c.topology.replicas = 1;
+        c.keys = n as u32;
+        configs.push(("shards (R=1, K=S)", n, c));
+    }
+    for n in 1..=3 {
+        let mut c = base();
+        c.ops_per_client = n as u32;
+        configs.push(("ops per client (cycles 4·O+2)", n, c));
+    }
+    let opts = RunOptions {
+        threads,
+        bfs: false,
+        symmetry: false,
+        progress: false,
+    };
+    let mut checker = Vec::new();
+    for (varies, value, mut c) in configs {
+        c.cycles = c.ops_per_client * c.topology.latency_cycles() + 2;
+        let r = check(&c, &opts).map_err(|e| RunError::Spec(tidekv::runtime::SpecError(e.0)))?;
+        progress(&format!(
+            "growth, checker, {varies} = {value}: {} unique states, {:.2}s",
+            r.unique_states, r.seconds
+        ));
+        checker.push(GrowthPoint {
+            varies,
+            value,
+            command: format!("tidekv check {} --threads {threads}", c.flags()),
+            unique_states: Some(r.unique_states),
+            seconds: r.seconds,
+            per_s: r.unique_states as f64 / r.seconds.max(1e-9),
+            ops_per_s: None,
+            us_per_cycle: None,
+        });
+    }
+    let mut runs: Vec<(&'static str, usize, RunSpec)> = Vec::new();
+    let rt = |clients: usize, shards: usize, replicas: usize| {
+        // About 250,000 operations per run, whatever the clients.
+        let cycles = (1_000_000 / clients as u32).clamp(2_000, 50_000);
+        let mut s = spec(Kind::Replicated, Some(Protocol::Fanout), clients, cycles);
+        s.topology.shards = shards;
+        s.topology.replicas = replicas;
+        s.workload.keys = 100_000;
+        s
+    };
+    for n in [16, 64, 256, 1024] {
+        runs.push(("clients", n, rt(n, 1, 3)));
+    }
+    for n in [1, 2, 4, 8] {
+        runs.push(("shards", n, rt(64, n, 3)));
+    }
+    for n in [1, 3, 5] {
+        runs.push(("replicas", n, rt(64, 1, n)));
+    }
+    let mut runtime = Vec::new();
+    for (varies, value, s) in runs {
+        let r = inproc::run(&s, InprocOptions::default())?;
+        let us = r.seconds / f64::from(s.cycles) * 1e6;
+        progress(&format!(
+            "growth, runtime, {varies} = {value}: {:.0} ops/s, {us:.1} µs/cycle",
+            r.ops_per_sec()
+        ));
+        runtime.push(GrowthPoint {
+            varies,
+            value,
+            command: command(&s, ""),
+            unique_states: None,
+            seconds: r.seconds,
+            per_s: r.cycles_per_sec(),
+            ops_per_s: Some(r.ops_per_sec()),
+            us_per_cycle: Some(us),
+        });
+    }
+    Ok(Growth { checker, runtime })
+}
