@@ -214,9 +214,23 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         choose: &mut Chooser<'_>,
         events: &mut Vec<(ClientId, ClientEvent<V>)>,
     ) -> Self {
-        let mut bufs = StepBuffers::with_links(topo.links.len());
+        self.successor_with(topo, inputs, choose, events, &mut StepBuffers::default())
+    }
+
+    /// [`Cluster::successor`] with scratch buffers kept by the caller (their
+    /// contents do not matter; the frames of the new state are new).
+    pub fn successor_with(
+        &self,
+        topo: &Topology,
+        inputs: &CycleInputs<V>,
+        choose: &mut Chooser<'_>,
+        events: &mut Vec<(ClientId, ClientEvent<V>)>,
+        bufs: &mut StepBuffers<V>,
+    ) -> Self {
+        bufs.spare = Vec::with_capacity(topo.links.len());
+        bufs.spare.resize_with(topo.links.len(), || None);
         let mut nodes = self.nodes.clone();
-        step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, &mut bufs);
+        step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, bufs);
         for (l, link) in topo.links.iter().enumerate() {
             if matches!(nodes[link.to], NodeState::Dead) {
                 bufs.spare[l] = None;
@@ -225,7 +239,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         Cluster {
             cycle: self.cycle + 1,
             nodes,
-            inbox: bufs.spare,
+            inbox: std::mem::take(&mut bufs.spare),
         }
     }
 

@@ -741,6 +741,14 @@ impl TideModel {
     }
 }
 
+thread_local! {
+    /// Scratch space for [`Cluster::successor_with`], per checker thread:
+    /// buffers only, emptied and refilled by every step, never part of a
+    /// state (it saves a handful of allocations per state).
+    static SCRATCH: std::cell::RefCell<tidekv::cluster::StepBuffers<V>> =
+        std::cell::RefCell::new(tidekv::cluster::StepBuffers::default());
+}
+
 impl Model for TideModel {
     type State = State;
     type Action = CycleAction;
@@ -762,26 +770,38 @@ impl Model for TideModel {
         }
         let topo = &self.topo;
         // Clients: idle ones with operations left may start any op, or none.
-        let mut op_sets: Vec<Vec<Option<Op<V>>>> = vec![Vec::new()];
-        for c in 0..topo.clients() {
-            let may = self.may_start(s, c);
-            let options: Vec<Option<Op<V>>> = if may {
-                std::iter::once(None)
-                    .chain(self.alphabet.iter().cloned().map(Some))
-                    .collect()
-            } else {
-                vec![None]
-            };
-            op_sets = op_sets
-                .into_iter()
-                .flat_map(|prefix| {
-                    options.iter().map(move |o| {
-                        let mut p = prefix.clone();
-                        p.push(o.clone());
-                        p
-                    })
-                })
-                .collect();
+        // Every combination, the last client varying fastest (an odometer
+        // over per-client option counts: one vector per action, no others).
+        let options: Vec<usize> = (0..topo.clients())
+            .map(|c| {
+                if self.may_start(s, c) {
+                    1 + self.alphabet.len()
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let option = |choice: usize| (choice > 0).then(|| self.alphabet[choice - 1].clone());
+        let mut op_sets: Vec<Vec<Option<Op<V>>>> = Vec::with_capacity(options.iter().product());
+        let mut digits = vec![0usize; options.len()];
+        loop {
+            op_sets.push(digits.iter().map(|&d| option(d)).collect());
+            // The next combination: increment from the last client.
+            let mut i = digits.len();
+            loop {
+                if i == 0 {
+                    break;
+                }
+                i -= 1;
+                digits[i] += 1;
+                if digits[i] < options[i] {
+                    break;
+                }
+                digits[i] = 0;
+            }
+            if digits.iter().all(|&d| d == 0) {
+                break;
+            }
         }
         let points = s.cluster.choice_points(topo);
         for crashes in self.crash_options(s) {
@@ -828,21 +848,24 @@ impl Model for TideModel {
         };
         let mut events = Vec::new();
         let picks = &action.picks;
-        let cluster = last.cluster.successor(
-            &self.topo,
-            &inputs,
-            &mut |fe, c, cands| {
-                let p = picks
-                    .iter()
-                    .find(|p| p.fe == fe && p.client == c)
-                    .expect("the action has a pick for every open choice");
-                cands
-                    .iter()
-                    .position(|&x| x == p.replica)
-                    .expect("the pick is a candidate")
-            },
-            &mut events,
-        );
+        let cluster = SCRATCH.with_borrow_mut(|bufs| {
+            last.cluster.successor_with(
+                &self.topo,
+                &inputs,
+                &mut |fe, c, cands| {
+                    let p = picks
+                        .iter()
+                        .find(|p| p.fe == fe && p.client == c)
+                        .expect("the action has a pick for every open choice");
+                    cands
+                        .iter()
+                        .position(|&x| x == p.replica)
+                        .expect("the pick is a candidate")
+                },
+                &mut events,
+                bufs,
+            )
+        });
         let mut s = State {
             cluster,
             monitor: last.monitor.clone(),
