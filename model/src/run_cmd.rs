@@ -245,6 +245,7 @@ pub fn run_main(args: RunArgs) -> u8 {
                 threads: usize::from(args.threads),
                 serialize_state: args.serialize_state,
                 prefill_keys: args.prefill_keys,
+                recorder: None,
             },
         ),
         Transport::Udp => {

@@ -27,6 +27,9 @@ pub struct Counterexample {
     /// The Explorer page of the violating state, as `tidekv explore` with
     /// the same flags serves it on its default address.
     pub explore_url: String,
+    /// The path itself: one action per cycle from the initial state (what
+    /// the conformance tests replay on the runtime).
+    pub actions: Vec<CycleAction>,
 }
 
 /// The result of checking one configuration.
@@ -308,11 +311,11 @@ pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<Cycl
     let mut steps = Vec::new();
     let mut steps_json = Vec::new();
     let explore_url = crate::explore_cmd::counterexample_url(&model.config, &actions);
-    for a in actions {
+    for a in &actions {
         let cycle = state.cluster.cycle;
-        steps.push(model.describe_action(cycle, &a));
-        steps_json.push(action_json(model, cycle, &a));
-        state = replay.next_state(&state, a).expect("every action applies");
+        steps.push(model.describe_action(cycle, a));
+        steps_json.push(action_json(model, cycle, a));
+        state = replay.next_state(&state, a.clone()).expect("every action applies");
     }
     let explanation = replay
         .explain(i, &state)
@@ -326,6 +329,7 @@ pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<Cycl
         steps_json,
         history,
         explore_url,
+        actions,
     }
 }
 

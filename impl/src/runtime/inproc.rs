@@ -33,7 +33,7 @@ use crate::node::client::ClientEvent;
 use crate::node::hash::home_shard;
 use crate::node::server::HashStore;
 use crate::node::ClientId;
-use crate::topology::{Role, Topology};
+use crate::topology::{NodeId, Role, Topology};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -58,7 +58,14 @@ pub struct InprocOptions {
     /// such a run shows reads of values no client wrote, so `run` refuses a
     /// history with it.
     pub prefill_keys: u32,
+    /// Hears, after every cycle, the inputs the engine gave it and the replica
+    /// choices the FEs made (`(fe, client, replica)`): what a model path
+    /// needs to replay the run (`tests/tests/conformance.rs`).
+    pub recorder: Option<Recorder>,
 }
+
+/// See [`InprocOptions::recorder`].
+pub type Recorder = Box<dyn FnMut(u32, &CycleInputs<Value>, &[(NodeId, ClientId, usize)]) + Send>;
 
 impl Default for InprocOptions {
     fn default() -> Self {
@@ -70,6 +77,7 @@ impl Default for InprocOptions {
             threads: 1,
             serialize_state: false,
             prefill_keys: 0,
+            recorder: None,
         }
     }
 }
@@ -146,6 +154,8 @@ fn drive(
     let failed = |e: std::io::Error| RunError::Failed(format!("writing the history: {e}"));
 
     let mut state_bytes = 0u64;
+    let mut recorder = opts.recorder;
+    let mut picks: Vec<(NodeId, ClientId, usize)> = Vec::new();
     let start = Instant::now();
     for cycle in 0..spec.cycles {
         inputs.crashes.clear();
@@ -166,11 +176,20 @@ fn drive(
         for (c, driver) in drivers.iter_mut().enumerate() {
             inputs.ops[c] = driver.poll(cycle, cluster.will_be_idle(topo, c));
         }
-        let mut choose = |fe: usize, _client: ClientId, candidates: &[usize]| {
+        picks.clear();
+        let recording = recorder.is_some();
+        let mut choose = |fe: usize, client: ClientId, candidates: &[usize]| {
             let stream = choosers[fe].as_mut().expect("only FEs make replica choices");
-            stream.below(candidates.len() as u64) as usize
+            let i = stream.below(candidates.len() as u64) as usize;
+            if recording {
+                picks.push((fe, client, candidates[i]));
+            }
+            i
         };
         cluster.step(topo, &inputs, &mut choose, &mut events);
+        if let Some(r) = recorder.as_mut() {
+            r(cycle, &inputs, &picks);
+        }
         if opts.serialize_state {
             state_bytes += cluster.round_trip_servers();
         }

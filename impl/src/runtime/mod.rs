@@ -27,6 +27,7 @@ pub mod inproc;
 pub mod metrics;
 pub mod parallel;
 pub mod rng;
+pub mod script;
 pub mod sink;
 pub mod udp;
 pub mod value;

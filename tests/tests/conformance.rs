@@ -1,0 +1,540 @@
+//! The model and the runtime are one system: conformance both ways.
+//!
+//! - **Model → runtime.** Paths of the checker — every counterexample it
+//!   reports, and seeded random walks through the same model — are replayed
+//!   on the runtime's stepper (`Cluster<Value, HashStore<Value>>`, on one
+//!   thread and on two, through the history sink `tidekv run --history`
+//!   uses) with the same choices: the operations started, the replica of
+//!   every open FE choice, every crash, atomic or mid-send. The runtime's
+//!   history must equal the model's, event for event and cycle for cycle.
+//! - **Runtime → model.** Runs of the in-process engine (`inproc::run`, its
+//!   workload drivers and random streams, scheduled crashes) are recorded
+//!   cycle by cycle; each cycle must be one of the model's actions in the
+//!   state the previous cycles led to, the model's history along that path
+//!   must equal the runtime's, and the history properties must get the same
+//!   verdicts from the runtime's history as from the model's monitor.
+//!
+//! Node logic never looks at a value except to store and return it, so a
+//! renaming of values commutes with every step: runtime values are renamed
+//! to the model's small alphabet (injectively) and back.
+
+use stateright::Model;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tidekv::cluster::{Crash, CrashKind, CycleInputs};
+use tidekv::history::{read_jsonl, write_jsonl, History};
+use tidekv::node::{Op, OpResult, Protocol};
+use tidekv::runtime::inproc::{self, InprocOptions};
+use tidekv::runtime::script::{run_script, ScriptedCycle};
+use tidekv::runtime::value::Value;
+use tidekv::runtime::workload::WorkloadSpec;
+use tidekv::runtime::{CrashAt, RunSpec};
+use tidekv::topology::{Kind, NodeId};
+use tidekv_model::model::{prop, CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
+use tidekv_model::runner::{check, RunOptions};
+use tidekv_model::simulate::{random_action, SplitMix64};
+
+/// A `Write` the test keeps a handle to.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buffer {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn jsonl<V: tidekv::node::Val>(h: &History<V>) -> String {
+    let mut out = Vec::new();
+    write_jsonl(h, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Every value of `h` through `f`.
+fn rename(h: &History<u64>, f: &dyn Fn(u64) -> u64) -> History<u64> {
+    let op = |o: &Op<u64>| match o {
+        Op::Get(k) => Op::Get(*k),
+        Op::Delete(k) => Op::Delete(*k),
+        Op::Put(k, v) => Op::Put(*k, f(*v)),
+        Op::Insert(k, v) => Op::Insert(*k, f(*v)),
+        Op::Modify(k, v) => Op::Modify(*k, f(*v)),
+    };
+    let res = |r: &OpResult<u64>| match r {
+        OpResult::Value(v) => OpResult::Value(v.map(f)),
+        OpResult::Modified(v) => OpResult::Modified(f(*v)),
+        other => other.clone(),
+    };
+    let mut out = h.clone();
+    for rec in &mut out.ops {
+        rec.op = op(&rec.op);
+        if let Some(r) = &mut rec.ret {
+            r.result = res(&r.result);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Model → runtime
+
+/// The configurations replayed: every topology, every protocol, both crash
+/// modes, FE crashes, two FE levels.
+fn configs() -> Vec<ModelConfig> {
+    let base = |kind: Kind, f: &dyn Fn(&mut ModelConfig)| {
+        let mut c = ModelConfig::new(kind);
+        c.ops = vec![OpKind::Get, OpKind::Put];
+        f(&mut c);
+        c.cycles = c.ops_per_client * c.topology.latency_cycles() + 2;
+        c
+    };
+    let replicated = |p: Protocol, f: &dyn Fn(&mut ModelConfig)| {
+        base(Kind::Replicated, &|c| {
+            c.topology.protocol = p;
+            f(c)
+        })
+    };
+    vec![
+        base(Kind::Single, &|c| c.crashes = 1),
+        base(Kind::Single, &|c| c.ops = OpKind::ALL.to_vec()),
+        base(Kind::Sharded, &|c| {
+            c.keys = 2;
+            c.crashes = 1
+        }),
+        replicated(Protocol::Seed, &|_| {}),
+        replicated(Protocol::Seed, &|c| {
+            c.crashes = 1;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        }),
+        replicated(Protocol::Owner, &|c| {
+            c.crashes = 1;
+            c.crash_mode = CrashMode::MidSend;
+        }),
+        replicated(Protocol::Fanout, &|c| {
+            c.topology.replicas = 3;
+            c.crashes = 2;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        }),
+        replicated(Protocol::Fanout, &|c| {
+            c.crash_fe = true;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        }),
+        replicated(Protocol::Fanout, &|c| {
+            c.topology.levels = 2;
+            c.crashes = 1;
+            c.ops_per_client = 1
+        }),
+    ]
+}
+
+fn value(v: u8) -> Value {
+    Value::new(u64::from(v), 8)
+}
+
+fn to_script(actions: &[CycleAction]) -> Vec<ScriptedCycle> {
+    actions
+        .iter()
+        .map(|a| ScriptedCycle {
+            ops: a
+                .ops
+                .iter()
+                .map(|o| {
+                    o.as_ref().map(|o| match o {
+                        Op::Get(k) => Op::Get(*k),
+                        Op::Delete(k) => Op::Delete(*k),
+                        Op::Put(k, v) => Op::Put(*k, value(*v)),
+                        Op::Insert(k, v) => Op::Insert(*k, value(*v)),
+                        Op::Modify(k, v) => Op::Modify(*k, value(*v)),
+                    })
+                })
+                .collect(),
+            picks: a.picks.iter().map(|p| (p.fe, p.client, p.replica)).collect(),
+            crashes: a.crashes.clone(),
+        })
+        .collect()
+}
+
+/// The model's history at the end of `actions`, as JSON lines.
+fn model_history(m: &TideModel, actions: &[CycleAction]) -> String {
+    let traced = TideModel::new(m.config.clone()).unwrap().with_trace();
+    let mut s = traced.init_states().pop().unwrap();
+    for a in actions {
+        s = traced.next_state(&s, a.clone()).expect("a path of the model");
+    }
+    let h = &s.trace.as_ref().unwrap().history;
+    let as_ids: History<u64> = read_jsonl(jsonl(h).as_bytes()).unwrap();
+    jsonl(&as_ids)
+}
+
+/// The runtime's history of the same choices, on `threads` threads.
+fn runtime_history(m: &TideModel, actions: &[CycleAction], threads: usize) -> Result<String, String> {
+    let out = Buffer::default();
+    run_script(&m.topo, &to_script(actions), threads, Box::new(out.clone()))?;
+    Ok(out.text())
+}
+
+fn assert_conforms(m: &TideModel, actions: &[CycleAction], what: &str) {
+    let model = model_history(m, actions);
+    for threads in [1, 2] {
+        let runtime = runtime_history(m, actions, threads).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            runtime, model,
+            "{what}, {threads} thread(s): the runtime's history differs from the model's"
+        );
+    }
+}
+
+/// Every counterexample the checker reports replays on the runtime with the
+/// same history: the refuted claims fail the same way on the real engine.
+#[test]
+fn counterexamples_replay_on_the_runtime() {
+    let opts = RunOptions {
+        threads: 1,
+        bfs: false,
+        symmetry: false,
+        progress: false,
+    };
+    let mut replayed = 0;
+    for c in configs() {
+        let report = check(&c, &opts).unwrap();
+        let m = TideModel::new(c.clone()).unwrap();
+        for cex in &report.counterexamples {
+            assert!(!cex.actions.is_empty());
+            assert_conforms(&m, &cex.actions, &format!("{}: {}", c.label(), cex.property));
+            replayed += 1;
+        }
+    }
+    // seed: linearizable, converged (and more with crashes); owner mid-send:
+    // F3; single and sharded with a crash: available, no-lost-writes.
+    assert!(
+        replayed >= 8,
+        "only {replayed} counterexamples: the test would prove little"
+    );
+}
+
+/// Seeded random walks through the model, every topology and failure mode,
+/// replay on the runtime with the same history.
+#[test]
+fn random_model_paths_replay_on_the_runtime() {
+    let walks = std::env::var("CONFORMANCE_WALKS").map_or(40, |s| s.parse().unwrap());
+    let mut crashes = 0;
+    for (n, c) in configs().into_iter().enumerate() {
+        let m = TideModel::new(c.clone()).unwrap();
+        for w in 0..walks {
+            let mut rng = SplitMix64::new(1000 * n as u64 + w);
+            let mut s = m.init_states().pop().unwrap();
+            let mut actions = Vec::new();
+            while s.cluster.cycle < c.cycles {
+                let a = random_action(&m, &s, &mut rng);
+                crashes += a.crashes.len();
+                s = m.next_state(&s, a.clone()).unwrap();
+                actions.push(a);
+            }
+            assert_conforms(&m, &actions, &format!("{} walk {w}", c.label()));
+        }
+    }
+    assert!(crashes > 20, "the walks crashed only {crashes} nodes");
+}
+
+/// The comparison is not vacuous: another replica choice, a crash left out,
+/// or a mid-send crash that delivers another subset changes the runtime's
+/// history, and the test above would see it.
+#[test]
+fn a_perturbed_path_gives_another_history() {
+    let opts = RunOptions {
+        threads: 1,
+        bfs: false,
+        symmetry: false,
+        progress: false,
+    };
+    let c = &configs()[3]; // seed R=2: the race
+    let m = TideModel::new(c.clone()).unwrap();
+    let report = check(c, &opts).unwrap();
+    let cex = &report.counterexamples[0];
+    let model = model_history(&m, &cex.actions);
+    // Send one of the racing writes to the other replica.
+    let mut changed = false;
+    let mut other = cex.actions.clone();
+    for a in &mut other {
+        if let Some(p) = a.picks.first_mut() {
+            *p = Pick {
+                replica: 1 - p.replica,
+                server: m.topo.server(0, 1 - p.replica),
+                ..*p
+            };
+            changed = true;
+            break;
+        }
+    }
+    assert!(changed, "the race has an open choice");
+    let h = runtime_history(&m, &other, 1).unwrap();
+    assert_ne!(h, model, "another replica choice, another history");
+
+    // A dropped crash: the owner counterexample (F3) needs its mid-send crash.
+    let c = &configs()[5];
+    let m = TideModel::new(c.clone()).unwrap();
+    let report = check(c, &opts).unwrap();
+    let cex = report
+        .counterexamples
+        .iter()
+        .find(|x| x.actions.iter().any(|a| !a.crashes.is_empty()))
+        .expect("owner under mid-send crashes has a counterexample with a crash");
+    let model = model_history(&m, &cex.actions);
+    let mut no_crash = cex.actions.clone();
+    for a in &mut no_crash {
+        a.crashes.clear();
+    }
+    match runtime_history(&m, &no_crash, 1) {
+        Ok(h) => assert_ne!(h, model, "no crash, another history"),
+        Err(e) => assert!(e.contains("asks") || e.contains("busy"), "{e}"),
+    }
+    let mut other_mask = cex.actions.clone();
+    for a in &mut other_mask {
+        for cr in &mut a.crashes {
+            cr.kind = match cr.kind {
+                CrashKind::MidSend(_) => CrashKind::Atomic,
+                CrashKind::Atomic => CrashKind::MidSend(1),
+            };
+        }
+    }
+    match runtime_history(&m, &other_mask, 1) {
+        Ok(h) => assert_ne!(h, model, "another crash, another history"),
+        Err(e) => assert!(e.contains("asks") || e.contains("busy"), "{e}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Runtime → model
+
+struct Recorded {
+    cycles: Vec<(u32, CycleInputs<Value>, Vec<(NodeId, usize, usize)>)>,
+    history: History<u64>,
+}
+
+fn record(spec: &RunSpec) -> Recorded {
+    let cycles = Arc::new(Mutex::new(Vec::new()));
+    let sink = cycles.clone();
+    let out = Buffer::default();
+    inproc::run(
+        spec,
+        InprocOptions {
+            history: Some(Box::new(out.clone())),
+            recorder: Some(Box::new(
+                move |cycle, inputs: &CycleInputs<Value>, picks: &[(NodeId, usize, usize)]| {
+                    sink.lock().unwrap().push((cycle, inputs.clone(), picks.to_vec()));
+                },
+            )),
+            ..InprocOptions::default()
+        },
+    )
+    .unwrap();
+    let cycles = std::mem::take(&mut *cycles.lock().unwrap());
+    Recorded {
+        cycles,
+        history: read_jsonl(out.text().as_bytes()).unwrap(),
+    }
+}
+
+/// The runs recorded: every topology and protocol, crashes within R−1 per
+/// shard and beyond it (every replica of a shard, the single server).
+fn runs() -> Vec<(RunSpec, usize)> {
+    let spec = |kind: Kind, f: &dyn Fn(&mut RunSpec)| {
+        let mut s = RunSpec {
+            topology: tidekv::topology::TopologyConfig::new(kind, 2),
+            workload: WorkloadSpec {
+                keys: 2,
+                ..WorkloadSpec::default()
+            },
+            seed: 0,
+            cycles: 16,
+            crashes: vec![],
+        };
+        f(&mut s);
+        s
+    };
+    let crash = |node: &str, cycle| CrashAt {
+        node: node.into(),
+        cycle,
+    };
+    let mut out = Vec::new();
+    for seed in 0..6 {
+        out.push((
+            spec(Kind::Single, &|s| {
+                s.seed = seed;
+                s.crashes = if seed % 2 == 0 {
+                    vec![crash("server", 3 + seed as u32)]
+                } else {
+                    vec![]
+                };
+            }),
+            (seed % 2 == 0) as usize,
+        ));
+        out.push((
+            spec(Kind::Sharded, &|s| {
+                s.seed = seed;
+                s.crashes = vec![crash("s1", 2 + seed as u32)];
+            }),
+            1,
+        ));
+        for p in Protocol::ALL {
+            out.push((
+                spec(Kind::Replicated, &|s| {
+                    s.seed = seed;
+                    s.topology.protocol = p;
+                    s.topology.replicas = 3;
+                    s.crashes = vec![crash("r0.0", 4 + seed as u32)];
+                }),
+                1,
+            ));
+            // Beyond R−1: both replicas of the shard.
+            out.push((
+                spec(Kind::Replicated, &|s| {
+                    s.seed = seed;
+                    s.topology.protocol = p;
+                    s.topology.replicas = 2;
+                    s.crashes = vec![crash("r0.1", 2 + seed as u32), crash("r0.0", 6 + seed as u32)];
+                }),
+                2,
+            ));
+        }
+    }
+    out
+}
+
+fn model_for(spec: &RunSpec, crashes: usize) -> TideModel {
+    let mut c = ModelConfig::new(spec.topology.kind);
+    c.topology = spec.topology.clone();
+    c.keys = spec.workload.keys;
+    c.values = 16;
+    c.ops = OpKind::ALL.to_vec();
+    c.ops_per_client = spec.cycles;
+    c.cycles = spec.cycles;
+    c.crashes = crashes;
+    c.crash_mode = CrashMode::Atomic;
+    TideModel::new(c).unwrap().with_trace()
+}
+
+/// Runtime value ids → model values 1, 2, … in order of first use.
+fn value_map(rec: &Recorded) -> BTreeMap<u64, u8> {
+    let mut map = BTreeMap::new();
+    for (_, inputs, _) in &rec.cycles {
+        for op in inputs.ops.iter().flatten() {
+            if let Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) = op {
+                let next = map.len() as u8 + 1;
+                map.entry(v.id()).or_insert(next);
+            }
+        }
+    }
+    assert!(map.len() <= 16, "{} values: more than the model's alphabet", map.len());
+    map
+}
+
+#[test]
+fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
+    let mut violations = 0;
+    let mut checked = 0;
+    for (spec, crashes) in runs() {
+        let label = format!(
+            "{} seed {} crashes {:?}",
+            spec.topology.label(),
+            spec.seed,
+            spec.crashes
+        );
+        let rec = record(&spec);
+        let m = model_for(&spec, crashes);
+        let values = value_map(&rec);
+        let mut s = m.init_states().pop().unwrap();
+        for (cycle, inputs, picks) in &rec.cycles {
+            assert_eq!(s.cluster.cycle, *cycle);
+            let action = CycleAction {
+                ops: inputs
+                    .ops
+                    .iter()
+                    .map(|o| {
+                        o.as_ref().map(|o| match o {
+                            Op::Get(k) => Op::Get(*k),
+                            Op::Delete(k) => Op::Delete(*k),
+                            Op::Put(k, v) => Op::Put(*k, values[&v.id()]),
+                            Op::Insert(k, v) => Op::Insert(*k, values[&v.id()]),
+                            Op::Modify(k, v) => Op::Modify(*k, values[&v.id()]),
+                        })
+                    })
+                    .collect(),
+                picks: picks
+                    .iter()
+                    .map(|&(fe, client, replica)| {
+                        let shard = match s
+                            .cluster
+                            .choice_points(&m.topo)
+                            .iter()
+                            .find(|p| p.0 == fe && p.1 == client)
+                        {
+                            Some(p) => p.2,
+                            None => panic!("{label} cycle {cycle}: the model has no choice for c{client}"),
+                        };
+                        Pick {
+                            fe,
+                            client,
+                            replica,
+                            server: m.topo.server(shard, replica),
+                        }
+                    })
+                    .collect(),
+                crashes: inputs
+                    .crashes
+                    .iter()
+                    .map(|c| Crash {
+                        node: c.node,
+                        kind: c.kind,
+                    })
+                    .collect(),
+            };
+            let mut actions = Vec::new();
+            m.actions(&s, &mut actions);
+            assert!(
+                actions.contains(&action),
+                "{label} cycle {cycle}: the runtime's cycle is not an action of the model: {action:?}"
+            );
+            s = m.next_state(&s, action).unwrap();
+        }
+        // Same observations.
+        let back: BTreeMap<u64, u64> = values.iter().map(|(id, v)| (u64::from(*v), *id)).collect();
+        let model_history: History<u64> = read_jsonl(jsonl(&s.trace.as_ref().unwrap().history).as_bytes()).unwrap();
+        let model_history = rename(&model_history, &|v| back[&v]);
+        assert_eq!(jsonl(&model_history), jsonl(&rec.history), "{label}: histories");
+        // Same verdicts on the history properties.
+        let trace = s.trace.as_ref().unwrap();
+        let now = spec.cycles;
+        let base = spec.topology.latency_cycles();
+        let runtime_verdicts = [
+            tidekv_checks::linearizable(&rec.history).is_ok(),
+            tidekv_checks::latency(&rec.history, &trace.crash_cycles(), now, base).is_ok(),
+            tidekv_checks::available(&rec.history, &trace.crash_cycles(), now, base).is_ok(),
+        ];
+        let model_verdicts = [prop::LINEARIZABLE, prop::LATENCY, prop::AVAILABLE].map(|p| m.holds(p, &s));
+        assert_eq!(
+            runtime_verdicts, model_verdicts,
+            "{label}: verdicts (linearizable, latency, available)"
+        );
+        violations += runtime_verdicts.iter().filter(|ok| !**ok).count();
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 48,
+        "6 seeds × (single, sharded, 3 protocols × within and beyond R−1)"
+    );
+    assert!(violations > 10, "beyond R−1 the runs must show failures: {violations}");
+}
