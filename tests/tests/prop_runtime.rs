@@ -4,6 +4,13 @@
 //! protocol within small bounds must hold on long random runs; what it
 //! refutes, proptest must find and shrink too.
 //!
+//! Beyond the replicated runs with their linearizability and stale-read
+//! checks, `every_topology_satisfies_what_the_checker_proves` draws single,
+//! sharded and replicated clusters of every protocol with crashes within
+//! the budget, and requires each history property the project expects to
+//! hold there (`tidekv_model::expect`, the table the checker's verdicts are
+//! held to) to hold on the run: linearizable, latency, available.
+//!
 //! `PROPTEST_CASES` raises the number of cases (default 24 per property).
 
 use proptest::prelude::*;
@@ -125,6 +132,238 @@ fn config() -> ProptestConfig {
         // Failing cases are saved next to this file and replayed first.
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         ..ProptestConfig::default()
+    }
+}
+
+/// A cluster of any topology: its crashes are `(node name, cycle)`.
+#[derive(Clone, Debug)]
+struct AnyCase {
+    kind: Kind,
+    protocol: Protocol,
+    shards: usize,
+    replicas: usize,
+    clients: usize,
+    keys: u32,
+    seed: u64,
+    cycles: u32,
+    crashes: Vec<(String, u32)>,
+}
+
+impl AnyCase {
+    fn spec(&self) -> RunSpec {
+        let mut topology = TopologyConfig::new(self.kind, self.clients);
+        topology.shards = self.shards;
+        topology.replicas = self.replicas;
+        if self.kind == Kind::Replicated {
+            topology.protocol = self.protocol;
+        }
+        RunSpec {
+            topology,
+            workload: WorkloadSpec {
+                keys: self.keys,
+                ..WorkloadSpec::default()
+            },
+            seed: self.seed,
+            cycles: self.cycles,
+            crashes: self
+                .crashes
+                .iter()
+                .map(|(node, cycle)| CrashAt {
+                    node: node.clone(),
+                    cycle: *cycle,
+                })
+                .collect(),
+        }
+    }
+
+    /// The model configuration whose verdicts the run is held to.
+    fn model(&self) -> tidekv_model::model::ModelConfig {
+        let mut c = tidekv_model::model::ModelConfig::new(self.kind);
+        c.topology = self.spec().topology;
+        c.keys = self.keys.min(tidekv_model::model::KEYS_MAX);
+        // Crashes per budget group: a shard (replicated) or all servers.
+        let per_group = if self.kind == Kind::Replicated {
+            (0..self.shards)
+                .map(|s| {
+                    self.crashes
+                        .iter()
+                        .filter(|(n, _)| n.starts_with(&format!("r{s}.")))
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+        } else {
+            self.crashes.len()
+        };
+        c.crashes = per_group;
+        c
+    }
+}
+
+/// Every topology and protocol; crashes up to `budget(servers per group)`
+/// per group (distinct nodes, atomic, at random cycles).
+fn any_cases(budget: fn(usize) -> usize) -> impl Strategy<Value = AnyCase> {
+    let kinds = prop_oneof![Just(Kind::Single), Just(Kind::Sharded), Just(Kind::Replicated)];
+    let protocols = prop_oneof![Just(Protocol::Seed), Just(Protocol::Owner), Just(Protocol::Fanout)];
+    (
+        kinds,
+        protocols,
+        1usize..=2,
+        2usize..=3,
+        1usize..=4,
+        1u32..=3,
+        20u32..=200,
+        any::<u64>(),
+    )
+        .prop_flat_map(move |(kind, protocol, shards, replicas, clients, keys, cycles, seed)| {
+            let (shards, replicas) = match kind {
+                Kind::Single => (1, 1),
+                Kind::Sharded => (shards.max(2), 1),
+                Kind::Replicated => (shards, replicas),
+            };
+            let nodes: Vec<(usize, String)> = (0..shards)
+                .flat_map(|s| {
+                    (0..replicas).map(move |r| {
+                        let name = match kind {
+                            Kind::Single => "server".to_string(),
+                            Kind::Sharded => format!("s{s}"),
+                            Kind::Replicated => format!("r{s}.{r}"),
+                        };
+                        (if kind == Kind::Replicated { s } else { 0 }, name)
+                    })
+                })
+                .collect();
+            let group_size = if kind == Kind::Replicated { replicas } else { shards };
+            let picks = proptest::collection::vec((0..nodes.len(), 0..cycles), 0..=nodes.len());
+            picks.prop_map(move |picks| {
+                let mut crashes: Vec<(String, u32)> = Vec::new();
+                let mut per = vec![0; shards];
+                for (i, cycle) in picks {
+                    let (group, name) = &nodes[i];
+                    if crashes.iter().any(|(n, _)| n == name) || per[*group] >= budget(group_size) {
+                        continue;
+                    }
+                    per[*group] += 1;
+                    crashes.push((name.clone(), cycle));
+                }
+                AnyCase {
+                    kind,
+                    protocol,
+                    shards,
+                    replicas,
+                    clients,
+                    keys,
+                    seed,
+                    cycles,
+                    crashes,
+                }
+            })
+        })
+}
+
+/// The history properties of a run of `case` that the project expects to
+/// hold for its configuration, each checked on the run's history: `Err`
+/// names the first that fails.
+fn expected_properties_hold(case: &AnyCase) -> Result<(), String> {
+    use tidekv_checks::Verdict;
+    use tidekv_model::expect::expected;
+    use tidekv_model::model::prop;
+    let spec = case.spec();
+    let buf = Buffer::default();
+    let report = inproc::run(
+        &spec,
+        InprocOptions {
+            history: Some(Box::new(buf.clone())),
+            ..InprocOptions::default()
+        },
+    )
+    .expect("a valid spec runs");
+    let h: History<u64> = read_jsonl(&buf.0.lock().unwrap()[..]).expect("a valid history");
+    let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
+    let base = spec.topology.latency_cycles();
+    let model = case.model();
+    let checks: [(usize, &str, Result<(), String>); 3] = [
+        (prop::LINEARIZABLE, "linearizable", tidekv_checks::linearizable(&h)),
+        (
+            prop::LATENCY,
+            "latency",
+            tidekv_checks::latency(&h, &crash_cycles, spec.cycles, base),
+        ),
+        (
+            prop::AVAILABLE,
+            "available",
+            tidekv_checks::available(&h, &crash_cycles, spec.cycles, base),
+        ),
+    ];
+    for (p, name, r) in checks {
+        if expected(&model, p).0 == Verdict::Holds {
+            r.map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every topology and protocol, crashes within the budget (R−1 per
+    /// shard; none for the single server, whose crash is fatal by the
+    /// seed's own account): what the checker proves holds on long runs.
+    #[test]
+    fn every_topology_satisfies_what_the_checker_proves(case in any_cases(|n| n - 1)) {
+        prop_assert_eq!(expected_properties_hold(&case), Ok(()));
+    }
+}
+
+/// Beyond the budget — every replica of a shard dead — `available` fails,
+/// and proptest shrinks a failing run to a minimal one: one shard of two
+/// replicas, both crashed. (The checker's `available` verdict for such a
+/// configuration is violated too: `tidekv check --topology replicated
+/// --replicas 2 --crashes 2`.)
+#[test]
+fn proptest_finds_and_shrinks_a_crash_beyond_the_budget() {
+    let config = Config {
+        cases: 256,
+        max_shrink_iters: 4096,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let result = runner.run(&any_cases(|n| n), |case| {
+        let spec = case.spec();
+        let buf = Buffer::default();
+        let report = inproc::run(
+            &spec,
+            InprocOptions {
+                history: Some(Box::new(buf.clone())),
+                ..InprocOptions::default()
+            },
+        )
+        .expect("a valid spec runs");
+        let h: History<u64> = read_jsonl(&buf.0.lock().unwrap()[..]).expect("a valid history");
+        let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
+        tidekv_checks::available(&h, &crash_cycles, spec.cycles, spec.topology.latency_cycles())
+            .map_err(TestCaseError::fail)
+    });
+    match result {
+        Err(TestError::Fail(why, minimal)) => {
+            eprintln!("minimal failing case: {minimal:?}\n  {why}");
+            // Unavailability needs a whole group dead: the single server, or
+            // every replica of a shard (sharded clusters re-hash a dead
+            // shard's keys to the live ones).
+            let group = match minimal.kind {
+                Kind::Single => 1,
+                Kind::Sharded => minimal.shards,
+                Kind::Replicated => minimal.replicas,
+            };
+            assert!(minimal.crashes.len() >= group, "a whole group is dead: {minimal:?}");
+            assert_eq!(
+                (minimal.shards, minimal.clients, minimal.keys),
+                (1, 1, 1),
+                "shrunk: {minimal:?}"
+            );
+        }
+        other => panic!("proptest did not find a run beyond the budget failing: {other:?}"),
     }
 }
 
