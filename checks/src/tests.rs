@@ -449,3 +449,66 @@ proptest! {
         prop_assert_eq!(no_stale_reads(&h(ops.clone())).is_ok(), no_stale_reads_oracle(&ops));
     }
 }
+
+#[test]
+fn the_monitor_flags_latency_unavailability_and_answers_after_crashes() {
+    use crate::monitor::Monitor;
+    let mut m: Monitor<u8> = Monitor::new(2, 4);
+    assert!(!m.any_acked());
+    m.invoke(0, 0, 0, Op::Put(0, 1));
+    assert_eq!(m.check_pending(4), Ok(()), "pending for 4 cycles is within the bound");
+    assert!(m.check_pending(5).is_err(), "pending for 5 is over it");
+    let v = m.ret(4, 0, 0, OpResult::Ok);
+    assert!(v.is_empty(), "{v:?}");
+    assert!(m.any_acked());
+    assert!(m.flags.completed && !m.flags.latency_violated && !m.flags.unavailable);
+    assert!(!m.flags.answered_after_crash);
+    // Invoked at 4, answered at 9: one cycle late without a crash.
+    m.invoke(4, 1, 0, Op::Get(0));
+    let v = m.ret(9, 1, 0, OpResult::Value(Some(1)));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, crate::LATENCY);
+    assert!(m.flags.latency_violated && m.flags.write_then_read);
+    // After a crash: an answer is "answered after a crash", unavailability
+    // is flagged, and the pending bound grows by 2.
+    let mut m: Monitor<u8> = Monitor::new(1, 4);
+    m.crash();
+    m.invoke(10, 0, 0, Op::Get(0));
+    assert_eq!(m.check_pending(16), Ok(()));
+    assert!(m.check_pending(17).is_err());
+    let v = m.ret(12, 0, 0, OpResult::Unavailable);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, crate::AVAILABLE);
+    assert!(m.flags.unavailable && !m.flags.answered_after_crash && !m.flags.completed);
+    m.invoke(12, 0, 1, Op::Get(0));
+    let v = m.ret(16, 0, 1, OpResult::Value(None));
+    assert!(v.is_empty(), "{v:?}");
+    assert!(m.flags.answered_after_crash && m.flags.completed);
+}
+
+/// Two writes of unknown outcome ("floating") with different values: a read
+/// may see either, so the monitor must keep every order of them.
+#[test]
+fn floating_writes_of_different_values_are_all_considered() {
+    for seen in [1u8, 2] {
+        let hist = h(vec![
+            op(0, Op::Put(0, 1), 0, Some((2, OpResult::Unavailable))),
+            op(1, Op::Put(0, 2), 0, Some((2, OpResult::Unavailable))),
+            op(2, Op::Get(0), 4, Some((6, OpResult::Value(Some(seen))))),
+        ]);
+        assert_eq!(linearizable(&hist), Ok(()), "a read of {seen}");
+        assert_eq!(linearizable(&hist).is_ok(), brute_force(&hist.ops));
+    }
+    // Three floating writes, the middle one read: still fine; a value nobody
+    // wrote is not.
+    let hist = |v| {
+        h(vec![
+            op(0, Op::Put(0, 1), 0, Some((2, OpResult::Unavailable))),
+            op(1, Op::Put(0, 2), 0, Some((2, OpResult::Unavailable))),
+            op(2, Op::Put(0, 3), 0, Some((2, OpResult::Unavailable))),
+            op(3, Op::Get(0), 4, Some((6, OpResult::Value(Some(v))))),
+        ])
+    };
+    assert_eq!(linearizable(&hist(2)), Ok(()));
+    assert!(linearizable(&hist(4)).is_err());
+}
