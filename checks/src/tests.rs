@@ -528,3 +528,25 @@ fn floating_writes_take_effect_in_any_order() {
     assert_eq!(linearizable(&hist), Ok(()));
     assert!(brute_force(&hist.ops));
 }
+
+/// A read left open across many writes may still return a value those writes
+/// superseded after it was invoked: forgetting candidates (which
+/// `no_stale_reads` does past 64 of them on a key) must keep those.
+#[test]
+fn a_read_open_across_many_writes_may_return_an_old_value() {
+    let mut ops = vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Ok))),
+        // Invoked at 3, while the value is 1; answers only at the end.
+        op(1, Op::Get(0), 3, Some((1000, OpResult::Value(Some(1))))),
+    ];
+    for i in 0..70u32 {
+        let t = 4 + 3 * i;
+        ops.push(op(2, Op::Put(0, 2 + (i % 200) as u8), t, Some((t + 2, OpResult::Ok))));
+    }
+    // Another read returns in the middle: the point where candidates are
+    // forgotten.
+    ops.push(op(3, Op::Get(0), 300, Some((302, OpResult::Value(Some(2 + 69))))));
+    let hist = h(ops);
+    assert_eq!(no_stale_reads(&hist), Ok(()));
+    assert_eq!(linearizable(&hist), Ok(()));
+}
