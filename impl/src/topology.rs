@@ -7,7 +7,7 @@
 
 use crate::node::fe::{Child, Downstream, FeCtx};
 use crate::node::server::ServerCtx;
-use crate::node::{Frame, Protocol, Val};
+use crate::node::{Frame, Protocol, Slots, Val};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -461,9 +461,9 @@ impl Topology {
     pub fn empty_frame<V: Val>(&self, link: LinkId) -> Frame<V> {
         let l = &self.links[link];
         match l.kind {
-            LinkKind::Up => Frame::Up(vec![None; l.slots]),
-            LinkKind::Down => Frame::Down(vec![None; l.slots]),
-            LinkKind::Peer => Frame::Peer(vec![None; l.slots]),
+            LinkKind::Up => Frame::Up(Slots::new(l.slots)),
+            LinkKind::Down => Frame::Down(Slots::new(l.slots)),
+            LinkKind::Peer => Frame::Peer(Slots::new(l.slots)),
         }
     }
 }

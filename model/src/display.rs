@@ -14,20 +14,11 @@ use tidekv_checks::PROPERTIES;
 /// between front ends and servers belongs to client `ci`.
 pub fn frame_text(f: &Frame<u8>) -> String {
     let slots: Vec<String> = match f {
-        Frame::Up(s) => s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|r| format!("[{i}] {}#{}", r.op, r.tag)))
-            .collect(),
-        Frame::Down(s) => s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|r| format!("[{i}] {}#{}", r.result, r.tag)))
-            .collect(),
+        Frame::Up(s) => s.iter().map(|(i, r)| format!("[{i}] {}#{}", r.op, r.tag)).collect(),
+        Frame::Down(s) => s.iter().map(|(i, r)| format!("[{i}] {}#{}", r.result, r.tag)).collect(),
         Frame::Peer(s) => s
             .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|u| format!("[{i}] {}={}#{}", u.op, u.result, u.tag)))
+            .map(|(i, u)| format!("[{i}] {}={}#{}", u.op, u.result, u.tag))
             .collect(),
     };
     slots.join(" ")

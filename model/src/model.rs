@@ -572,8 +572,8 @@ impl TideModel {
                     continue;
                 }
                 let direct = self.config.topology.kind == Kind::Single;
-                for (j, slot) in f.up().iter().enumerate() {
-                    if let Some(req) = slot.as_ref().filter(|r| r.op.is_write()) {
+                for (j, req) in f.up().iter() {
+                    if req.op.is_write() {
                         writes.push((shard, id, if direct { i } else { j }, req.op.key()));
                     }
                 }

@@ -79,21 +79,9 @@ fn text(out: &mut String, x: f64, y: f64, size: u32, color: &str, anchor: &str, 
 pub fn frame_label(f: &Frame<u8>, slots: usize) -> String {
     let who = |i: usize| if slots == 1 { String::new() } else { format!("c{i}:") };
     let parts: Vec<String> = match f {
-        Frame::Up(s) => s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|r| format!("{}{}", who(i), r.op)))
-            .collect(),
-        Frame::Down(s) => s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|r| format!("{}{}", who(i), r.result)))
-            .collect(),
-        Frame::Peer(s) => s
-            .iter()
-            .enumerate()
-            .filter_map(|(i, x)| x.as_ref().map(|u| format!("{}{}", who(i), u.op)))
-            .collect(),
+        Frame::Up(s) => s.iter().map(|(i, r)| format!("{}{}", who(i), r.op)).collect(),
+        Frame::Down(s) => s.iter().map(|(i, r)| format!("{}{}", who(i), r.result)).collect(),
+        Frame::Peer(s) => s.iter().map(|(i, u)| format!("{}{}", who(i), u.op)).collect(),
     };
     parts.join(" ")
 }

@@ -215,7 +215,7 @@ fn garbage_and_strangers_datagrams_are_dropped_counted_and_change_nothing() {
             encode(
                 &mut valid,
                 Header { from: 0, cycle: 1 },
-                &Frame::<tidekv::runtime::Value>::Up(vec![None]),
+                &Frame::<tidekv::runtime::Value>::Up(vec![None].into()),
             )
             .unwrap();
             let mut wrong_version = valid.clone();

@@ -10,7 +10,7 @@
 //! operation, and every later one, is answered [`OpResult::Unavailable`] by
 //! the client itself, so no request ever hangs.
 
-use super::{Frame, Op, OpResult, Request, Tag, Val};
+use super::{Frame, Op, OpResult, Request, Slots, Tag, Val};
 
 /// What happened at a client in one cycle, in order.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -51,7 +51,7 @@ impl<V: Val> Client<V> {
     pub fn will_be_idle(&self, input: Option<&Frame<V>>) -> bool {
         match (&self.pending, input) {
             (None, _) | (Some(_), None) => true,
-            (Some(p), Some(f)) => f.down()[0].as_ref().is_some_and(|r| r.tag == p.tag),
+            (Some(p), Some(f)) => f.down().get(0).is_some_and(|r| r.tag == p.tag),
         }
     }
 
@@ -65,7 +65,7 @@ impl<V: Val> Client<V> {
         new_op: Option<Op<V>>,
         events: &mut Vec<ClientEvent<V>>,
     ) -> Frame<V> {
-        let mut out = Frame::Up(vec![None]);
+        let mut out = Frame::Up(Slots::new(1));
         self.step_into(input, new_op, events, &mut out);
         out
     }
@@ -92,7 +92,7 @@ impl<V: Val> Client<V> {
                 Some(frame) => {
                     let slots = frame.down();
                     debug_assert_eq!(slots.len(), 1, "a client's frame has one slot");
-                    if let Some(resp) = &slots[0] {
+                    if let Some(resp) = slots.get(0) {
                         if resp.tag == p.tag {
                             events.push(ClientEvent::Return {
                                 tag: resp.tag,
@@ -104,7 +104,8 @@ impl<V: Val> Client<V> {
                 }
             }
         }
-        let mut slot = None;
+        let out = out.up_mut();
+        out.clear();
         if let Some(op) = new_op {
             assert!(self.pending.is_none(), "driver bug: new operation for a busy client");
             let tag = self.next_tag;
@@ -113,7 +114,7 @@ impl<V: Val> Client<V> {
             if upstream_alive {
                 let req = Request { tag, op };
                 self.pending = Some(req.clone());
-                slot = Some(req);
+                out.set(0, req);
             } else {
                 events.push(ClientEvent::Return {
                     tag,
@@ -121,7 +122,6 @@ impl<V: Val> Client<V> {
                 });
             }
         }
-        out.up_mut()[0] = slot;
     }
 }
 
@@ -131,18 +131,18 @@ mod tests {
     use crate::node::Response;
 
     fn down(tag: Tag, result: OpResult<u8>) -> Frame<u8> {
-        Frame::Down(vec![Some(Response { tag, result })])
+        Frame::Down(vec![Some(Response { tag, result })].into())
     }
 
     #[test]
     fn response_is_read_before_the_next_request() {
         let mut c = Client::<u8>::default();
         let mut ev = Vec::new();
-        let f = c.step(Some(&Frame::Down(vec![None])), Some(Op::Put(0, 1)), &mut ev);
+        let f = c.step(Some(&Frame::Down(Slots::new(1))), Some(Op::Put(0, 1)), &mut ev);
         assert_eq!(f.used_slots(), 1);
         assert!(!c.is_idle());
         assert!(c.will_be_idle(Some(&down(0, OpResult::Ok))));
-        assert!(!c.will_be_idle(Some(&Frame::Down(vec![None]))));
+        assert!(!c.will_be_idle(Some(&Frame::Down(Slots::new(1)))));
         ev.clear();
         c.step(Some(&down(0, OpResult::Ok)), Some(Op::Get(0)), &mut ev);
         assert_eq!(
@@ -161,7 +161,7 @@ mod tests {
     fn dead_upstream_answers_unavailable() {
         let mut c = Client::<u8>::default();
         let mut ev = Vec::new();
-        c.step(Some(&Frame::Down(vec![None])), Some(Op::Get(0)), &mut ev);
+        c.step(Some(&Frame::Down(Slots::new(1))), Some(Op::Get(0)), &mut ev);
         ev.clear();
         c.step(None, Some(Op::Get(0)), &mut ev);
         assert_eq!(
@@ -185,7 +185,7 @@ mod tests {
     fn a_stale_tag_is_ignored() {
         let mut c = Client::<u8>::default();
         let mut ev = Vec::new();
-        c.step(Some(&Frame::Down(vec![None])), Some(Op::Get(0)), &mut ev);
+        c.step(Some(&Frame::Down(Slots::new(1))), Some(Op::Get(0)), &mut ev);
         ev.clear();
         c.step(Some(&down(5, OpResult::Ok)), None, &mut ev);
         assert!(ev.is_empty());

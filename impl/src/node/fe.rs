@@ -33,7 +33,7 @@
 //! by a crash of a node the request was waiting for.
 
 use super::hash::{home_shard, rendezvous};
-use super::{ClientId, Frame, OpResult, Protocol, Request, Response, Val};
+use super::{ClientId, Frame, OpResult, Protocol, Request, Response, Slots, Val};
 use std::ops::Range;
 
 /// A child of an FE: a client, or an FE one level nearer the clients.
@@ -168,10 +168,10 @@ impl FeCtx {
             .iter()
             .map(|ch| {
                 let slots = if ch.is_client { 1 } else { self.clients };
-                Frame::Down((0..slots).map(|_| None).collect())
+                Frame::Down(Slots::new(slots))
             })
             .collect();
-        out.extend((0..self.downstream_links()).map(|_| Frame::Up((0..self.clients).map(|_| None).collect())));
+        out.extend((0..self.downstream_links()).map(|_| Frame::Up(Slots::new(self.clients))));
         out
     }
 }
@@ -210,7 +210,7 @@ impl<V: Val> Fe<V> {
             };
             let answer = bits(f.targets).find_map(|r| {
                 let frame = down[link(r)]?;
-                frame.down()[client].as_ref().filter(|resp| resp.tag == f.req.tag)
+                frame.down().get(client).filter(|resp| resp.tag == f.req.tag)
             });
             if let Some(resp) = answer {
                 plan.deliver.push((client, resp.clone()));
@@ -235,9 +235,7 @@ impl<V: Val> Fe<V> {
         // 3. New requests from the children.
         for (i, child) in ctx.children.iter().enumerate() {
             let Some(frame) = inputs[i] else { continue };
-            let slots = frame.up();
-            for (j, slot) in slots.iter().enumerate() {
-                let Some(req) = slot else { continue };
+            for (j, req) in frame.up().iter() {
                 let client = if child.is_client { child.clients.start } else { j };
                 if !child.clients.contains(&client) || self.inflight[client].is_some() {
                     // A child may only speak for its own clients, one request
@@ -354,7 +352,7 @@ impl<V: Val> Fe<V> {
         let mut respond = |client: ClientId, resp: Response<V>| {
             let child = ctx.child_of(client);
             let slot = if ctx.children[child].is_client { 0 } else { client };
-            to_children[child].down_mut()[slot] = Some(resp);
+            to_children[child].down_mut().set(slot, resp);
         };
         for (client, resp) in plan.deliver.drain(..) {
             self.inflight[client] = None;
@@ -397,7 +395,9 @@ impl<V: Val> Fe<V> {
                 }
             };
             for r in bits(targets) {
-                downstream[shard * replicas + r].up_mut()[job.client] = Some(job.req.clone());
+                downstream[shard * replicas + r]
+                    .up_mut()
+                    .set(job.client, job.req.clone());
             }
             self.inflight[job.client] = Some(InFlight {
                 req: job.req,
@@ -436,11 +436,11 @@ mod tests {
     }
 
     fn up(op: Op<u8>) -> Frame<u8> {
-        Frame::Up(vec![Some(Request { tag: 0, op })])
+        Frame::Up(vec![Some(Request { tag: 0, op })].into())
     }
 
     fn empty_down() -> Frame<u8> {
-        Frame::Down(vec![None, None])
+        Frame::Down(Slots::new(2))
     }
 
     #[test]
@@ -460,7 +460,7 @@ mod tests {
     fn dead_replica_is_not_a_candidate_and_inflight_is_retried() {
         let ctx = root(Protocol::Seed, 1, 2, false);
         let mut fe = Fe::<u8>::new(2);
-        let (w, none, d) = (up(Op::Put(0, 1)), Frame::Up(vec![None]), empty_down());
+        let (w, none, d) = (up(Op::Put(0, 1)), Frame::Up(Slots::new(1)), empty_down());
         fe.step(&ctx, &[Some(&w), Some(&none), Some(&d), Some(&d)], &mut |_, _| 0);
         assert_eq!(fe.inflight[0].as_ref().unwrap().targets, 0b01);
         // r0 dies before answering: the request goes to r1, the only one left.
@@ -469,7 +469,7 @@ mod tests {
         assert_eq!(fe.inflight[0].as_ref().unwrap().targets, 0b10);
         // r1 dies too: Unavailable.
         let out = fe.step(&ctx, &[Some(&none), Some(&none), None, None], &mut |_, _| panic!());
-        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Unavailable);
+        assert_eq!(out[0].down().get(0).unwrap().result, OpResult::Unavailable);
         assert!(fe.inflight[0].is_none());
     }
 
@@ -478,7 +478,7 @@ mod tests {
         let ctx = root(Protocol::Seed, 2, 1, true);
         let fe = Fe::<u8>::new(2);
         let key = (0..).find(|&k| home_shard(k, 2) == 0).unwrap();
-        let (g, none, d) = (up(Op::Get(key)), Frame::Up(vec![None]), empty_down());
+        let (g, none, d) = (up(Op::Get(key)), Frame::Up(Slots::new(1)), empty_down());
         let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, Some(&d)]);
         assert_eq!(plan.jobs[0].route, Route::Fixed { shard: 1, targets: 1 });
         let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, None]);
@@ -489,7 +489,7 @@ mod tests {
     fn owner_writes_go_to_the_rendezvous_owner() {
         let ctx = root(Protocol::Owner, 1, 3, false);
         let fe = Fe::<u8>::new(2);
-        let (w, none, d) = (up(Op::Put(3, 1)), Frame::Up(vec![None]), empty_down());
+        let (w, none, d) = (up(Op::Put(3, 1)), Frame::Up(Slots::new(1)), empty_down());
         let plan = fe.plan(&ctx, &[Some(&w), Some(&none), Some(&d), Some(&d), Some(&d)]);
         let owner = rendezvous(3, 0..3).unwrap();
         assert_eq!(

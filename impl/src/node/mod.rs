@@ -10,7 +10,8 @@
 //! # Frames
 //! Every link carries exactly one [`Frame`] per cycle while its sender lives. A
 //! frame has a fixed shape: one `Option` slot per client (per its own client
-//! for a client's link). "Nothing to say" is `None` in a slot; a *missing*
+//! for a client's link), kept sparsely in memory ([`Slots`]) and densely on
+//! the wire. "Nothing to say" is an empty slot; a *missing*
 //! frame means the sender is dead. In a synchronous system this is a perfect
 //! failure detector, and the nodes rely on it.
 //!
@@ -24,6 +25,9 @@ pub mod client;
 pub mod fe;
 pub mod hash;
 pub mod server;
+pub mod slots;
+
+pub use slots::Slots;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::{self, Debug};
@@ -174,20 +178,30 @@ pub struct Update<V> {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum Frame<V> {
     /// Towards the servers: one request slot per client.
-    Up(Vec<Option<Request<V>>>),
+    Up(Slots<Request<V>>),
     /// Towards the clients: one response slot per client.
-    Down(Vec<Option<Response<V>>>),
+    Down(Slots<Response<V>>),
     /// Between the replicas of one shard: one update slot per client.
-    Peer(Vec<Option<Update<V>>>),
+    Peer(Slots<Update<V>>),
 }
 
 impl<V> Frame<V> {
     /// Number of slots that carry something.
+    #[inline]
     pub fn used_slots(&self) -> usize {
         match self {
-            Frame::Up(s) => s.iter().filter(|x| x.is_some()).count(),
-            Frame::Down(s) => s.iter().filter(|x| x.is_some()).count(),
-            Frame::Peer(s) => s.iter().filter(|x| x.is_some()).count(),
+            Frame::Up(s) => s.used(),
+            Frame::Down(s) => s.used(),
+            Frame::Peer(s) => s.used(),
+        }
+    }
+
+    /// Number of slots, full or empty: the frame's shape.
+    pub fn slots(&self) -> usize {
+        match self {
+            Frame::Up(s) => s.len(),
+            Frame::Down(s) => s.len(),
+            Frame::Peer(s) => s.len(),
         }
     }
 
@@ -195,21 +209,16 @@ impl<V> Frame<V> {
     /// reused from one cycle to the next.
     #[inline]
     pub fn clear(&mut self) {
-        // Frames are mostly empty: write only the slots that carry something.
-        fn empty<T>(s: &mut [Option<T>]) {
-            for x in s.iter_mut().filter(|x| x.is_some()) {
-                *x = None;
-            }
-        }
         match self {
-            Frame::Up(s) => empty(s),
-            Frame::Down(s) => empty(s),
-            Frame::Peer(s) => empty(s),
+            Frame::Up(s) => s.clear(),
+            Frame::Down(s) => s.clear(),
+            Frame::Peer(s) => s.clear(),
         }
     }
 
     /// The request slots, to fill; panics on another kind, which is a wiring bug.
-    pub fn up_mut(&mut self) -> &mut [Option<Request<V>>] {
+    #[inline]
+    pub fn up_mut(&mut self) -> &mut Slots<Request<V>> {
         match self {
             Frame::Up(s) => s,
             _ => panic!("wiring bug: expected an Up frame"),
@@ -217,7 +226,8 @@ impl<V> Frame<V> {
     }
 
     /// The response slots, to fill; panics on another kind, which is a wiring bug.
-    pub fn down_mut(&mut self) -> &mut [Option<Response<V>>] {
+    #[inline]
+    pub fn down_mut(&mut self) -> &mut Slots<Response<V>> {
         match self {
             Frame::Down(s) => s,
             _ => panic!("wiring bug: expected a Down frame"),
@@ -225,7 +235,8 @@ impl<V> Frame<V> {
     }
 
     /// The update slots, to fill; panics on another kind, which is a wiring bug.
-    pub fn peer_mut(&mut self) -> &mut [Option<Update<V>>] {
+    #[inline]
+    pub fn peer_mut(&mut self) -> &mut Slots<Update<V>> {
         match self {
             Frame::Peer(s) => s,
             _ => panic!("wiring bug: expected a Peer frame"),
@@ -233,7 +244,8 @@ impl<V> Frame<V> {
     }
 
     /// The request slots; panics on another kind, which is a wiring bug.
-    pub fn up(&self) -> &[Option<Request<V>>] {
+    #[inline]
+    pub fn up(&self) -> &Slots<Request<V>> {
         match self {
             Frame::Up(s) => s,
             _ => panic!("wiring bug: expected an Up frame"),
@@ -241,7 +253,8 @@ impl<V> Frame<V> {
     }
 
     /// The response slots; panics on another kind, which is a wiring bug.
-    pub fn down(&self) -> &[Option<Response<V>>] {
+    #[inline]
+    pub fn down(&self) -> &Slots<Response<V>> {
         match self {
             Frame::Down(s) => s,
             _ => panic!("wiring bug: expected a Down frame"),
@@ -249,7 +262,8 @@ impl<V> Frame<V> {
     }
 
     /// The update slots; panics on another kind, which is a wiring bug.
-    pub fn peer(&self) -> &[Option<Update<V>>] {
+    #[inline]
+    pub fn peer(&self) -> &Slots<Update<V>> {
         match self {
             Frame::Peer(s) => s,
             _ => panic!("wiring bug: expected a Peer frame"),

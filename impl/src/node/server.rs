@@ -15,7 +15,7 @@
 //! A missing FE frame means the FE is dead: nothing is served. A missing peer
 //! frame means that peer is dead: there is nothing to apply from it.
 
-use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Tag, Update, Val};
+use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Slots, Tag, Update, Val};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -38,6 +38,11 @@ pub trait Store<V>: Clone + Default + Serialize + serde::de::DeserializeOwned {
     fn contains_key(&self, k: &Key) -> bool {
         self.get(k).is_some()
     }
+    /// A hint that `k` is about to be used: a store whose lookups miss the
+    /// cache looks it up now, so that a frame's lookups overlap in memory
+    /// instead of waiting one after the other. No effect on the contents.
+    #[inline]
+    fn prefetch(&self, _k: &Key) {}
 }
 
 impl<V: Val> Store<V> for BTreeMap<Key, V> {
@@ -71,6 +76,10 @@ impl<V: Val> Store<V> for HashStore<V> {
     }
     fn remove(&mut self, k: &Key) -> Option<V> {
         HashMap::remove(self, k)
+    }
+    #[inline]
+    fn prefetch(&self, k: &Key) {
+        std::hint::black_box(HashMap::get(self, k));
     }
 }
 
@@ -146,10 +155,8 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     /// `peer_inputs` are the frames of the peer links, in replica order.
     pub fn apply_updates(&mut self, peer_inputs: &[Option<&Frame<V>>]) {
         for frame in peer_inputs.iter().flatten() {
-            for (client, slot) in frame.peer().iter().enumerate() {
-                if let Some(update) = slot {
-                    self.apply_update(client, update);
-                }
+            for (client, update) in frame.peer().iter() {
+                self.apply_update(client, update);
             }
         }
     }
@@ -199,30 +206,38 @@ impl<V: Val, S: Store<V>> Server<V, S> {
         debug_assert_eq!(outs.len(), front + ctx.peers, "server outputs: front + peers");
         self.apply_updates(&inputs[front..]);
         let (to_front, to_peers) = outs.split_at_mut(front);
+        for frame in inputs[..front].iter().flatten() {
+            for (_, req) in frame.up().iter() {
+                self.store.prefetch(&req.op.key());
+            }
+        }
         for (i, frame) in inputs[..front].iter().enumerate() {
             let Some(frame) = frame else { continue };
-            let requests = frame.up();
-            for (j, slot) in requests.iter().enumerate() {
-                let Some(req) = slot else { continue };
+            for (j, req) in frame.up().iter() {
                 let (client, out, out_slot) = if ctx.direct_clients { (i, i, 0) } else { (j, 0, j) };
                 let result = self.serve(client, req);
                 if req.op.is_write() {
                     if let Some(first) = to_peers.first_mut() {
-                        first.peer_mut()[client] = Some(Update {
-                            tag: req.tag,
-                            op: req.op.clone(),
-                            result: result.clone(),
-                        });
+                        first.peer_mut().set(
+                            client,
+                            Update {
+                                tag: req.tag,
+                                op: req.op.clone(),
+                                result: result.clone(),
+                            },
+                        );
                     }
                 }
-                to_front[out].down_mut()[out_slot] = Some(Response { tag: req.tag, result });
+                to_front[out]
+                    .down_mut()
+                    .set(out_slot, Response { tag: req.tag, result });
             }
         }
         // Every peer hears the same updates.
         if let Some((first, rest)) = to_peers.split_first_mut() {
             let updates = first.peer();
             for other in rest {
-                other.peer_mut().clone_from_slice(updates);
+                other.peer_mut().copy_from(updates);
             }
         }
     }
@@ -232,11 +247,11 @@ impl ServerCtx {
     /// Fresh, empty output frames: the front links, then one per peer.
     pub fn empty_outputs<V>(&self) -> Vec<Frame<V>> {
         let mut out: Vec<Frame<V>> = if self.direct_clients {
-            (0..self.clients).map(|_| Frame::Down(vec![None])).collect()
+            (0..self.clients).map(|_| Frame::Down(Slots::new(1))).collect()
         } else {
-            vec![Frame::Down((0..self.clients).map(|_| None).collect())]
+            vec![Frame::Down(Slots::new(self.clients))]
         };
-        out.extend((0..self.peers).map(|_| Frame::Peer((0..self.clients).map(|_| None).collect())));
+        out.extend((0..self.peers).map(|_| Frame::Peer(Slots::new(self.clients))));
         out
     }
 }
@@ -314,16 +329,16 @@ mod tests {
             peers: 0,
         };
         let mut s = Server::<u8>::new(2);
-        let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None]);
+        let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None].into());
         let out = s.step(&ctx, &[Some(&f)]);
-        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Ok);
+        assert_eq!(out[0].down().get(0).unwrap().result, OpResult::Ok);
         // The same request again (a retry): answered from the session.
         let out = s.step(&ctx, &[Some(&f)]);
-        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Ok);
+        assert_eq!(out[0].down().get(0).unwrap().result, OpResult::Ok);
         // A new request with the same op fails as it should.
-        let f2 = Frame::Up(vec![req(8, Op::Insert(0, 1)), None]);
+        let f2 = Frame::Up(vec![req(8, Op::Insert(0, 1)), None].into());
         let out = s.step(&ctx, &[Some(&f2)]);
-        assert_eq!(out[0].down()[0].as_ref().unwrap().result, OpResult::Exists);
+        assert_eq!(out[0].down().get(0).unwrap().result, OpResult::Exists);
     }
 
     #[test]
@@ -335,20 +350,20 @@ mod tests {
         };
         let mut a = Server::<u8>::new(2);
         let mut b = Server::<u8>::new(2);
-        let f = Frame::Up(vec![req(1, Op::Modify(0, 5)), req(1, Op::Put(0, 2))]);
+        let f = Frame::Up(vec![req(1, Op::Modify(0, 5)), req(1, Op::Put(0, 2))].into());
         let out_a = a.step(&ctx, &[Some(&f), None]);
         // Slot order: c0's Modify finds nothing, then c1's Put writes.
         assert_eq!(a.store.get(&0), Some(&2));
         let peer = &out_a[1];
         assert_eq!(peer.used_slots(), 2, "both writes are sent to the peer");
-        let get = Frame::Up(vec![req(2, Op::Get(0)), None]);
+        let get = Frame::Up(vec![req(2, Op::Get(0)), None].into());
         let out_b = b.step(&ctx, &[Some(&get), Some(peer)]);
-        assert_eq!(out_b[0].down()[0].as_ref().unwrap().result, OpResult::Value(Some(2)));
+        assert_eq!(out_b[0].down().get(0).unwrap().result, OpResult::Value(Some(2)));
         // A retry of c1's Put at b is answered from the update's session.
-        let retry = Frame::Up(vec![None, req(1, Op::Put(0, 2))]);
+        let retry = Frame::Up(vec![None, req(1, Op::Put(0, 2))].into());
         let before = b.clone();
         let out = b.step(&ctx, &[Some(&retry), None]);
-        assert_eq!(out[0].down()[1].as_ref().unwrap().result, OpResult::Ok);
+        assert_eq!(out[0].down().get(1).unwrap().result, OpResult::Ok);
         assert_eq!(b.store, before.store);
     }
 

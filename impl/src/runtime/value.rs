@@ -6,8 +6,11 @@
 //! [`crate::runtime::workload::value_id`]); the rest repeats the id so that
 //! the bytes are not all zero. The bytes are real: they are encoded into every
 //! frame that carries the value (and so travel in UDP datagrams and count in
-//! the bytes-per-link figures) and sit in every store that holds it. Cloning is
-//! a reference-count increment, so the node logic's frame copies stay cheap.
+//! the bytes-per-link figures) and sit in every store that holds it. A value
+//! of up to [`VALUE_INLINE_MAX`] bytes lives in place (copying it copies 24
+//! bytes, with no allocation and no shared counter); a longer one is shared
+//! behind a reference count, so the node logic's frame copies stay cheap.
+//! Equality, order and hashing are those of the bytes, whichever the form.
 //!
 //! Histories name a value by its id (a `u64`), which is what `tidekv verify`
 //! reads back.
@@ -23,9 +26,20 @@ pub const VALUE_BYTES_MIN: usize = 8;
 /// engine further (see [`crate::runtime::wire::frame_bytes_max`]).
 pub const VALUE_BYTES_MAX: usize = 16 * 1024;
 
+/// Longest value kept in place rather than behind a reference count.
+pub const VALUE_INLINE_MAX: usize = 22;
+
 /// A value of at least [`VALUE_BYTES_MIN`] bytes, the first 8 its id.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Value(Arc<[u8]>);
+#[derive(Clone)]
+pub struct Value(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// `len <= VALUE_INLINE_MAX` bytes in place (always, for such a length).
+    Inline { len: u8, bytes: [u8; VALUE_INLINE_MAX] },
+    /// Longer values, shared.
+    Shared(Arc<[u8]>),
+}
 
 impl Value {
     /// A value of `bytes` bytes named `id`.
@@ -35,31 +49,85 @@ impl Value {
             "value size {bytes} out of bounds"
         );
         let id_bytes = id.to_le_bytes();
+        if bytes <= VALUE_INLINE_MAX {
+            let mut b = [0u8; VALUE_INLINE_MAX];
+            for (i, x) in b.iter_mut().take(bytes).enumerate() {
+                *x = id_bytes[i % 8];
+            }
+            return Value(Repr::Inline {
+                len: bytes as u8,
+                bytes: b,
+            });
+        }
         // One allocation: `Arc<[u8]>: FromIterator` sizes a trusted-length
         // iterator up front.
-        Value((0..bytes).map(|i| id_bytes[i % 8]).collect())
+        Value(Repr::Shared((0..bytes).map(|i| id_bytes[i % 8]).collect()))
+    }
+
+    /// The value holding exactly `bytes` (any length; the wire checks it).
+    fn from_bytes(bytes: &[u8]) -> Value {
+        if bytes.len() <= VALUE_INLINE_MAX {
+            let mut b = [0u8; VALUE_INLINE_MAX];
+            b[..bytes.len()].copy_from_slice(bytes);
+            Value(Repr::Inline {
+                len: bytes.len() as u8,
+                bytes: b,
+            })
+        } else {
+            Value(Repr::Shared(Arc::from(bytes)))
+        }
     }
 
     /// The write id.
     pub fn id(&self) -> u64 {
         let mut id = [0u8; 8];
-        id.copy_from_slice(&self.0[..8]);
+        id.copy_from_slice(&self.bytes()[..8]);
         u64::from_le_bytes(id)
     }
 
     /// The size in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.bytes().len()
     }
 
     /// Never true: a value holds at least its id.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes().is_empty()
     }
 
     /// The raw bytes.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Shared(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Value {}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Value) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Value) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.bytes().hash(h)
     }
 }
 
@@ -71,7 +139,7 @@ impl fmt::Debug for Value {
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        s.serialize_bytes(self.bytes())
     }
 }
 
@@ -88,7 +156,7 @@ impl ValueVisitor {
         if !(VALUE_BYTES_MIN..=VALUE_BYTES_MAX).contains(&bytes.len()) {
             return Err(E::invalid_length(bytes.len(), &"8 to 16384 bytes"));
         }
-        Ok(Value(Arc::from(bytes)))
+        Ok(Value::from_bytes(bytes))
     }
 }
 
@@ -131,6 +199,33 @@ mod tests {
         assert_eq!(back, v);
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), v);
+    }
+
+    #[test]
+    fn in_place_and_shared_values_behave_alike() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let hash = |b: &[u8]| {
+            let mut h = DefaultHasher::new();
+            b.hash(&mut h);
+            h.finish()
+        };
+        for bytes in [8, VALUE_INLINE_MAX, VALUE_INLINE_MAX + 1, 100] {
+            let v = Value::new(7, bytes);
+            assert_eq!(v.len(), bytes);
+            assert_eq!(v.id(), 7);
+            assert!(matches!(v.0, Repr::Inline { .. }) == (bytes <= VALUE_INLINE_MAX));
+            let mut h = DefaultHasher::new();
+            v.hash(&mut h);
+            assert_eq!(h.finish(), hash(v.bytes()), "hashes as its bytes");
+            let back: Value = postcard::from_bytes(&postcard::to_stdvec(&v).unwrap()).unwrap();
+            assert_eq!(back, v);
+            assert_eq!(back.bytes(), v.bytes());
+        }
+        // Order is the bytes' order, across forms.
+        let (short, long) = (Value::new(1, 8), Value::new(1, 30));
+        assert_eq!(short.cmp(&long), short.bytes().cmp(long.bytes()));
+        assert!(Value::new(1, 8) < Value::new(2, 8));
     }
 
     #[test]

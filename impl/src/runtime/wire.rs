@@ -127,13 +127,16 @@ mod tests {
 
     #[test]
     fn round_trip_and_header() {
-        let frame = Frame::Up(vec![
-            None,
-            Some(Request {
-                tag: 3,
-                op: Op::Put(9, Value::new(42, 16)),
-            }),
-        ]);
+        let frame = Frame::Up(
+            vec![
+                None,
+                Some(Request {
+                    tag: 3,
+                    op: Op::Put(9, Value::new(42, 16)),
+                }),
+            ]
+            .into(),
+        );
         let mut buf = Vec::new();
         encode(&mut buf, Header { from: 5, cycle: 77 }, &frame).unwrap();
         assert_eq!(decode_header(&buf).unwrap(), Header { from: 5, cycle: 77 });
@@ -159,7 +162,7 @@ mod tests {
         }
         // A valid frame with a byte too many.
         let mut buf = Vec::new();
-        encode(&mut buf, Header { from: 0, cycle: 1 }, &Frame::Down(vec![None])).unwrap();
+        encode(&mut buf, Header { from: 0, cycle: 1 }, &Frame::Down(vec![None].into())).unwrap();
         buf.push(0);
         assert!(matches!(decode_frame(&buf), Err(WireError::Garbled(_))));
     }
@@ -179,8 +182,8 @@ mod tests {
             result: OpResult::Modified(v(2)),
         });
         for f in [
-            Frame::Peer(vec![worst_update; slots]),
-            Frame::Down(vec![worst_response; slots]),
+            Frame::Peer(vec![worst_update; slots].into()),
+            Frame::Down(vec![worst_response; slots].into()),
         ] {
             assert!(frame_bytes(&f) <= frame_bytes_max(slots, b), "{}", frame_bytes(&f));
         }

@@ -321,7 +321,7 @@ mod tests {
         // c0 → c1 is no link: a client's frame addressed to another client.
         let mut c1 = Inbox::new(&topo, 1, &addrs);
         let mut buf = Vec::new();
-        encode(&mut buf, Header { from: 0, cycle: 1 }, &Frame::Up(vec![None])).unwrap();
+        encode(&mut buf, Header { from: 0, cycle: 1 }, &Frame::Up(vec![None].into())).unwrap();
         assert_eq!(c1.accept(addrs[0], &buf), Err(DropReason::NotNeighbour));
         // The real frame still gets in.
         assert_eq!(inbox.accept(addrs[0], &good), Ok(Accepted::Frame(0)));
