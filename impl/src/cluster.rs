@@ -16,8 +16,8 @@
 use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::{Fe, Plan};
 use crate::node::server::{Server, Store};
-use crate::node::{ClientId, Frame, Key, Op, Val};
-use crate::topology::{NodeCtx, NodeId, Role, Topology};
+use crate::node::{ClientId, Frame, Key, Op, Outputs, Val};
+use crate::topology::{LinkId, NodeCtx, NodeId, Role, Topology};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -65,8 +65,6 @@ pub type Chooser<'a> = dyn FnMut(NodeId, ClientId, &[usize]) -> usize + 'a;
 pub struct StepBuffers<V> {
     /// Per link: last cycle's frame, emptied and refilled this cycle.
     spare: Vec<Option<Frame<V>>>,
-    /// The output frames of the node being stepped.
-    outs: Vec<Frame<V>>,
     plan: Plan<V>,
     client_events: Vec<ClientEvent<V>>,
 }
@@ -89,7 +87,6 @@ impl<V> Default for StepBuffers<V> {
     fn default() -> Self {
         StepBuffers {
             spare: Vec::new(),
-            outs: Vec::new(),
             plan: Plan::new(),
             client_events: Vec::new(),
         }
@@ -323,41 +320,62 @@ pub fn step_nodes<V: Val, S: Store<V>>(
         }
         ins.clear();
         ins.extend(info.inputs.iter().map(|&l| inbox[l].as_ref()));
-        let outs = &mut bufs.outs;
-        outs.clear();
+        // The node writes its frames where they will be delivered from:
+        // last cycle's frame of each output link, emptied in place.
         for &l in &info.outputs {
-            outs.push(match bufs.spare[l].take() {
-                Some(mut f) => {
-                    f.clear();
-                    f
-                }
-                None => topo.empty_frame(l),
-            });
+            match &mut bufs.spare[l] {
+                Some(f) => f.clear(),
+                slot => *slot = Some(topo.empty_frame(l)),
+            }
         }
+        let mut outs = LinkFrames {
+            spare: &mut bufs.spare,
+            links: &info.outputs,
+        };
         match (&mut *state, &info.ctx) {
             (NodeState::Client(cl), NodeCtx::Client) => {
                 let op = inputs.ops.get(id).cloned().flatten();
                 bufs.client_events.clear();
-                cl.step_into(ins[0], op, &mut bufs.client_events, &mut outs[0]);
+                cl.step_into(ins[0], op, &mut bufs.client_events, outs.out(0));
                 events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
             }
-            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => {
-                fe.step_into(ctx, &ins, &mut |c, cands| choose(id, c, cands), outs, &mut bufs.plan)
-            }
-            (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, &ins, outs),
+            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => fe.step_into(
+                ctx,
+                &ins,
+                &mut |c, cands| choose(id, c, cands),
+                &mut outs,
+                &mut bufs.plan,
+            ),
+            (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, &ins, &mut outs),
             _ => unreachable!("node state matches its role"),
         };
-        for (i, frame) in outs.drain(..).enumerate() {
-            if let Some(CrashKind::MidSend(mask)) = crash {
+        if let Some(CrashKind::MidSend(mask)) = crash {
+            for (i, &l) in info.outputs.iter().enumerate() {
                 if mask & (1 << i) == 0 {
-                    continue;
+                    bufs.spare[l] = None;
                 }
             }
-            bufs.spare[info.outputs[i]] = Some(frame);
         }
         if crash.is_some() {
             *state = NodeState::Dead;
         }
+    }
+}
+
+/// A node's output frames in place in the per-link buffers (see
+/// [`Outputs`]): output `i` is the frame of link `links[i]`, which
+/// [`step_nodes`] has made present and empty.
+struct LinkFrames<'a, V> {
+    spare: &'a mut [Option<Frame<V>>],
+    links: &'a [LinkId],
+}
+
+impl<V> Outputs<V> for LinkFrames<'_, V> {
+    #[inline]
+    fn out(&mut self, i: usize) -> &mut Frame<V> {
+        self.spare[self.links[i]]
+            .as_mut()
+            .expect("step_nodes prepares every output frame")
     }
 }
 

@@ -33,7 +33,7 @@
 //! by a crash of a node the request was waiting for.
 
 use super::hash::{home_shard, rendezvous};
-use super::{ClientId, Frame, OpResult, Protocol, Request, Response, Slots, Val};
+use super::{ClientId, Frame, OpResult, Outputs, Protocol, Request, Response, Slots, Val};
 use std::ops::Range;
 
 /// A child of an FE: a client, or an FE one level nearer the clients.
@@ -158,6 +158,13 @@ impl<V> Default for Plan<V> {
 impl FeCtx {
     /// The child behind which `client` sits.
     pub fn child_of(&self, client: ClientId) -> usize {
+        // Children that are clients hold one client each, in order: try the
+        // child at the client's offset first (the blocks are disjoint, so
+        // the one that contains the client is the answer).
+        let guess = client.wrapping_sub(self.children.first().map_or(0, |ch| ch.clients.start));
+        if self.children.get(guess).is_some_and(|ch| ch.clients.contains(&client)) {
+            return guess;
+        }
         self.children.partition_point(|ch| ch.clients.end <= client)
     }
 
@@ -332,31 +339,31 @@ impl<V: Val> Fe<V> {
         choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
     ) -> Vec<Frame<V>> {
         let mut out = ctx.empty_outputs();
-        self.step_into(ctx, inputs, choose, &mut out, &mut Plan::new());
+        self.step_into(ctx, inputs, choose, &mut out[..], &mut Plan::new());
         out
     }
 
     /// [`Fe::step`] writing into `outs`, frames of the shapes
     /// [`FeCtx::empty_outputs`] makes with every slot empty (buffers reused
     /// from cycle to cycle by the in-process runtime); `plan` is scratch.
-    pub fn step_into(
+    pub fn step_into<O: Outputs<V> + ?Sized>(
         &mut self,
         ctx: &FeCtx,
         inputs: &[Option<&Frame<V>>],
         choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
-        outs: &mut [Frame<V>],
+        outs: &mut O,
         plan: &mut Plan<V>,
     ) {
         self.plan_into(ctx, inputs, plan);
-        let (to_children, downstream) = outs.split_at_mut(ctx.children.len());
-        let mut respond = |client: ClientId, resp: Response<V>| {
+        let nchildren = ctx.children.len();
+        let respond = |outs: &mut O, client: ClientId, resp: Response<V>| {
             let child = ctx.child_of(client);
             let slot = if ctx.children[child].is_client { 0 } else { client };
-            to_children[child].down_mut().set(slot, resp);
+            outs.out(child).down_mut().set(slot, resp);
         };
         for (client, resp) in plan.deliver.drain(..) {
             self.inflight[client] = None;
-            respond(client, resp);
+            respond(outs, client, resp);
         }
         for &(client, live) in &plan.still_waiting {
             if let Some(f) = &mut self.inflight[client] {
@@ -372,6 +379,7 @@ impl<V: Val> Fe<V> {
                 Route::Unavailable => {
                     self.inflight[job.client] = None;
                     respond(
+                        outs,
                         job.client,
                         Response {
                             tag: job.req.tag,
@@ -395,7 +403,7 @@ impl<V: Val> Fe<V> {
                 }
             };
             for r in bits(targets) {
-                downstream[shard * replicas + r]
+                outs.out(nchildren + shard * replicas + r)
                     .up_mut()
                     .set(job.client, job.req.clone());
             }

@@ -271,6 +271,22 @@ impl<V> Frame<V> {
     }
 }
 
+/// Where a node writes its frames in one cycle: `out(i)` is the frame for
+/// the node's `i`-th output link, empty when the step begins. A slice of
+/// frames serves; the in-process runtime hands its per-link buffers over in
+/// place, so that a front end with hundreds of links moves no frames.
+pub trait Outputs<V> {
+    /// The frame for output link `i`.
+    fn out(&mut self, i: usize) -> &mut Frame<V>;
+}
+
+impl<V> Outputs<V> for [Frame<V>] {
+    #[inline]
+    fn out(&mut self, i: usize) -> &mut Frame<V> {
+        &mut self[i]
+    }
+}
+
 /// How the replicas of a shard are kept consistent.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum Protocol {

@@ -15,7 +15,7 @@
 //! A missing FE frame means the FE is dead: nothing is served. A missing peer
 //! frame means that peer is dead: there is nothing to apply from it.
 
-use super::{ClientId, Frame, Key, Op, OpResult, Request, Response, Slots, Tag, Update, Val};
+use super::{ClientId, Frame, Key, Op, OpResult, Outputs, Request, Response, Slots, Tag, Update, Val};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -193,19 +193,17 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     /// frames; the returned frames are for the front links then each peer.
     pub fn step(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>]) -> Vec<Frame<V>> {
         let mut out = ctx.empty_outputs();
-        self.step_into(ctx, inputs, &mut out);
+        self.step_into(ctx, inputs, &mut out[..]);
         out
     }
 
     /// [`Server::step`] writing into `outs`, frames of the shapes
     /// [`ServerCtx::empty_outputs`] makes with every slot empty (buffers
     /// reused from cycle to cycle by the in-process runtime).
-    pub fn step_into(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>], outs: &mut [Frame<V>]) {
+    pub fn step_into<O: Outputs<V> + ?Sized>(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>], outs: &mut O) {
         let front = ctx.front_links();
         debug_assert_eq!(inputs.len(), front + ctx.peers, "server inputs: front + peers");
-        debug_assert_eq!(outs.len(), front + ctx.peers, "server outputs: front + peers");
         self.apply_updates(&inputs[front..]);
-        let (to_front, to_peers) = outs.split_at_mut(front);
         for frame in inputs[..front].iter().flatten() {
             for (_, req) in frame.up().iter() {
                 self.store.prefetch(&req.op.key());
@@ -217,8 +215,9 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                 let (client, out, out_slot) = if ctx.direct_clients { (i, i, 0) } else { (j, 0, j) };
                 let result = self.serve(client, req);
                 if req.op.is_write() {
-                    if let Some(first) = to_peers.first_mut() {
-                        first.peer_mut().set(
+                    // Every peer hears the same updates.
+                    for p in 0..ctx.peers {
+                        outs.out(front + p).peer_mut().set(
                             client,
                             Update {
                                 tag: req.tag,
@@ -228,16 +227,9 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                         );
                     }
                 }
-                to_front[out]
+                outs.out(out)
                     .down_mut()
                     .set(out_slot, Response { tag: req.tag, result });
-            }
-        }
-        // Every peer hears the same updates.
-        if let Some((first, rest)) = to_peers.split_first_mut() {
-            let updates = first.peer();
-            for other in rest {
-                other.peer_mut().copy_from(updates);
             }
         }
     }

@@ -72,16 +72,23 @@ impl<T> Slots<T> {
 
     /// Fills slot `i` with `x` (replacing what it held). Cheapest in
     /// ascending slot order, which is how the nodes fill their frames.
-    #[inline]
+    #[inline(always)]
     pub fn set(&mut self, i: usize, x: T) {
         assert!(i < self.len(), "slot {i} of a frame of {}", self.len);
         let i = i as u32;
         match self.full.last() {
-            Some((last, _)) if *last >= i => match self.full.binary_search_by_key(&i, |(j, _)| *j) {
-                Ok(p) => self.full[p].1 = x,
-                Err(p) => self.full.insert(p, (i, x)),
-            },
+            Some((last, _)) if *last >= i => self.set_before_last(i, x),
             _ => self.full.push((i, x)),
+        }
+    }
+
+    /// [`Slots::set`] out of ascending order.
+    #[cold]
+    #[inline(never)]
+    fn set_before_last(&mut self, i: u32, x: T) {
+        match self.full.binary_search_by_key(&i, |(j, _)| *j) {
+            Ok(p) => self.full[p].1 = x,
+            Err(p) => self.full.insert(p, (i, x)),
         }
     }
 
