@@ -22,7 +22,7 @@ pub use monitor::{latency_bound, Monitor};
 
 use std::collections::{BTreeMap, HashMap};
 use tidekv::history::{History, OpRecord, Outcome};
-use tidekv::node::{Key, Op, OpResult, Val};
+use tidekv::node::{Key, Op, OpResult, Val, VecStore};
 
 /// Property names: part of the contract (flags, JSON, docs).
 pub const LINEARIZABLE: &str = "linearizable";
@@ -78,7 +78,7 @@ pub fn describe<V: Val>(op: &OpRecord<V>) -> String {
 
 /// A server's store as the checks see it: its name and its settled store
 /// (after applying the updates already in flight to it).
-pub type StoreView<'a, V> = (&'a str, &'a BTreeMap<Key, V>);
+pub type StoreView<'a, V> = (&'a str, &'a VecStore<V>);
 
 /// `converged`: every shard's live replicas hold the same store. `shards` is,
 /// per shard, the settled store of each live replica.

@@ -25,8 +25,8 @@
 //! was invoked after it returned itself returns (it is superseded), or when
 //! it fails. The initial absent value is a candidate that returned at time 0.
 
-use std::collections::{BTreeMap, BTreeSet};
-use tidekv::node::{ClientId, Key, Op, OpResult, Tag, Val};
+use std::collections::BTreeSet;
+use tidekv::node::{ClientId, Key, Op, OpResult, Tag, Val, VecMap, VecSet};
 
 /// Identity of a write: (client, tag); the initial value is `(u16::MAX, 0)`.
 pub type WriteId = (u16, Tag);
@@ -69,8 +69,8 @@ struct Cand<V> {
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 struct KeyState<V> {
-    configs: BTreeSet<Config<V>>,
-    cands: BTreeMap<WriteId, Cand<V>>,
+    configs: VecSet<Config<V>>,
+    cands: VecMap<WriteId, Cand<V>>,
     has_acked: bool,
 }
 
@@ -87,8 +87,8 @@ impl<V: Val> KeyState<V> {
             acked: false,
         };
         KeyState {
-            configs: BTreeSet::from([config]),
-            cands: BTreeMap::from([(INITIAL, initial)]),
+            configs: VecSet::from([config]),
+            cands: VecMap::from([(INITIAL, initial)]),
             has_acked: false,
         }
     }
@@ -112,7 +112,7 @@ pub struct Flags {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Monitor<V> {
     pending: Vec<Option<Pending<V>>>,
-    keys: BTreeMap<Key, KeyState<V>>,
+    keys: VecMap<Key, KeyState<V>>,
     crashes: u32,
     /// Failure-free latency of the topology, in cycles.
     base: u32,
@@ -173,7 +173,7 @@ impl<V: Val> Monitor<V> {
     pub fn new(clients: usize, base: u32) -> Self {
         Monitor {
             pending: vec![None; clients],
-            keys: BTreeMap::new(),
+            keys: VecMap::new(),
             crashes: 0,
             base,
             flags: Flags::default(),
@@ -205,7 +205,7 @@ impl<V: Val> Monitor<V> {
             self.pending[c].is_none(),
             "client {c} invoked with an operation in flight"
         );
-        let ks = self.keys.entry(op.key()).or_insert_with(KeyState::new);
+        let ks = self.keys.get_or_insert_with(op.key(), KeyState::new);
         let mut supersedes = Vec::new();
         let mut acked_before = Vec::new();
         if let Some(e) = effect(&op) {
@@ -373,7 +373,7 @@ impl<V: Val> Monitor<V> {
     /// acknowledged write, some live server holds a candidate's effect.
     /// `stores`: `(name, settled store)` of every live server.
     pub fn no_lost_writes(&self, stores: &[crate::StoreView<'_, V>]) -> Result<(), String> {
-        for (key, ks) in &self.keys {
+        for (key, ks) in self.keys.iter() {
             if !ks.has_acked {
                 continue;
             }
@@ -411,12 +411,12 @@ impl<V: Val> Monitor<V> {
 /// Extends every configuration until client `me` is linearized with answer
 /// `result`; returns the surviving configurations with `me` removed.
 fn linearize<V: Val>(
-    configs: BTreeSet<Config<V>>,
+    configs: VecSet<Config<V>>,
     open: &[(u16, Op<V>)],
     me: u16,
     result: &OpResult<V>,
-) -> Result<BTreeSet<Config<V>>, String> {
-    let mut done = BTreeSet::new();
+) -> Result<VecSet<Config<V>>, String> {
+    let mut done = Vec::new();
     let mut seen = BTreeSet::new();
     let mut stack: Vec<Config<V>> = configs.into_iter().collect();
     while let Some(cfg) = stack.pop() {
@@ -424,7 +424,7 @@ fn linearize<V: Val>(
             if &cfg.lin[i].1 == result {
                 let mut c2 = cfg;
                 c2.lin.remove(i);
-                done.insert(c2);
+                done.push(c2);
             }
             continue;
         }
@@ -461,5 +461,5 @@ fn linearize<V: Val>(
             });
         }
     }
-    Ok(done)
+    Ok(done.into_iter().collect())
 }

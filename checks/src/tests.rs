@@ -93,8 +93,8 @@ fn keys_are_independent() {
 
 #[test]
 fn converged_compares_settled_stores() {
-    let a: BTreeMap<Key, u8> = [(0, 1)].into();
-    let b: BTreeMap<Key, u8> = [(0, 2)].into();
+    let a: VecStore<u8> = [(0, 1)].into();
+    let b: VecStore<u8> = [(0, 2)].into();
     assert_eq!(converged(&[vec![("r0.0", &a), ("r0.1", &a)]]), Ok(()));
     let err = converged(&[vec![("r0.0", &a), ("r0.1", &b)]]).unwrap_err();
     assert_eq!(err, "shard 0: r0.0 holds {0: 1} but r0.1 holds {0: 2}");
@@ -103,8 +103,8 @@ fn converged_compares_settled_stores() {
 #[test]
 fn lost_write_on_cluster_state() {
     let hist = h(vec![op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok)))]);
-    let holding: BTreeMap<Key, u8> = [(0, 1)].into();
-    let empty: BTreeMap<Key, u8> = BTreeMap::new();
+    let holding: VecStore<u8> = [(0, 1)].into();
+    let empty: VecStore<u8> = VecStore::new();
     assert_eq!(no_lost_writes(&hist, &[("r0.1", &holding)]), Ok(()));
     let err = no_lost_writes(&hist, &[("r0.1", &empty)]).unwrap_err();
     assert_eq!(
@@ -123,14 +123,14 @@ fn overwritten_write_is_not_lost() {
         op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
         op(0, Op::Put(0, 2), 4, None),
     ]);
-    let two: BTreeMap<Key, u8> = [(0, 2)].into();
+    let two: VecStore<u8> = [(0, 2)].into();
     assert_eq!(no_lost_writes(&hist, &[("s0", &two)]), Ok(()));
     // Once Put 2 is acknowledged, holding 1 means Put 2 is lost.
     let hist = h(vec![
         op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
         op(0, Op::Put(0, 2), 4, Some((8, OpResult::Ok))),
     ]);
-    let one: BTreeMap<Key, u8> = [(0, 1)].into();
+    let one: VecStore<u8> = [(0, 1)].into();
     assert!(no_lost_writes(&hist, &[("s0", &one)]).is_err());
 }
 

@@ -16,14 +16,13 @@
 use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::{Fe, Plan};
 use crate::node::server::{Server, Store};
-use crate::node::{ClientId, Frame, Key, Op, Outputs, Val};
+use crate::node::{ClientId, Frame, Op, Outputs, Val, VecStore};
 use crate::topology::{LinkId, NodeCtx, NodeId, Role, Topology};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// A node's state. A dead node keeps no state: nothing can observe it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum NodeState<V, S = BTreeMap<Key, V>> {
+pub enum NodeState<V, S = VecStore<V>> {
     Client(Client<V>),
     Fe(Fe<V>),
     Server(Server<V, S>),
@@ -95,7 +94,7 @@ impl<V> Default for StepBuffers<V> {
 
 /// All node states and the frames in flight.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct Cluster<V, S = BTreeMap<Key, V>> {
+pub struct Cluster<V, S = VecStore<V>> {
     /// The cycle about to execute.
     pub cycle: u32,
     pub nodes: Vec<NodeState<V, S>>,
@@ -493,7 +492,7 @@ mod tests {
                 for (a, b) in fresh.nodes.iter().zip(&reused.nodes) {
                     match (a, b) {
                         (NodeState::Server(a), NodeState::Server(b)) => {
-                            let b_sorted: BTreeMap<Key, u8> = b.store.iter().map(|(k, v)| (*k, *v)).collect();
+                            let b_sorted: VecStore<u8> = b.store.iter().map(|(k, v)| (*k, *v)).collect();
                             assert_eq!(a.store, b_sorted, "{config:?} cycle {cycle}: store");
                             assert_eq!(a.sessions, b.sessions);
                         }

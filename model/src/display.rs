@@ -24,7 +24,7 @@ pub fn frame_text(f: &Frame<u8>) -> String {
     slots.join(" ")
 }
 
-fn store_text(store: &std::collections::BTreeMap<tidekv::node::Key, u8>) -> String {
+fn store_text(store: &tidekv::node::VecStore<u8>) -> String {
     let kv: Vec<String> = store.iter().map(|(k, v)| format!("k{k}={v}")).collect();
     format!("{{{}}}", kv.join(", "))
 }

@@ -86,7 +86,7 @@ pub fn frame_label(f: &Frame<u8>, slots: usize) -> String {
     parts.join(" ")
 }
 
-fn store_text(store: &std::collections::BTreeMap<tidekv::node::Key, u8>) -> String {
+fn store_text(store: &tidekv::node::VecStore<u8>) -> String {
     let kv: Vec<String> = store.iter().map(|(k, v)| format!("k{k}={v}")).collect();
     format!("{{{}}}", kv.join(","))
 }

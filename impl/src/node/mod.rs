@@ -26,8 +26,10 @@ pub mod fe;
 pub mod hash;
 pub mod server;
 pub mod slots;
+pub mod vec_map;
 
 pub use slots::Slots;
+pub use vec_map::{VecMap, VecSet, VecStore};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt::{self, Debug};

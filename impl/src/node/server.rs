@@ -28,8 +28,9 @@ pub struct Session<V> {
 }
 
 /// What a server keeps its data in: an ordered map in the model (its states
-/// must hash and compare), a hash map in the runtime (fewer cache misses on
-/// a large store). Both give every operation the same answer.
+/// must hash and compare; a sorted vector, [`super::VecStore`]), a hash map in
+/// the runtime (fewer cache misses on a large store). All give every
+/// operation the same answer.
 pub trait Store<V>: Clone + Default + Serialize + serde::de::DeserializeOwned {
     fn get(&self, k: &Key) -> Option<&V>;
     fn get_mut(&mut self, k: &Key) -> Option<&mut V>;
@@ -109,7 +110,7 @@ impl Hasher for KeyHasher {
 /// (`tidekv run --serialize-state` round-trips it every cycle, as the seed's
 /// platform does with a node's state).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub struct Server<V, S = BTreeMap<Key, V>> {
+pub struct Server<V, S = super::VecStore<V>> {
     /// The key-value store.
     pub store: S,
     /// Per client, the last write applied for it (`clients` entries).
