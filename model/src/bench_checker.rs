@@ -38,6 +38,9 @@ pub struct CheckerBenchOptions {
     pub bounded_states: usize,
     /// Clients of the paxos example: `paxos check 3`.
     pub paxos_clients: usize,
+    /// Rounds of the paxos comparison (tidekv, paxos breadth-first, paxos
+    /// depth-first, alternating); each figure is the median round's.
+    pub paxos_repeats: usize,
     /// Tiny configurations throughout (a few seconds in all): for tests.
     pub tiny: bool,
 }
@@ -49,6 +52,7 @@ impl Default for CheckerBenchOptions {
             bounded_seconds: 10.0,
             bounded_states: 2_000_000,
             paxos_clients: 3,
+            paxos_repeats: 3,
             tiny: false,
         }
     }
@@ -130,6 +134,9 @@ pub struct PaxosComparison {
     pub checker_vs_paxos: f64,
     /// `tidekv` ÷ `paxos_dfs` unique states per second.
     pub checker_vs_paxos_like_for_like: f64,
+    /// Unique states per second of every round, in run order: the three
+    /// runs above are the median rounds of each.
+    pub rounds: Vec<[f64; 3]>,
     pub method: String,
 }
 
@@ -287,6 +294,12 @@ fn paxos_run(p: PaxosRun, timeout: Option<f64>) -> Run {
     }
 }
 
+/// The run of median speed (unique states per second) of a non-empty list.
+fn median_run(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.unique_states_per_s.total_cmp(&b.unique_states_per_s));
+    runs.swap_remove(runs.len() / 2)
+}
+
 fn line(r: &Run) -> String {
     format!(
         "{} {} {}t{}: {} unique states, {:.1}s, {:.0}/s{}",
@@ -349,29 +362,43 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
     } else {
         Bound::States(opts.bounded_states)
     };
-    let tidekv = report(tidekv_run(
-        &default_replicated(opts.tiny),
-        threads,
-        false,
-        false,
-        Some(bound),
-    ));
-    let paxos_bfs = report(paxos_run(
-        bench_paxos::check(opts.paxos_clients, threads, true, None),
-        None,
-    ));
     // Like for like: depth-first, same threads, same time. With one thread
     // stateright's timeout does nothing, and the example is small enough to
     // run to the end.
     let timeout = (threads >= 2).then_some(opts.bounded_seconds);
-    let paxos_dfs = report(paxos_run(
-        bench_paxos::check(opts.paxos_clients, threads, false, timeout.map(Duration::from_secs_f64)),
-        timeout,
-    ));
+    let (mut tidekv_runs, mut bfs_runs, mut dfs_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..opts.paxos_repeats.max(1) {
+        tidekv_runs.push(report(tidekv_run(
+            &default_replicated(opts.tiny),
+            threads,
+            false,
+            false,
+            Some(bound),
+        )));
+        bfs_runs.push(report(paxos_run(
+            bench_paxos::check(opts.paxos_clients, threads, true, None),
+            None,
+        )));
+        dfs_runs.push(report(paxos_run(
+            bench_paxos::check(opts.paxos_clients, threads, false, timeout.map(Duration::from_secs_f64)),
+            timeout,
+        )));
+    }
+    let rounds: Vec<[f64; 3]> = (0..tidekv_runs.len())
+        .map(|i| {
+            [
+                tidekv_runs[i].unique_states_per_s,
+                bfs_runs[i].unique_states_per_s,
+                dfs_runs[i].unique_states_per_s,
+            ]
+        })
+        .collect();
+    let (tidekv, paxos_bfs, paxos_dfs) = (median_run(tidekv_runs), median_run(bfs_runs), median_run(dfs_runs));
     let method = format!(
         "unique states per second. tidekv: `{}` cut by {} (too big to finish here; {}). paxos_bfs: the example's \
          own `paxos check {}` (breadth-first, run to the end). paxos_dfs: the example depth-first for the same \
-         bound. Same process, {} threads, one after the other; every run's raw figures are here.",
+         bound. Same process, {} threads, the three alternating for {} rounds; each is its median round \
+         (`rounds` has every round's unique states per second).",
         tidekv.command,
         tidekv.bound.as_deref().unwrap_or("nothing"),
         if tidekv.cut {
@@ -380,11 +407,13 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
             "it finished before the bound"
         },
         opts.paxos_clients,
-        threads
+        threads,
+        opts.paxos_repeats.max(1)
     );
     let paxos = PaxosComparison {
         checker_vs_paxos: ratio(tidekv.unique_states_per_s, paxos_bfs.unique_states_per_s),
         checker_vs_paxos_like_for_like: ratio(tidekv.unique_states_per_s, paxos_dfs.unique_states_per_s),
+        rounds,
         method,
         tidekv,
         paxos_bfs,
@@ -415,12 +444,14 @@ mod tests {
             threads: 2,
             bounded_seconds: 0.5,
             paxos_clients: 1,
+            paxos_repeats: 2,
             tiny: true,
             ..Default::default()
         };
         let mut lines = 0;
         let b = checker_bench(&opts, &mut |_| lines += 1);
-        assert_eq!(lines, 3 + 2 + 3);
+        assert_eq!(lines, 3 + 2 + 3 * 2);
+        assert_eq!(b.paxos.rounds.len(), 2);
         let s = &b.searches[0];
         assert!(s.consistent, "dfs, bfs and one thread agree: {s:?}");
         assert!(b.symmetry.same_verdicts);
