@@ -260,6 +260,7 @@ mod tests {
             for b in rows() {
                 let (sa, sb) = (Slots::from(a.clone()), Slots::from(b.clone()));
                 assert_eq!(sa.cmp(&sb), a.cmp(&b), "{a:?} vs {b:?}");
+                assert_eq!(sa.partial_cmp(&sb), a.partial_cmp(&b), "{a:?} vs {b:?}");
                 assert_eq!(sa == sb, a == b, "{a:?} vs {b:?}");
             }
         }
@@ -297,6 +298,14 @@ mod tests {
         t.copy_from(&Slots::from(vec![None, Some(3)]));
         assert_eq!(t.get(1), Some(&3));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn emptiness_and_malformed_input() {
+        assert!(Slots::<u8>::new(0).is_empty());
+        assert!(!Slots::<u8>::new(1).is_empty());
+        let err = serde_json::from_str::<Slots<u8>>("5").unwrap_err().to_string();
+        assert!(err.contains("a sequence of optional slots"), "{err}");
     }
 
     #[test]

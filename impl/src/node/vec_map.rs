@@ -320,6 +320,8 @@ mod tests {
         }
         assert_eq!(format!("{m:?}"), "{(0, 7): 0, (1, 0): 0}");
         let mut s = VecSet::from([2, 1]);
+        assert_eq!(s.iter().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!s.is_empty() && !m.is_empty());
         s.clear();
         assert!(s.is_empty() && s.iter().next().is_none());
     }
@@ -333,5 +335,7 @@ mod tests {
         assert_eq!(bytes, postcard::to_allocvec(&m).unwrap());
         assert_eq!(postcard::from_bytes::<VecStore<u8>>(&bytes).unwrap(), s);
         assert!(VecStore::<u8>::default().is_empty());
+        let err = serde_json::from_str::<VecStore<u8>>("5").unwrap_err().to_string();
+        assert!(err.contains("a map"), "{err}");
     }
 }
