@@ -222,6 +222,30 @@ fn arb_result() -> impl Strategy<Value = Option<OpResult<u8>>> {
     ]
 }
 
+/// Operation records from generated per-client sequences of `(op, gap
+/// before invoking, duration, answer)`: each client runs its operations one
+/// after another (a Jepsen process), the next invoked `gap` cycles after the
+/// previous one's return plus `after_return`; one without an answer ends its
+/// client's sequence.
+fn client_sequences(raw: Vec<Vec<(Op<u8>, u32, u32, Option<OpResult<u8>>)>>, after_return: u32) -> Vec<OpRecord<u8>> {
+    let mut ops = Vec::new();
+    for (c, seq) in raw.into_iter().enumerate() {
+        let mut t = 0;
+        for (tag, (o, gap, dur, res)) in seq.into_iter().enumerate() {
+            let inv = t + gap;
+            let ret = res.map(|r| (inv + dur, r));
+            let mut rec = op(c as u16, o, inv, ret.clone());
+            rec.tag = tag as u32;
+            ops.push(rec);
+            match ret {
+                Some((r, _)) => t = r + after_return,
+                None => break,
+            }
+        }
+    }
+    ops
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
     #[test]
@@ -229,23 +253,7 @@ proptest! {
         raw in proptest::collection::vec(
             proptest::collection::vec((arb_op(), 0u32..3, 1u32..5, arb_result()), 0..3), 1..4)
     ) {
-        // Each client runs its operations one after another (a Jepsen
-        // process); one without an answer ends its client's sequence.
-        let mut ops: Vec<OpRecord<u8>> = Vec::new();
-        for (c, seq) in raw.into_iter().enumerate() {
-            let mut t = 0;
-            for (tag, (o, gap, dur, res)) in seq.into_iter().enumerate() {
-                let inv = t + gap;
-                let ret = res.map(|r| (inv + dur, r));
-                let mut rec = op(c as u16, o, inv, ret.clone());
-                rec.tag = tag as u32;
-                ops.push(rec);
-                match ret {
-                    Some((r, _)) => t = r,
-                    None => break,
-                }
-            }
-        }
+        let ops = client_sequences(raw, 0);
         let hist = h(ops.clone());
         prop_assert_eq!(linearizable(&hist).is_ok(), brute_force(&ops));
     }
@@ -431,21 +439,7 @@ proptest! {
         raw in proptest::collection::vec(
             proptest::collection::vec((arb_op(), 0u32..3, 0u32..5, arb_result()), 0..4), 1..4)
     ) {
-        let mut ops: Vec<OpRecord<u8>> = Vec::new();
-        for (c, seq) in raw.into_iter().enumerate() {
-            let mut t = 0;
-            for (tag, (o, gap, dur, res)) in seq.into_iter().enumerate() {
-                let inv = t + gap;
-                let ret = res.map(|r| (inv + dur, r));
-                let mut rec = op(c as u16, o, inv, ret.clone());
-                rec.tag = tag as u32;
-                ops.push(rec);
-                match ret {
-                    Some((r, _)) => t = r + 1,
-                    None => break,
-                }
-            }
-        }
+        let ops = client_sequences(raw, 1);
         prop_assert_eq!(no_stale_reads(&h(ops.clone())).is_ok(), no_stale_reads_oracle(&ops));
     }
 }

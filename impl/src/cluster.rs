@@ -189,13 +189,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         bufs.spare.resize_with(topo.links.len(), || None);
         let Cluster { nodes, inbox, cycle } = self;
         step_nodes(nodes, 0, topo, inbox, inputs, choose, events, bufs);
-        // Frames to dead nodes are never read: drop them so that equal
-        // situations are equal states.
-        for (l, link) in topo.links.iter().enumerate() {
-            if matches!(nodes[link.to], NodeState::Dead) {
-                bufs.spare[l] = None;
-            }
-        }
+        drop_frames_to_dead(topo, nodes, &mut bufs.spare);
         std::mem::swap(inbox, &mut bufs.spare);
         *cycle += 1;
     }
@@ -227,11 +221,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         bufs.spare.resize_with(topo.links.len(), || None);
         let mut nodes = self.nodes.clone();
         step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, bufs);
-        for (l, link) in topo.links.iter().enumerate() {
-            if matches!(nodes[link.to], NodeState::Dead) {
-                bufs.spare[l] = None;
-            }
-        }
+        drop_frames_to_dead(topo, &nodes, &mut bufs.spare);
         Cluster {
             cycle: self.cycle + 1,
             nodes,
@@ -268,6 +258,16 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Frames to dead nodes are never read: drops them from `frames` (one per
+/// link) so that equal situations are equal states.
+fn drop_frames_to_dead<V, S>(topo: &Topology, nodes: &[NodeState<V, S>], frames: &mut [Option<Frame<V>>]) {
+    for (l, link) in topo.links.iter().enumerate() {
+        if matches!(nodes[link.to], NodeState::Dead) {
+            frames[l] = None;
+        }
     }
 }
 

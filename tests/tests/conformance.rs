@@ -20,11 +20,10 @@
 
 use stateright::Model;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tidekv::cluster::{Crash, CrashKind, CycleInputs};
 use tidekv::history::{read_jsonl, write_jsonl, History};
-use tidekv::node::{Op, OpResult, Protocol};
+use tidekv::node::{Op, Protocol};
 use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::script::{run_script, ScriptedCycle};
 use tidekv::runtime::value::Value;
@@ -34,26 +33,7 @@ use tidekv::topology::{Kind, NodeId};
 use tidekv_model::model::{prop, CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
 use tidekv_model::runner::{check, RunOptions};
 use tidekv_model::simulate::{random_action, SplitMix64};
-
-/// A `Write` the test keeps a handle to.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+use tidekv_tests::SharedBuffer;
 
 fn jsonl<V: tidekv::node::Val>(h: &History<V>) -> String {
     let mut out = Vec::new();
@@ -63,23 +43,11 @@ fn jsonl<V: tidekv::node::Val>(h: &History<V>) -> String {
 
 /// Every value of `h` through `f`.
 fn rename(h: &History<u64>, f: &dyn Fn(u64) -> u64) -> History<u64> {
-    let op = |o: &Op<u64>| match o {
-        Op::Get(k) => Op::Get(*k),
-        Op::Delete(k) => Op::Delete(*k),
-        Op::Put(k, v) => Op::Put(*k, f(*v)),
-        Op::Insert(k, v) => Op::Insert(*k, f(*v)),
-        Op::Modify(k, v) => Op::Modify(*k, f(*v)),
-    };
-    let res = |r: &OpResult<u64>| match r {
-        OpResult::Value(v) => OpResult::Value(v.map(f)),
-        OpResult::Modified(v) => OpResult::Modified(f(*v)),
-        other => other.clone(),
-    };
     let mut out = h.clone();
     for rec in &mut out.ops {
-        rec.op = op(&rec.op);
+        rec.op = rec.op.map_value(|v| f(*v));
         if let Some(r) = &mut rec.ret {
-            r.result = res(&r.result);
+            r.result = r.result.map_value(|v| f(*v));
         }
     }
     out
@@ -151,15 +119,7 @@ fn to_script(actions: &[CycleAction]) -> Vec<ScriptedCycle> {
             ops: a
                 .ops
                 .iter()
-                .map(|o| {
-                    o.as_ref().map(|o| match o {
-                        Op::Get(k) => Op::Get(*k),
-                        Op::Delete(k) => Op::Delete(*k),
-                        Op::Put(k, v) => Op::Put(*k, value(*v)),
-                        Op::Insert(k, v) => Op::Insert(*k, value(*v)),
-                        Op::Modify(k, v) => Op::Modify(*k, value(*v)),
-                    })
-                })
+                .map(|o| o.as_ref().map(|o| o.map_value(|v| value(*v))))
                 .collect(),
             picks: a.picks.iter().map(|p| (p.fe, p.client, p.replica)).collect(),
             crashes: a.crashes.clone(),
@@ -181,7 +141,7 @@ fn model_history(m: &TideModel, actions: &[CycleAction]) -> String {
 
 /// The runtime's history of the same choices, on `threads` threads.
 fn runtime_history(m: &TideModel, actions: &[CycleAction], threads: usize) -> Result<String, String> {
-    let out = Buffer::default();
+    let out = SharedBuffer::default();
     run_script(&m.topo, &to_script(actions), threads, Box::new(out.clone()))?;
     Ok(out.text())
 }
@@ -327,7 +287,7 @@ struct Recorded {
 fn record(spec: &RunSpec) -> Recorded {
     let cycles = Arc::new(Mutex::new(Vec::new()));
     let sink = cycles.clone();
-    let out = Buffer::default();
+    let out = SharedBuffer::default();
     inproc::run(
         spec,
         InprocOptions {
@@ -463,15 +423,7 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
                 ops: inputs
                     .ops
                     .iter()
-                    .map(|o| {
-                        o.as_ref().map(|o| match o {
-                            Op::Get(k) => Op::Get(*k),
-                            Op::Delete(k) => Op::Delete(*k),
-                            Op::Put(k, v) => Op::Put(*k, values[&v.id()]),
-                            Op::Insert(k, v) => Op::Insert(*k, values[&v.id()]),
-                            Op::Modify(k, v) => Op::Modify(*k, values[&v.id()]),
-                        })
-                    })
+                    .map(|o| o.as_ref().map(|o| o.map_value(|v| values[&v.id()])))
                     .collect(),
                 picks: picks
                     .iter()

@@ -17,14 +17,13 @@ use proptest::prelude::*;
 use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use tidekv::history::{read_jsonl, History};
 use tidekv::node::Protocol;
 use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::workload::WorkloadSpec;
-use tidekv::runtime::{CrashAt, RunSpec};
+use tidekv::runtime::{CrashAt, Report, RunSpec};
 use tidekv::topology::{Kind, TopologyConfig};
+use tidekv_tests::SharedBuffer;
 
 /// One random run.
 #[derive(Clone, Debug)]
@@ -37,20 +36,6 @@ struct Case {
     cycles: u32,
     /// (shard, replica, cycle): atomic crashes.
     crashes: Vec<(usize, usize, u32)>,
-}
-
-/// A `Write` the test keeps a handle to.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn history(protocol: Protocol, case: &Case) -> History<u64> {
@@ -75,14 +60,19 @@ fn history(protocol: Protocol, case: &Case) -> History<u64> {
         cycles: case.cycles,
         crashes,
     };
-    let buf = Buffer::default();
+    run_with_history(&spec).1
+}
+
+/// Runs `spec` on the in-process engine, keeping its history.
+fn run_with_history(spec: &RunSpec) -> (Report, History<u64>) {
+    let buf = SharedBuffer::default();
     let opts = InprocOptions {
         history: Some(Box::new(buf.clone())),
         ..InprocOptions::default()
     };
-    inproc::run(&spec, opts).expect("a valid spec runs");
-    let bytes = buf.0.lock().unwrap().clone();
-    read_jsonl(&bytes[..]).expect("the runtime writes valid histories")
+    let report = inproc::run(spec, opts).expect("a valid spec runs");
+    let h = read_jsonl(&buf.bytes()[..]).expect("the runtime writes valid histories");
+    (report, h)
 }
 
 /// The checks the model proves for the protocol: `Err` names the violation.
@@ -269,16 +259,7 @@ fn expected_properties_hold(case: &AnyCase) -> Result<(), String> {
     use tidekv_model::expect::expected;
     use tidekv_model::model::prop;
     let spec = case.spec();
-    let buf = Buffer::default();
-    let report = inproc::run(
-        &spec,
-        InprocOptions {
-            history: Some(Box::new(buf.clone())),
-            ..InprocOptions::default()
-        },
-    )
-    .expect("a valid spec runs");
-    let h: History<u64> = read_jsonl(&buf.0.lock().unwrap()[..]).expect("a valid history");
+    let (report, h) = run_with_history(&spec);
     let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
     let base = spec.topology.latency_cycles();
     let model = case.model();
@@ -331,16 +312,7 @@ fn proptest_finds_and_shrinks_a_crash_beyond_the_budget() {
     let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let result = runner.run(&any_cases(|n| n), |case| {
         let spec = case.spec();
-        let buf = Buffer::default();
-        let report = inproc::run(
-            &spec,
-            InprocOptions {
-                history: Some(Box::new(buf.clone())),
-                ..InprocOptions::default()
-            },
-        )
-        .expect("a valid spec runs");
-        let h: History<u64> = read_jsonl(&buf.0.lock().unwrap()[..]).expect("a valid history");
+        let (report, h) = run_with_history(&spec);
         let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
         tidekv_checks::available(&h, &crash_cycles, spec.cycles, spec.topology.latency_cycles())
             .map_err(TestCaseError::fail)

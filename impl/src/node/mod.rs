@@ -83,6 +83,18 @@ impl<V> Op<V> {
         }
     }
 
+    /// The same operation with its value, if any, through `f` (histories
+    /// name runtime values by id; tests rename values).
+    pub fn map_value<W>(&self, mut f: impl FnMut(&V) -> W) -> Op<W> {
+        match self {
+            Op::Get(k) => Op::Get(*k),
+            Op::Put(k, v) => Op::Put(*k, f(v)),
+            Op::Delete(k) => Op::Delete(*k),
+            Op::Insert(k, v) => Op::Insert(*k, f(v)),
+            Op::Modify(k, v) => Op::Modify(*k, f(v)),
+        }
+    }
+
     /// The operation's name in histories (`"get"`, `"put"`, …).
     pub fn name(&self) -> &'static str {
         match self {
@@ -126,6 +138,18 @@ pub enum OpResult<V> {
 }
 
 impl<V> OpResult<V> {
+    /// The same answer with its value, if any, through `f`.
+    pub fn map_value<W>(&self, mut f: impl FnMut(&V) -> W) -> OpResult<W> {
+        match self {
+            OpResult::Value(v) => OpResult::Value(v.as_ref().map(f)),
+            OpResult::Ok => OpResult::Ok,
+            OpResult::Exists => OpResult::Exists,
+            OpResult::Modified(v) => OpResult::Modified(f(v)),
+            OpResult::Absent => OpResult::Absent,
+            OpResult::Unavailable => OpResult::Unavailable,
+        }
+    }
+
     /// Whether the operation is known to have changed the store.
     /// `Unavailable` is unknown and answers `false` here.
     pub fn wrote(&self, op: &Op<V>) -> bool {
@@ -195,15 +219,6 @@ impl<V> Frame<V> {
             Frame::Up(s) => s.used(),
             Frame::Down(s) => s.used(),
             Frame::Peer(s) => s.used(),
-        }
-    }
-
-    /// Number of slots, full or empty: the frame's shape.
-    pub fn slots(&self) -> usize {
-        match self {
-            Frame::Up(s) => s.len(),
-            Frame::Down(s) => s.len(),
-            Frame::Peer(s) => s.len(),
         }
     }
 

@@ -92,18 +92,6 @@ impl<T> Slots<T> {
         }
     }
 
-    /// Sets slot `i` to `x`: fills it, or empties it for `None`.
-    pub fn put(&mut self, i: usize, x: Option<T>) {
-        match x {
-            Some(x) => self.set(i, x),
-            None => {
-                if let Ok(p) = self.full.binary_search_by_key(&(i as u32), |(j, _)| *j) {
-                    self.full.remove(p);
-                }
-            }
-        }
-    }
-
     /// Empties every slot, keeping the length (and the buffer).
     #[inline]
     pub fn clear(&mut self) {
@@ -123,15 +111,6 @@ impl<T> Slots<T> {
             Some((j, _)) if *j == i => full.next().map(|(_, x)| x),
             _ => None,
         })
-    }
-
-    /// Becomes a copy of `other`, reusing this row's buffer.
-    pub fn copy_from(&mut self, other: &Self)
-    where
-        T: Clone,
-    {
-        self.len = other.len;
-        self.full.clone_from(&other.full);
     }
 }
 
@@ -281,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn set_get_and_put_in_any_order() {
+    fn set_and_get_in_any_order() {
         let mut s = Slots::new(6);
         for (i, x) in [(4, 40), (1, 10), (5, 50), (1, 11), (0, 0)] {
             s.set(i, x);
@@ -289,15 +268,13 @@ mod tests {
         let dense: Vec<Option<i32>> = (0..6).map(|i| s.get(i).copied()).collect();
         assert_eq!(dense, vec![Some(0), Some(11), None, None, Some(40), Some(50)]);
         assert_eq!(s.iter().map(|(i, _)| i).collect::<Vec<_>>(), vec![0, 1, 4, 5]);
-        s.put(4, None);
-        s.put(2, Some(20));
-        assert_eq!(s, Slots::from(vec![Some(0), Some(11), Some(20), None, None, Some(50)]));
+        s.set(2, 20);
+        assert_eq!(
+            s,
+            Slots::from(vec![Some(0), Some(11), Some(20), None, Some(40), Some(50)])
+        );
         s.clear();
         assert_eq!(s, Slots::new(6));
-        let mut t = Slots::new(1);
-        t.copy_from(&Slots::from(vec![None, Some(3)]));
-        assert_eq!(t.get(1), Some(&3));
-        assert_eq!(t.len(), 2);
     }
 
     #[test]

@@ -106,20 +106,8 @@ fn drive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::sink::tests::Shared as Buf;
     use crate::topology::{Kind, TopologyConfig};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn topo() -> Topology {
         let mut c = TopologyConfig::new(Kind::Replicated, 2);

@@ -24,25 +24,12 @@ use std::io::{self, BufRead, BufWriter, Write};
 
 /// An operation with its values replaced by their ids.
 pub fn op_ids(op: &Op<Value>) -> Op<u64> {
-    match op {
-        Op::Get(k) => Op::Get(*k),
-        Op::Put(k, v) => Op::Put(*k, v.id()),
-        Op::Delete(k) => Op::Delete(*k),
-        Op::Insert(k, v) => Op::Insert(*k, v.id()),
-        Op::Modify(k, v) => Op::Modify(*k, v.id()),
-    }
+    op.map_value(Value::id)
 }
 
 /// A result with its values replaced by their ids.
 pub fn result_ids(r: &OpResult<Value>) -> OpResult<u64> {
-    match r {
-        OpResult::Value(v) => OpResult::Value(v.as_ref().map(Value::id)),
-        OpResult::Ok => OpResult::Ok,
-        OpResult::Exists => OpResult::Exists,
-        OpResult::Modified(v) => OpResult::Modified(v.id()),
-        OpResult::Absent => OpResult::Absent,
-        OpResult::Unavailable => OpResult::Unavailable,
-    }
+    r.map_value(Value::id)
 }
 
 /// What the clients did, counted.
@@ -387,14 +374,15 @@ pub fn merge_client_logs<R: BufRead>(logs: Vec<(String, R)>, sink: &mut HistoryS
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::history::{write_jsonl, History};
     use std::sync::{Arc, Mutex};
 
-    /// A `Write` whose bytes the test can read after the sink is dropped.
+    /// A `Write` whose bytes the test can read after the sink is dropped
+    /// (the runtime's other tests use it too).
     #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Shared(pub(crate) Arc<Mutex<Vec<u8>>>);
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(b);
