@@ -296,6 +296,18 @@ proptest! {
     }
 }
 
+/// A runner that searches 256 cases from a fixed seed and shrinks a
+/// failure with up to `max_shrink_iters` steps, persisting nothing.
+fn shrinking_runner(max_shrink_iters: u32) -> TestRunner {
+    let config = Config {
+        cases: 256,
+        max_shrink_iters,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+}
+
 /// Beyond the budget — every replica of a shard dead — `available` fails,
 /// and proptest shrinks a failing run to a minimal one: one shard of two
 /// replicas, both crashed. (The checker's `available` verdict for such a
@@ -303,13 +315,7 @@ proptest! {
 /// --replicas 2 --crashes 2`.)
 #[test]
 fn proptest_finds_and_shrinks_a_crash_beyond_the_budget() {
-    let config = Config {
-        cases: 256,
-        max_shrink_iters: 4096,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner = shrinking_runner(4096);
     let result = runner.run(&any_cases(|n| n), |case| {
         let spec = case.spec();
         let (report, h) = run_with_history(&spec);
@@ -361,13 +367,7 @@ proptest! {
 /// crash — as the checker's minimal counterexample has none.
 #[test]
 fn proptest_finds_and_shrinks_the_seed_race() {
-    let config = Config {
-        cases: 256,
-        max_shrink_iters: 2048,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner = shrinking_runner(2048);
     let result = runner.run(&cases(|r| r - 1), |case| {
         verdict(Protocol::Seed, &case).map_err(TestCaseError::fail)
     });
