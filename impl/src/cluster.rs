@@ -64,7 +64,7 @@ pub type Chooser<'a> = dyn FnMut(NodeId, ClientId, &[usize]) -> usize + 'a;
 pub struct StepBuffers<V> {
     /// Per link: last cycle's frame, emptied and refilled this cycle.
     spare: Vec<Option<Frame<V>>>,
-    plan: Plan<V>,
+    plan: Plan,
     client_events: Vec<ClientEvent<V>>,
 }
 
@@ -188,8 +188,9 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
     ) {
         bufs.spare.resize_with(topo.links.len(), || None);
         let Cluster { nodes, inbox, cycle } = self;
-        step_nodes(nodes, 0, topo, inbox, inputs, choose, events, bufs);
-        drop_frames_to_dead(topo, nodes, &mut bufs.spare);
+        if step_nodes(nodes, 0, topo, inbox, inputs, choose, events, bufs) {
+            drop_frames_to_dead(topo, nodes, &mut bufs.spare);
+        }
         std::mem::swap(inbox, &mut bufs.spare);
         *cycle += 1;
     }
@@ -220,8 +221,9 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         bufs.spare = Vec::with_capacity(topo.links.len());
         bufs.spare.resize_with(topo.links.len(), || None);
         let mut nodes = self.nodes.clone();
-        step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, bufs);
-        drop_frames_to_dead(topo, &nodes, &mut bufs.spare);
+        if step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, bufs) {
+            drop_frames_to_dead(topo, &nodes, &mut bufs.spare);
+        }
         Cluster {
             cycle: self.cycle + 1,
             nodes,
@@ -276,7 +278,8 @@ fn drop_frames_to_dead<V, S>(topo: &Topology, nodes: &[NodeState<V, S>], frames:
 /// `bufs.spare` (indexed by link; `None` where nothing is delivered). The
 /// part of one cycle that [`Cluster::step_with`] runs for all nodes at once and
 /// the in-process runtime's parallel stepper for two groups of nodes
-/// concurrently. `bufs.spare` must have one entry per link.
+/// concurrently. `bufs.spare` must have one entry per link. Returns whether
+/// any of the nodes is dead at the end of the cycle.
 #[allow(clippy::too_many_arguments)]
 pub fn step_nodes<V: Val, S: Store<V>>(
     nodes: &mut [NodeState<V, S>],
@@ -287,7 +290,8 @@ pub fn step_nodes<V: Val, S: Store<V>>(
     choose: &mut Chooser<'_>,
     events: &mut Vec<(ClientId, ClientEvent<V>)>,
     bufs: &mut StepBuffers<V>,
-) {
+) -> bool {
+    let mut any_dead = false;
     let mut ins: Vec<Option<&Frame<V>>> = Vec::new();
     for (i, state) in nodes.iter_mut().enumerate() {
         let id = first + i;
@@ -297,6 +301,7 @@ pub fn step_nodes<V: Val, S: Store<V>>(
             *state = NodeState::Dead;
         }
         if matches!(state, NodeState::Dead) {
+            any_dead = true;
             for &l in &info.outputs {
                 bufs.spare[l] = None;
             }
@@ -357,8 +362,10 @@ pub fn step_nodes<V: Val, S: Store<V>>(
         }
         if crash.is_some() {
             *state = NodeState::Dead;
+            any_dead = true;
         }
     }
+    any_dead
 }
 
 /// A node's output frames in place in the per-link buffers (see

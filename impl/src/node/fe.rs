@@ -69,6 +69,14 @@ pub struct FeCtx {
 }
 
 impl FeCtx {
+    /// Downstream links per shard: the replicas, or 1 (the parent).
+    pub fn replicas(&self) -> usize {
+        match self.downstream {
+            Downstream::Parent => 1,
+            Downstream::Servers { replicas, .. } => replicas,
+        }
+    }
+
     /// Number of downstream links.
     pub fn downstream_links(&self) -> usize {
         match self.downstream {
@@ -96,10 +104,30 @@ pub struct Fe<V> {
 
 /// A request the FE must route this cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Job<V> {
+pub struct Job {
     pub client: ClientId,
-    pub req: Request<V>,
+    /// Where the request is.
+    pub source: Source,
     pub route: Route,
+}
+
+/// Where the request of a [`Job`] is, read where it lies rather than copied
+/// into the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// New: the `entry`-th full slot of the frame of input `input`.
+    Child { input: usize, entry: usize },
+    /// The request in flight for the client, to route again.
+    Retry,
+}
+
+/// A response to send towards its client: the `entry`-th full slot of the
+/// frame of downstream link `link`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub client: ClientId,
+    pub link: usize,
+    pub entry: usize,
 }
 
 /// Where a request goes.
@@ -115,15 +143,29 @@ pub enum Route {
     Open { shard: usize, candidates: u32 },
 }
 
-/// What an FE will do this cycle, before the open choices are made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan<V> {
-    /// Responses to send towards the clients.
-    pub deliver: Vec<(ClientId, Response<V>)>,
+/// What an FE will do this cycle, before the open choices are made. It
+/// points into the cycle's input frames and the FE's in-flight table rather
+/// than copying requests and responses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Responses to send towards the clients, in client order.
+    pub deliver: Vec<Delivery>,
     /// Requests to route (retries first, then new ones, in client order).
-    pub jobs: Vec<Job<V>>,
+    pub jobs: Vec<Job>,
     /// In-flight entries whose targets shrank to the live ones.
     pub still_waiting: Vec<(ClientId, u32)>,
+    /// Per downstream shard (the parent, for an inner FE): the live
+    /// replicas, a bit set.
+    live: Vec<u32>,
+    /// Scratch: a read position per downstream frame.
+    cursors: Vec<usize>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new() -> Self {
+        Plan::default()
+    }
 }
 
 /// The members of a bit set, ascending.
@@ -136,23 +178,6 @@ fn bits(mut set: u32) -> impl Iterator<Item = usize> {
         set &= set - 1;
         Some(i)
     })
-}
-
-impl<V> Plan<V> {
-    /// An empty plan.
-    pub fn new() -> Self {
-        Plan {
-            deliver: Vec::new(),
-            jobs: Vec::new(),
-            still_waiting: Vec::new(),
-        }
-    }
-}
-
-impl<V> Default for Plan<V> {
-    fn default() -> Self {
-        Plan::new()
-    }
 }
 
 impl FeCtx {
@@ -193,7 +218,7 @@ impl<V: Val> Fe<V> {
 
     /// Computes this cycle's deliveries and routing jobs without changing
     /// anything. The model calls it to learn the open choices of a cycle.
-    pub fn plan(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Plan<V> {
+    pub fn plan(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Plan {
         let mut plan = Plan::new();
         self.plan_into(ctx, inputs, &mut plan);
         plan
@@ -201,48 +226,34 @@ impl<V: Val> Fe<V> {
 
     /// [`Fe::plan`] into `plan`, whose contents are replaced (its buffers are
     /// reused).
-    pub fn plan_into(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>], plan: &mut Plan<V>) {
+    pub fn plan_into(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>], plan: &mut Plan) {
         let nchildren = ctx.children.len();
         debug_assert_eq!(inputs.len(), nchildren + ctx.downstream_links());
         let down = &inputs[nchildren..];
         plan.deliver.clear();
         plan.jobs.clear();
         plan.still_waiting.clear();
+        // 1. Liveness, per downstream shard.
+        let replicas = ctx.replicas();
+        plan.live.clear();
+        plan.live.extend(down.chunks(replicas).map(|shard| {
+            shard
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.is_some())
+                .fold(0, |m, (r, _)| m | 1 << r)
+        }));
         // 2. Requests in flight.
-        for (client, entry) in self.inflight.iter().enumerate() {
-            let Some(f) = entry else { continue };
-            let link = |r: usize| match ctx.downstream {
-                Downstream::Parent => 0,
-                Downstream::Servers { replicas, .. } => f.shard as usize * replicas + r,
-            };
-            let answer = bits(f.targets).find_map(|r| {
-                let frame = down[link(r)]?;
-                frame.down().get(client).filter(|resp| resp.tag == f.req.tag)
-            });
-            if let Some(resp) = answer {
-                plan.deliver.push((client, resp.clone()));
-                continue;
-            }
-            let live = bits(f.targets)
-                .filter(|&r| down[link(r)].is_some())
-                .fold(0, |s, r| s | 1 << r);
-            if live != 0 {
-                if live != f.targets {
-                    plan.still_waiting.push((client, live));
-                }
-                continue;
-            }
-            let route = self.route(ctx, down, &f.req);
-            plan.jobs.push(Job {
-                client,
-                req: f.req.clone(),
-                route,
-            });
+        if down.iter().all(Option::is_some) {
+            // Nothing to retry or re-target: only the answers matter.
+            self.deliver_arrived(replicas, down, plan);
+        } else {
+            self.check_inflight(ctx, down, plan);
         }
         // 3. New requests from the children.
         for (i, child) in ctx.children.iter().enumerate() {
             let Some(frame) = inputs[i] else { continue };
-            for (j, req) in frame.up().iter() {
+            for (entry, (j, req)) in frame.up().iter().enumerate() {
                 let client = if child.is_client { child.clients.start } else { j };
                 if !child.clients.contains(&client) || self.inflight[client].is_some() {
                     // A child may only speak for its own clients, one request
@@ -250,68 +261,94 @@ impl<V: Val> Fe<V> {
                     debug_assert!(false, "FE: unexpected request for client {client}");
                     continue;
                 }
-                let route = self.route(ctx, down, req);
                 plan.jobs.push(Job {
                     client,
-                    req: req.clone(),
-                    route,
+                    source: Source::Child { input: i, entry },
+                    route: route(ctx, &plan.live, req),
                 });
             }
         }
     }
 
-    /// Where `req` goes, given which downstream links carried a frame.
-    fn route(&self, ctx: &FeCtx, down: &[Option<&Frame<V>>], req: &Request<V>) -> Route {
-        let Downstream::Servers {
-            shards,
-            replicas,
-            protocol,
-            rehash,
-        } = ctx.downstream
-        else {
-            return if down[0].is_some() {
-                Route::Parent
-            } else {
-                Route::Unavailable
-            };
-        };
-        let live = |s: usize| -> u32 {
-            (0..replicas)
-                .filter(|&r| down[s * replicas + r].is_some())
-                .fold(0, |m, r| m | 1 << r)
-        };
-        let key = req.op.key();
-        let home = home_shard(key, shards);
-        let shard = if live(home) != 0 {
-            home
-        } else if rehash {
-            match rendezvous(key, (0..shards).filter(|&s| live(s) != 0)) {
-                Some(s) => s,
-                None => return Route::Unavailable,
+    /// Step 2 of [`Fe::plan`]: for each request in flight, its answer if it
+    /// arrived (from the lowest target replica carrying its tag); else, if
+    /// some targets died, the live ones left, or a new route if none is left.
+    fn check_inflight(&self, ctx: &FeCtx, down: &[Option<&Frame<V>>], plan: &mut Plan) {
+        let replicas = ctx.replicas();
+        for (client, entry) in self.inflight.iter().enumerate() {
+            let Some(f) = entry else { continue };
+            let link = |r: usize| f.shard as usize * replicas + r;
+            let answer = bits(f.targets).find_map(|r| {
+                let frames = down[link(r)]?.down().entries();
+                let e = frames.binary_search_by_key(&(client as u32), |(c, _)| *c).ok()?;
+                (frames[e].1.tag == f.req.tag).then_some(Delivery {
+                    client,
+                    link: link(r),
+                    entry: e,
+                })
+            });
+            if let Some(d) = answer {
+                plan.deliver.push(d);
+                continue;
             }
-        } else {
-            return Route::Unavailable;
-        };
-        let candidates = live(shard);
-        if candidates.count_ones() == 1 {
-            return Route::Fixed {
-                shard,
-                targets: candidates,
-            };
+            let live = f.targets & plan.live[f.shard as usize];
+            if live != 0 {
+                if live != f.targets {
+                    plan.still_waiting.push((client, live));
+                }
+                continue;
+            }
+            plan.jobs.push(Job {
+                client,
+                source: Source::Retry,
+                route: route(ctx, &plan.live, &f.req),
+            });
         }
-        match (protocol, req.op.is_write()) {
-            (Protocol::Owner, true) => {
-                let owner = rendezvous(key, bits(candidates)).expect("candidates is not empty");
-                Route::Fixed {
-                    shard,
-                    targets: 1 << owner,
+    }
+
+    /// Step 2 of [`Fe::plan`] when every downstream frame arrived: no target
+    /// died, so only the answers matter, and they are found from the frames'
+    /// side (what arrived) instead of the in-flight side (every client
+    /// waiting), with the result of [`Fe::check_inflight`]. The frames' slots
+    /// are in client order: walking them together, client by client (a
+    /// k-way merge), yields the answers in client order, and the frames of a
+    /// client's shard in replica order.
+    fn deliver_arrived(&self, replicas: usize, down: &[Option<&Frame<V>>], plan: &mut Plan) {
+        let frames = |l: usize| down[l].map_or(&[][..], |f| f.down().entries());
+        let cursors = &mut plan.cursors;
+        cursors.clear();
+        cursors.resize(down.len(), 0);
+        loop {
+            let next = (0..down.len())
+                .filter_map(|l| frames(l).get(cursors[l]).map(|e| e.0))
+                .min();
+            let Some(client) = next else { break };
+            let mut answer = None;
+            for (l, cursor) in cursors.iter_mut().enumerate() {
+                let entry = *cursor;
+                let Some((c, resp)) = frames(l).get(entry) else {
+                    continue;
+                };
+                if *c != client {
+                    continue;
+                }
+                *cursor += 1;
+                if answer.is_some() {
+                    continue;
+                }
+                let Some(f) = &self.inflight[client as usize] else {
+                    continue;
+                };
+                let (shard, r) = (l / replicas, l % replicas);
+                if shard == f.shard as usize && f.targets & (1 << r) != 0 && resp.tag == f.req.tag {
+                    answer = Some(Delivery {
+                        client: client as usize,
+                        link: l,
+                        entry,
+                    });
                 }
             }
-            (Protocol::Fanout, true) => Route::Fixed {
-                shard,
-                targets: candidates,
-            },
-            _ => Route::Open { shard, candidates },
+            plan.deliver.extend(answer);
         }
     }
 
@@ -352,7 +389,7 @@ impl<V: Val> Fe<V> {
         inputs: &[Option<&Frame<V>>],
         choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
         outs: &mut O,
-        plan: &mut Plan<V>,
+        plan: &mut Plan,
     ) {
         self.plan_into(ctx, inputs, plan);
         let nchildren = ctx.children.len();
@@ -361,31 +398,31 @@ impl<V: Val> Fe<V> {
             let slot = if ctx.children[child].is_client { 0 } else { client };
             outs.out(child).down_mut().set(slot, resp);
         };
-        for (client, resp) in plan.deliver.drain(..) {
-            self.inflight[client] = None;
-            respond(outs, client, resp);
+        for d in plan.deliver.drain(..) {
+            self.inflight[d.client] = None;
+            let frame = inputs[nchildren + d.link].expect("a delivery comes from a frame that arrived");
+            respond(outs, d.client, frame.down().entries()[d.entry].1.clone());
         }
         for &(client, live) in &plan.still_waiting {
             if let Some(f) = &mut self.inflight[client] {
                 f.targets = live;
             }
         }
-        let replicas = match ctx.downstream {
-            Downstream::Parent => 1,
-            Downstream::Servers { replicas, .. } => replicas,
-        };
+        let replicas = ctx.replicas();
         for job in plan.jobs.drain(..) {
+            let req = match job.source {
+                Source::Child { input, entry } => {
+                    let frame = inputs[input].expect("a new request comes from a frame that arrived");
+                    &frame.up().entries()[entry].1
+                }
+                Source::Retry => &self.inflight[job.client].as_ref().expect("a retry is in flight").req,
+            };
             let (shard, targets) = match job.route {
                 Route::Unavailable => {
+                    let tag = req.tag;
                     self.inflight[job.client] = None;
-                    respond(
-                        outs,
-                        job.client,
-                        Response {
-                            tag: job.req.tag,
-                            result: OpResult::Unavailable,
-                        },
-                    );
+                    let result = OpResult::Unavailable;
+                    respond(outs, job.client, Response { tag, result });
                     continue;
                 }
                 Route::Parent => (0, 1),
@@ -405,14 +442,71 @@ impl<V: Val> Fe<V> {
             for r in bits(targets) {
                 outs.out(nchildren + shard * replicas + r)
                     .up_mut()
-                    .set(job.client, job.req.clone());
+                    .set(job.client, req.clone());
             }
-            self.inflight[job.client] = Some(InFlight {
-                req: job.req,
-                shard: shard as u16,
-                targets,
-            });
+            let shard = shard as u16;
+            match job.source {
+                Source::Retry => {
+                    let f = self.inflight[job.client].as_mut().expect("a retry is in flight");
+                    (f.shard, f.targets) = (shard, targets);
+                }
+                Source::Child { .. } => {
+                    let req = req.clone();
+                    self.inflight[job.client] = Some(InFlight { req, shard, targets });
+                }
+            }
         }
+    }
+}
+
+/// Where `req` goes, given the live replicas of each downstream shard.
+fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
+    let Downstream::Servers {
+        shards,
+        protocol,
+        rehash,
+        ..
+    } = ctx.downstream
+    else {
+        return if live[0] != 0 {
+            Route::Parent
+        } else {
+            Route::Unavailable
+        };
+    };
+    let key = req.op.key();
+    // One shard: every key's home (`hash mod 1`), without hashing.
+    let home = if shards == 1 { 0 } else { home_shard(key, shards) };
+    let shard = if live[home] != 0 {
+        home
+    } else if rehash {
+        match rendezvous(key, (0..shards).filter(|&s| live[s] != 0)) {
+            Some(s) => s,
+            None => return Route::Unavailable,
+        }
+    } else {
+        return Route::Unavailable;
+    };
+    let candidates = live[shard];
+    if candidates.count_ones() == 1 {
+        return Route::Fixed {
+            shard,
+            targets: candidates,
+        };
+    }
+    match (protocol, req.op.is_write()) {
+        (Protocol::Owner, true) => {
+            let owner = rendezvous(key, bits(candidates)).expect("candidates is not empty");
+            Route::Fixed {
+                shard,
+                targets: 1 << owner,
+            }
+        }
+        (Protocol::Fanout, true) => Route::Fixed {
+            shard,
+            targets: candidates,
+        },
+        _ => Route::Open { shard, candidates },
     }
 }
 

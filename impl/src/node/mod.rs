@@ -153,11 +153,10 @@ impl<V> OpResult<V> {
     /// Whether the operation is known to have changed the store.
     /// `Unavailable` is unknown and answers `false` here.
     pub fn wrote(&self, op: &Op<V>) -> bool {
-        match (op, self) {
-            (Op::Put(..), OpResult::Ok) | (Op::Delete(_), OpResult::Ok) => true,
-            (Op::Insert(..), OpResult::Ok) | (Op::Modify(..), OpResult::Modified(_)) => true,
-            _ => false,
-        }
+        matches!(
+            (op, self),
+            (Op::Put(..) | Op::Delete(_) | Op::Insert(..), OpResult::Ok) | (Op::Modify(..), OpResult::Modified(_))
+        )
     }
 }
 

@@ -104,6 +104,13 @@ impl<T> Slots<T> {
         self.full.iter().map(|(i, x)| (*i as usize, x))
     }
 
+    /// The full slots, `(index, content)`, by ascending index, as a slice
+    /// (for walking several rows together).
+    #[inline]
+    pub fn entries(&self) -> &[(u32, T)] {
+        &self.full
+    }
+
     /// Every slot in order, empty ones as `None`: the dense row.
     pub fn dense(&self) -> impl Iterator<Item = Option<&T>> + '_ {
         let mut full = self.full.iter().peekable();
