@@ -65,7 +65,6 @@ pub struct StepBuffers<V> {
     /// Per link: last cycle's frame, emptied and refilled this cycle.
     spare: Vec<Option<Frame<V>>>,
     plan: Plan,
-    client_events: Vec<ClientEvent<V>>,
 }
 
 impl<V> StepBuffers<V> {
@@ -87,7 +86,6 @@ impl<V> Default for StepBuffers<V> {
         StepBuffers {
             spare: Vec::new(),
             plan: Plan::new(),
-            client_events: Vec::new(),
         }
     }
 }
@@ -312,14 +310,8 @@ pub fn step_nodes<V: Val, S: Store<V>>(
             // the one slot of its frame whatever it holds.
             let l = info.outputs[0];
             let out = bufs.spare[l].get_or_insert_with(|| topo.empty_frame(l));
-            let op = inputs.ops.get(id).cloned().flatten();
-            cl.step_into(inbox[info.inputs[0]].as_ref(), op, &mut bufs.client_events, out);
-            // Most cycles a client reports nothing: skip the drain then.
-            if !bufs.client_events.is_empty() {
-                for e in bufs.client_events.drain(..) {
-                    events.push((id, e));
-                }
-            }
+            let op = inputs.ops.get(id).and_then(Option::as_ref);
+            cl.step_into(inbox[info.inputs[0]].as_ref(), op, &mut |e| events.push((id, e)), out);
             continue;
         }
         ins.clear();
@@ -338,10 +330,8 @@ pub fn step_nodes<V: Val, S: Store<V>>(
         };
         match (&mut *state, &info.ctx) {
             (NodeState::Client(cl), NodeCtx::Client) => {
-                let op = inputs.ops.get(id).cloned().flatten();
-                bufs.client_events.clear();
-                cl.step_into(ins[0], op, &mut bufs.client_events, outs.out(0));
-                events.extend(bufs.client_events.drain(..).map(|e| (id, e)));
+                let op = inputs.ops.get(id).and_then(Option::as_ref);
+                cl.step_into(ins[0], op, &mut |e| events.push((id, e)), outs.out(0));
             }
             (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => fe.step_into(
                 ctx,

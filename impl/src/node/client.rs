@@ -66,24 +66,25 @@ impl<V: Val> Client<V> {
         events: &mut Vec<ClientEvent<V>>,
     ) -> Frame<V> {
         let mut out = Frame::Up(Slots::new(1));
-        self.step_into(input, new_op, events, &mut out);
+        self.step_into(input, new_op.as_ref(), &mut |e| events.push(e), &mut out);
         out
     }
 
     /// [`Client::step`] writing into `out`, an `Up` frame of one slot (reused
-    /// from cycle to cycle by the in-process runtime).
+    /// from cycle to cycle by the in-process runtime), the new operation
+    /// borrowed (copied only if there is one), each event handed to `event`.
     pub fn step_into(
         &mut self,
         input: Option<&Frame<V>>,
-        new_op: Option<Op<V>>,
-        events: &mut Vec<ClientEvent<V>>,
+        new_op: Option<&Op<V>>,
+        event: &mut impl FnMut(ClientEvent<V>),
         out: &mut Frame<V>,
     ) {
         let upstream_alive = input.is_some();
         if let Some(p) = &self.pending {
             match input {
                 None => {
-                    events.push(ClientEvent::Return {
+                    event(ClientEvent::Return {
                         tag: p.tag,
                         result: OpResult::Unavailable,
                     });
@@ -94,7 +95,7 @@ impl<V: Val> Client<V> {
                     debug_assert_eq!(slots.len(), 1, "a client's frame has one slot");
                     if let Some(resp) = slots.get(0) {
                         if resp.tag == p.tag {
-                            events.push(ClientEvent::Return {
+                            event(ClientEvent::Return {
                                 tag: resp.tag,
                                 result: resp.result.clone(),
                             });
@@ -110,13 +111,12 @@ impl<V: Val> Client<V> {
             assert!(self.pending.is_none(), "driver bug: new operation for a busy client");
             let tag = self.next_tag;
             self.next_tag += 1;
-            events.push(ClientEvent::Invoke { tag, op: op.clone() });
+            event(ClientEvent::Invoke { tag, op: op.clone() });
             if upstream_alive {
-                let req = Request { tag, op };
-                self.pending = Some(req.clone());
-                out.set(0, req);
+                out.set(0, Request { tag, op: op.clone() });
+                self.pending = Some(Request { tag, op: op.clone() });
             } else {
-                events.push(ClientEvent::Return {
+                event(ClientEvent::Return {
                     tag,
                     result: OpResult::Unavailable,
                 });

@@ -174,7 +174,12 @@ fn drive(
             next_crash += 1;
         }
         for (c, driver) in drivers.iter_mut().enumerate() {
-            inputs.ops[c] = driver.poll(cycle, cluster.will_be_idle(topo, c));
+            // Most clients are busy most cycles: leave their `None` alone
+            // rather than move a fresh one in.
+            let idle = cluster.will_be_idle(topo, c);
+            if idle || inputs.ops[c].is_some() {
+                inputs.ops[c] = driver.poll(cycle, idle);
+            }
         }
         picks.clear();
         let recording = recorder.is_some();
