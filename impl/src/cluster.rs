@@ -131,6 +131,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
     }
 
     /// Whether client `c` may be handed a new operation this cycle.
+    #[inline]
     pub fn will_be_idle(&self, topo: &Topology, c: ClientId) -> bool {
         match &self.nodes[c] {
             NodeState::Client(cl) => cl.will_be_idle(self.inbox[topo.nodes[c].inputs[0]].as_ref()),

@@ -48,6 +48,7 @@ impl<V: Val> Client<V> {
 
     /// Whether the client will be idle once it has read `input` this cycle,
     /// i.e. whether the driver may hand it a new operation.
+    #[inline]
     pub fn will_be_idle(&self, input: Option<&Frame<V>>) -> bool {
         match (&self.pending, input) {
             (None, _) | (Some(_), None) => true,

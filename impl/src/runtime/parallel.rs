@@ -71,6 +71,7 @@ impl<V: Val, S: Store<V>> Sequential<V, S> {
 }
 
 impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
+    #[inline]
     fn will_be_idle(&self, topo: &Topology, c: ClientId) -> bool {
         self.cluster.will_be_idle(topo, c)
     }
