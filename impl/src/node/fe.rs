@@ -251,8 +251,8 @@ impl<V: Val> Fe<V> {
             self.check_inflight(ctx, down, plan);
         }
         // 3. New requests from the children.
-        for (i, child) in ctx.children.iter().enumerate() {
-            let Some(frame) = inputs[i] else { continue };
+        for (i, (child, frame)) in ctx.children.iter().zip(inputs).enumerate() {
+            let Some(frame) = frame else { continue };
             for (entry, (j, req)) in frame.up().iter().enumerate() {
                 let client = if child.is_client { child.clients.start } else { j };
                 if !child.clients.contains(&client) || self.inflight[client].is_some() {
