@@ -382,18 +382,7 @@ mod tests {
     use crate::node::server::HashStore;
     use crate::node::{Op, Protocol};
     use crate::topology::{Kind, TopologyConfig};
-
-    /// A tiny deterministic generator for the test's choices.
-    struct Lcg(u64);
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (self.0 >> 33) % n
-        }
-    }
+    use crate::Lcg;
 
     /// `step_with` on reused buffers and a hash store, and `successor`,
     /// compute exactly what `step` computes on fresh buffers and an ordered

@@ -21,3 +21,19 @@ pub mod history;
 pub mod node;
 pub mod runtime;
 pub mod topology;
+
+/// A tiny deterministic generator for the unit tests' random cases.
+#[cfg(test)]
+pub(crate) struct Lcg(pub u64);
+
+#[cfg(test)]
+impl Lcg {
+    /// Uniform enough in `0..n` for a test (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}

@@ -513,7 +513,75 @@ fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::Op;
+    use crate::node::{Op, Tag};
+    use crate::Lcg;
+
+    /// With every downstream frame present, the merge over the frames that
+    /// arrived delivers exactly what the scan over the in-flight table
+    /// delivers (and the scan finds nothing else to do): random in-flight
+    /// tables, targets and answers, stale tags included.
+    #[test]
+    fn the_merge_of_the_answers_finds_what_the_scan_finds() {
+        let mut rng = Lcg(11);
+        let mut delivered = 0;
+        for _ in 0..3000 {
+            let shards = 1 + rng.below(3) as usize;
+            let replicas = 1 + rng.below(3) as usize;
+            let clients = 1 + rng.below(6) as usize;
+            let ctx = FeCtx {
+                clients,
+                children: (0..clients)
+                    .map(|c| Child {
+                        clients: c..c + 1,
+                        is_client: true,
+                    })
+                    .collect(),
+                downstream: Downstream::Servers {
+                    shards,
+                    replicas,
+                    protocol: Protocol::Fanout,
+                    rehash: false,
+                },
+            };
+            let mut fe = Fe::<u8>::new(clients);
+            for entry in fe.inflight.iter_mut() {
+                if rng.below(4) != 0 {
+                    *entry = Some(InFlight {
+                        req: Request {
+                            tag: rng.below(3) as Tag,
+                            op: Op::Get(0),
+                        },
+                        shard: rng.below(shards as u64) as u16,
+                        targets: 1 + rng.below((1 << replicas) - 1) as u32,
+                    });
+                }
+            }
+            let frames: Vec<Frame<u8>> = (0..shards * replicas)
+                .map(|_| {
+                    Frame::Down(
+                        (0..clients)
+                            .map(|_| {
+                                (rng.below(2) == 0).then(|| Response {
+                                    tag: rng.below(3) as Tag,
+                                    result: OpResult::Value(Some(rng.below(4) as u8)),
+                                })
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            let down: Vec<Option<&Frame<u8>>> = frames.iter().map(Some).collect();
+            let mut merge = Plan::new();
+            fe.deliver_arrived(replicas, &down, &mut merge);
+            let mut scan = Plan::new();
+            scan.live = vec![(1 << replicas) - 1; shards];
+            fe.check_inflight(&ctx, &down, &mut scan);
+            assert_eq!(merge.deliver, scan.deliver);
+            assert!(scan.jobs.is_empty() && scan.still_waiting.is_empty());
+            delivered += merge.deliver.len();
+        }
+        assert!(delivered > 1000, "the cases deliver something: {delivered}");
+    }
 
     fn root(protocol: Protocol, shards: usize, replicas: usize, rehash: bool) -> FeCtx {
         FeCtx {
