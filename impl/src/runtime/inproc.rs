@@ -16,9 +16,11 @@
 //!    draws from): closed-loop clients without think time are periodic with
 //!    the latency, and a fixed stride would alias with that period.
 //!
-//! The engine itself allocates nothing per cycle apart from what the sink
-//! writes; the node logic allocates its frames (a `Vec` per frame), which is
-//! where the time goes (see the report's cycles/s).
+//! Once warm, a cycle allocates no frames: each node writes its frames in
+//! place into last cycle's buffers ([`Cluster::step_with`]); what is left is
+//! the list of a node's input frames (a few growths of one `Vec` per cycle),
+//! what the sink writes and what the stores grow by. Where a cycle's time
+//! goes is in `docs/PERFORMANCE.md`.
 
 use super::metrics::{LinkBytes, Progress, Report};
 use super::parallel::{self, Sequential, Stepper};
