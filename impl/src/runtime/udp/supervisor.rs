@@ -13,7 +13,7 @@
 //!    summaries, and remove the run directory (unless asked to keep it).
 //!
 //! Every child is killed and reaped when the supervisor returns, on every
-//! path ([`Children`]'s `Drop`), and a node exits by itself when its stdin
+//! path (the `Drop` of its `Children`), and a node exits by itself when its stdin
 //! closes, so no process outlives a run, even a failed or killed one.
 
 use super::node::{client_log_path, NodeSummary, CONTROL_PREFIX};
