@@ -284,17 +284,13 @@ impl<V: Val> Monitor<V> {
         // Linearizability.
         if !self.flags.not_linearizable {
             let me = c as u16;
-            let open: Vec<(u16, Op<V>)> = self
-                .pending
-                .iter()
-                .enumerate()
-                .filter_map(|(d, x)| {
-                    x.as_ref()
-                        .filter(|x| x.op.key() == key)
-                        .map(|x| (d as u16, x.op.clone()))
-                })
-                .chain(std::iter::once((me, p.op.clone())))
-                .collect();
+            let mut open: Vec<(u16, Op<V>)> = Vec::with_capacity(self.pending.len() + 1);
+            open.extend(self.pending.iter().enumerate().filter_map(|(d, x)| {
+                x.as_ref()
+                    .filter(|x| x.op.key() == key)
+                    .map(|x| (d as u16, x.op.clone()))
+            }));
+            open.push((me, p.op.clone()));
             let configs = std::mem::take(&mut ks.configs);
             let next = if result == OpResult::Unavailable {
                 Ok(configs
@@ -439,7 +435,8 @@ fn linearize<V: Val>(
                 continue;
             }
             let (value, answer) = sequential(&cfg.value, op);
-            let mut lin = cfg.lin.clone();
+            let mut lin = Vec::with_capacity(cfg.lin.len() + 1);
+            lin.extend_from_slice(&cfg.lin);
             let at = lin.partition_point(|(x, _)| x < d);
             lin.insert(at, (*d, answer));
             stack.push(Config {
