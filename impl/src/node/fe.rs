@@ -279,12 +279,12 @@ impl<V: Val> Fe<V> {
             let Some(f) = entry else { continue };
             let link = |r: usize| f.shard as usize * replicas + r;
             let answer = bits(f.targets).find_map(|r| {
-                let frames = down[link(r)]?.down().entries();
-                let e = frames.binary_search_by_key(&(client as u32), |(c, _)| *c).ok()?;
-                (frames[e].1.tag == f.req.tag).then_some(Delivery {
+                let slots = down[link(r)]?.down();
+                let entry = slots.position(client)?;
+                (slots.entries()[entry].1.tag == f.req.tag).then_some(Delivery {
                     client,
                     link: link(r),
-                    entry: e,
+                    entry,
                 })
             });
             if let Some(d) = answer {

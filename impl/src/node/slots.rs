@@ -60,6 +60,8 @@ impl<T> Slots<T> {
     /// What slot `i` holds.
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
+        // Not through `position`: the one-entry case, a client's every
+        // cycle, stays one comparison with no bounds check.
         match self.full.as_slice() {
             [] => None,
             [(j, x)] => (*j as usize == i).then_some(x),
@@ -67,6 +69,16 @@ impl<T> Slots<T> {
                 .binary_search_by_key(&(i as u32), |(j, _)| *j)
                 .ok()
                 .map(|p| &full[p].1),
+        }
+    }
+
+    /// Where slot `i` is among [`Slots::entries`], if it is full.
+    #[inline]
+    pub fn position(&self, i: usize) -> Option<usize> {
+        match self.full.as_slice() {
+            [] => None,
+            [(j, _)] => (*j as usize == i).then_some(0),
+            full => full.binary_search_by_key(&(i as u32), |(j, _)| *j).ok(),
         }
     }
 

@@ -260,11 +260,8 @@ mod tests {
     /// an ordered map; equality, order and the printed form are the map's.
     #[test]
     fn behaves_as_the_ordered_map() {
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = crate::Lcg(7);
+        let mut next = |n: u64| rng.below(n);
         let mut stores: Vec<(BTreeMap<Key, u8>, VecStore<u8>)> = Vec::new();
         for _ in 0..40 {
             let (mut a, mut b) = (BTreeMap::new(), VecStore::new());
