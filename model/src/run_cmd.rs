@@ -103,8 +103,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = BYTES_SAMPLE_EVERY_DEFAULT)]
     pub bytes_sample_every: u32,
     /// inproc: 1 steps every node on one thread; 2 steps the servers on a second thread
-    /// (same result; slower unless the cluster is large and a core is idle: the threads
-    /// hand over twice per cycle, see docs/PERFORMANCE.md).
+    /// (same result; on the 2-core machine measured, slower than 1: every request and
+    /// response crosses between the cores, see docs/PERFORMANCE.md).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2), default_value_t = 1)]
     pub threads: u8,
     /// inproc: serialize every server's state after every cycle and continue from what

@@ -11,16 +11,22 @@
 //! those stay on the calling thread, in order.
 //!
 //! The two threads meet twice per cycle (the worker is handed the servers and
-//! hands them back), so the split pays off when a cycle carries enough work:
-//! many clients, or a large store.
+//! hands them back) through a [`Handoff`], which spins before it sleeps: a
+//! channel's sleep and wake-up cost tens of microseconds per handover, more
+//! than most cycles' work. Even so, on the 2-core machine measured in
+//! `docs/PERFORMANCE.md` the split is slower than one thread: every request
+//! and response then crosses between the cores' caches, and that costs the
+//! servers more than the thread saves.
 
 use crate::cluster::{step_nodes, Chooser, Cluster, CycleInputs, NodeState, StepBuffers};
 use crate::node::client::ClientEvent;
 use crate::node::server::Store;
 use crate::node::{ClientId, Frame, Val};
 use crate::topology::{NodeId, Topology};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 /// Executes cycles of a cluster.
 pub trait Stepper<V> {
@@ -115,8 +121,8 @@ pub struct Split<V, S> {
     inbox: Inbox<V>,
     split: NodeId,
     cycle: u32,
-    jobs: SyncSender<Job<V, S>>,
-    done: Receiver<Job<V, S>>,
+    jobs: Closing<Job<V, S>>,
+    done: Arc<Handoff<Job<V, S>>>,
 }
 
 /// Runs `f` with `cluster` split over this thread and a worker; returns the
@@ -132,12 +138,13 @@ where
 {
     let split = topo.servers().min().expect("every topology has a server");
     debug_assert!(topo.servers().all(|s| s >= split), "servers come last");
+    let jobs = Arc::new(Handoff::<Job<V, S>>::new());
+    let done = Arc::new(Handoff::<Job<V, S>>::new());
     std::thread::scope(|scope| {
-        let (jobs, worker_jobs) = sync_channel::<Job<V, S>>(1);
-        let (worker_done, done) = sync_channel::<Job<V, S>>(1);
+        let (worker_jobs, worker_done) = (Arc::clone(&jobs), Closing(Arc::clone(&done)));
         scope.spawn(move || {
             let mut events = Vec::new();
-            for mut job in worker_jobs {
+            while let Some(mut job) = worker_jobs.recv() {
                 let mut no_choice =
                     |_: NodeId, _: ClientId, _: &[usize]| -> usize { unreachable!("servers make no choices") };
                 step_nodes(
@@ -153,10 +160,9 @@ where
                 // Release the inbox before handing back, so that the caller
                 // may update it.
                 job.inbox = Arc::new(Vec::new());
-                if worker_done.send(job).is_err() {
-                    return;
-                }
+                worker_done.send(job);
             }
+            // Dropping `worker_done` closes it: a caller waiting hears it.
         });
         let Cluster {
             cycle,
@@ -179,7 +185,7 @@ where
             inbox: Arc::new(inbox),
             split,
             cycle,
-            jobs,
+            jobs: Closing(jobs),
             done,
         };
         let r = f(&mut st);
@@ -230,7 +236,7 @@ impl<V: Val, S: Store<V> + Send> Stepper<V> for Split<V, S> {
             inbox: Arc::clone(&self.inbox),
             inputs: server_inputs,
         };
-        self.jobs.send(job).expect("the worker runs until the split ends");
+        self.jobs.send(job);
         step_nodes(
             &mut self.front,
             0,
@@ -282,12 +288,153 @@ impl<V: Val, S: Store<V> + Send> Stepper<V> for Split<V, S> {
     }
 }
 
+/// A one-place mailbox from one thread to another: [`Handoff::send`] leaves a
+/// value, [`Handoff::recv`] waits for it. A cycle hands over twice, every few
+/// microseconds, so the receiver spins first (for [`SPIN`]) and parks only
+/// when the wait runs long.
+pub struct Handoff<T> {
+    slot: Mutex<Option<T>>,
+    state: AtomicU8,
+    /// The receiving thread, once it has waited.
+    receiver: OnceLock<Thread>,
+}
+
+/// How long a receiver spins before it parks.
+const SPIN: Duration = Duration::from_micros(200);
+
+const EMPTY: u8 = 0;
+const FULL: u8 = 1;
+const PARKED: u8 = 2;
+const CLOSED: u8 = 3;
+
+impl<T> Handoff<T> {
+    pub fn new() -> Self {
+        Handoff {
+            slot: Mutex::new(None),
+            state: AtomicU8::new(EMPTY),
+            receiver: OnceLock::new(),
+        }
+    }
+
+    /// Leaves `x` for the receiver, which must have taken the previous one.
+    pub fn send(&self, x: T) {
+        let previous = {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            debug_assert!(slot.is_none(), "one value at a time");
+            *slot = Some(x);
+            self.state.swap(FULL, Ordering::AcqRel)
+        };
+        if previous == PARKED {
+            self.receiver.get().expect("a parked receiver registered").unpark();
+        }
+    }
+
+    /// No more values: a receiver waiting, or to come, gets the value left
+    /// before, if any, then `None`.
+    pub fn close(&self) {
+        let _slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if self.state.swap(CLOSED, Ordering::AcqRel) == PARKED {
+            self.receiver.get().expect("a parked receiver registered").unpark();
+        }
+    }
+
+    /// Waits for the next value; `None` once closed.
+    pub fn recv(&self) -> Option<T> {
+        let mut waiting_since = None;
+        let mut spins = 0u32;
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                FULL => break,
+                // A value sent before the close is still there.
+                CLOSED => return self.slot.lock().unwrap_or_else(|e| e.into_inner()).take(),
+                PARKED => std::thread::park(),
+                _ => {
+                    spins = spins.wrapping_add(1);
+                    if spins % 128 != 0 {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    if waiting_since.get_or_insert_with(Instant::now).elapsed() < SPIN {
+                        continue;
+                    }
+                    self.receiver.get_or_init(std::thread::current);
+                    // Fails if a value (or the close) came in between: look again.
+                    let _ = self
+                        .state
+                        .compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire);
+                }
+            }
+        }
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock, so that a close cannot come between.
+        if self.state.load(Ordering::Acquire) == FULL {
+            self.state.store(EMPTY, Ordering::Release);
+        }
+        slot.take()
+    }
+}
+
+impl<T> Default for Handoff<T> {
+    fn default() -> Self {
+        Handoff::new()
+    }
+}
+
+/// The sending side of a [`Handoff`], which closes it when dropped (also when
+/// its thread unwinds), so that the other side never waits for nothing.
+struct Closing<T>(Arc<Handoff<T>>);
+
+impl<T> Closing<T> {
+    fn send(&self, x: T) {
+        self.0.send(x)
+    }
+}
+
+impl<T> Drop for Closing<T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::node::server::HashStore;
     use crate::node::{Op, Protocol};
     use crate::topology::{Kind, TopologyConfig};
+
+    /// Values arrive in order, across threads, whether the receiver finds
+    /// them while spinning or is woken from a park; a close wakes a parked
+    /// receiver, and a value sent before the close is still received.
+    #[test]
+    fn the_handoff_delivers_in_order_and_wakes_a_parked_receiver() {
+        let there = Arc::new(Handoff::<u32>::new());
+        let back = Arc::new(Handoff::<u32>::new());
+        std::thread::scope(|scope| {
+            let (there2, back2) = (Arc::clone(&there), Closing(Arc::clone(&back)));
+            scope.spawn(move || {
+                while let Some(x) = there2.recv() {
+                    back2.send(x + 1);
+                }
+            });
+            let there = Closing(Arc::clone(&there));
+            for i in 0..2000u32 {
+                if i % 500 == 0 {
+                    // Long enough for the worker to park.
+                    std::thread::sleep(SPIN * 5);
+                }
+                there.send(i);
+                assert_eq!(back.recv(), Some(i + 1));
+            }
+            there.send(7);
+            std::thread::sleep(SPIN * 5);
+            drop(there);
+            // Long enough for the worker to end and close `back`.
+            std::thread::sleep(SPIN * 5);
+            assert_eq!(back.recv(), Some(8), "sent before the close");
+            assert_eq!(back.recv(), None, "closed when the worker ended");
+        });
+    }
 
     /// The split stepper computes exactly what the sequential one computes,
     /// through crashes of servers and of the FE.
