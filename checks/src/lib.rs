@@ -17,21 +17,22 @@
 //! operations involved so a reader can find them in the trace.
 
 pub mod monitor;
+pub mod property;
 
 pub use monitor::{latency_bound, Monitor};
+pub use property::{PerProperty, Property, Scope};
+pub use tidekv::topology::Latency;
 
 use std::collections::{BTreeMap, HashMap};
 use tidekv::history::{History, OpRecord, Outcome};
 use tidekv::node::{Key, Op, OpResult, Val, VecStore};
 
-/// Property names: part of the contract (flags, JSON, docs).
-pub const LINEARIZABLE: &str = "linearizable";
-pub const CONVERGED: &str = "converged";
-pub const NO_LOST_WRITES: &str = "no-lost-writes";
-pub const LATENCY: &str = "latency";
-pub const AVAILABLE: &str = "available";
-/// All property names, in table order.
-pub const PROPERTIES: [&str; 5] = [LINEARIZABLE, CONVERGED, NO_LOST_WRITES, LATENCY, AVAILABLE];
+/// Property names (see [`Property`]).
+pub const LINEARIZABLE: &str = Property::Linearizable.name();
+pub const CONVERGED: &str = Property::Converged.name();
+pub const NO_LOST_WRITES: &str = Property::NoLostWrites.name();
+pub const LATENCY: &str = Property::Latency.name();
+pub const AVAILABLE: &str = Property::Available.name();
 
 /// A verdict, as `check` and `verify` print it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
@@ -118,9 +119,12 @@ fn may_have_written<V: Val>(op: &OpRecord<V>) -> bool {
 
 /// Feeds a history through a [`Monitor`] in time order, collecting the
 /// violations it reports (the first per property).
-pub fn monitor_history<V: Val>(history: &History<V>, base: u32) -> (Monitor<V>, BTreeMap<&'static str, String>) {
+pub fn monitor_history<V: Val>(
+    history: &History<V>,
+    latency: impl Into<Latency>,
+) -> (Monitor<V>, BTreeMap<&'static str, String>) {
     let clients = history.ops.iter().map(|o| o.client as usize + 1).max().unwrap_or(0);
-    let mut m = Monitor::new(clients, base);
+    let mut m = Monitor::new(clients, latency);
     let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(history.ops.len() * 2);
     for (i, op) in history.ops.iter().enumerate() {
         events.push((op.invoke_time(), i, false));
@@ -277,21 +281,27 @@ fn crashes_by(crash_cycles: &[u32], cycle: u32) -> u32 {
 }
 
 /// `latency`: with no crash up to its return, every operation returns exactly
-/// `base` cycles after it was invoked; with crashes, within
+/// its failure-free latency after it was invoked; with crashes, within
 /// [`latency_bound`]. No operation is pending longer than the bound at cycle
 /// `now` (the cycle about to execute): nothing hangs.
-pub fn latency<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, base: u32) -> Result<(), String> {
+pub fn latency<V: Val>(
+    history: &History<V>,
+    crash_cycles: &[u32],
+    now: u32,
+    latency: impl Into<Latency>,
+) -> Result<(), String> {
+    let lat = latency.into();
     for op in &history.ops {
+        let is_write = op.op.is_write();
         match &op.ret {
             Some(r) => {
-                if let Some(why) =
-                    monitor::latency_violation(r.cycle - op.invoke, crashes_by(crash_cycles, r.cycle), base)
-                {
+                let crashes = crashes_by(crash_cycles, r.cycle);
+                if let Some(why) = monitor::latency_violation(r.cycle - op.invoke, crashes, lat, is_write) {
                     return Err(format!("{} {why}", describe(op)));
                 }
             }
             None => {
-                let bound = latency_bound(base, crashes_by(crash_cycles, now));
+                let bound = latency_bound(lat, is_write, crashes_by(crash_cycles, now));
                 if now - op.invoke > bound {
                     return Err(format!(
                         "{} still pending at cycle {now}, over the bound {bound}",
@@ -306,14 +316,20 @@ pub fn latency<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, bas
 
 /// `available`: every request gets an answer other than `Unavailable`, within
 /// the latency bound.
-pub fn available<V: Val>(history: &History<V>, crash_cycles: &[u32], now: u32, base: u32) -> Result<(), String> {
+pub fn available<V: Val>(
+    history: &History<V>,
+    crash_cycles: &[u32],
+    now: u32,
+    latency: impl Into<Latency>,
+) -> Result<(), String> {
+    let lat = latency.into();
     for op in &history.ops {
         match &op.ret {
             Some(r) if r.result == OpResult::Unavailable => {
                 return Err(format!("{} was answered unavailable", describe(op)));
             }
             None => {
-                let bound = latency_bound(base, crashes_by(crash_cycles, now));
+                let bound = latency_bound(lat, op.op.is_write(), crashes_by(crash_cycles, now));
                 if now - op.invoke > bound {
                     return Err(format!("{} got no answer by cycle {now}", describe(op)));
                 }

@@ -27,6 +27,7 @@
 
 use std::collections::BTreeSet;
 use tidekv::node::{ClientId, Key, Op, OpResult, Tag, Val, VecMap, VecSet};
+use tidekv::topology::Latency;
 
 /// Identity of a write: (client, tag); the initial value is `(u16::MAX, 0)`.
 pub type WriteId = (u16, Tag);
@@ -114,8 +115,8 @@ pub struct Monitor<V> {
     pending: Vec<Option<Pending<V>>>,
     keys: VecMap<Key, KeyState<V>>,
     crashes: u32,
-    /// Failure-free latency of the topology, in cycles.
-    base: u32,
+    /// The latencies the topology and protocol guarantee.
+    latency: Latency,
     pub flags: Flags,
 }
 
@@ -144,19 +145,21 @@ fn effect<V: Val>(op: &Op<V>) -> Option<Option<V>> {
     }
 }
 
-/// The latency bound the FE guarantees: `base` cycles without failures, two
-/// more per crash (each crash of a node a request waits for costs at most one
-/// detection cycle and one retry hop).
-pub fn latency_bound(base: u32, crashes: u32) -> u32 {
-    base + 2 * crashes
+/// The latency bound the FE guarantees: the operation's failure-free
+/// latency, plus the protocol's per-crash delay for each crash (two cycles
+/// for most: one detection cycle and one retry hop).
+pub fn latency_bound(latency: Latency, is_write: bool, crashes: u32) -> u32 {
+    latency.bound(is_write, crashes)
 }
 
 /// Why a completed operation's latency breaks the rule, if it does.
-pub fn latency_violation(took: u32, crashes: u32, base: u32) -> Option<String> {
+pub fn latency_violation(took: u32, crashes: u32, latency: impl Into<Latency>, is_write: bool) -> Option<String> {
+    let latency = latency.into();
+    let base = latency.of(is_write);
     if crashes == 0 && took != base {
         return Some(format!("took {took} cycles without failures, not {base}"));
     }
-    let bound = latency_bound(base, crashes);
+    let bound = latency_bound(latency, is_write, crashes);
     (took > bound).then(|| format!("took {took} cycles, over the bound {bound}"))
 }
 
@@ -168,14 +171,14 @@ fn text<V: Val>(client: ClientId, op: &Op<V>, invoke: u32, ret: Option<(u32, &Op
 }
 
 impl<V: Val> Monitor<V> {
-    /// A monitor for `clients` clients of a topology whose failure-free
-    /// latency is `base` cycles.
-    pub fn new(clients: usize, base: u32) -> Self {
+    /// A monitor for `clients` clients of a topology with these latencies
+    /// (a plain number: the same for reads and writes).
+    pub fn new(clients: usize, latency: impl Into<Latency>) -> Self {
         Monitor {
             pending: vec![None; clients],
             keys: VecMap::new(),
             crashes: 0,
-            base,
+            latency: latency.into(),
             flags: Flags::default(),
         }
     }
@@ -244,7 +247,7 @@ impl<V: Val> Monitor<V> {
         let mut out = Vec::new();
         let key = p.op.key();
         let desc = || text(c, &p.op, p.invoke, Some((cycle, &result)));
-        if let Some(why) = latency_violation(cycle - p.invoke, self.crashes, self.base) {
+        if let Some(why) = latency_violation(cycle - p.invoke, self.crashes, self.latency, p.op.is_write()) {
             self.flags.latency_violated = true;
             out.push((crate::LATENCY, format!("{} {why}", desc())));
         }
@@ -351,9 +354,9 @@ impl<V: Val> Monitor<V> {
     /// `latency` and `available` for the operations still in flight at cycle
     /// `now` (the cycle about to execute): none may be older than the bound.
     pub fn check_pending(&self, now: u32) -> Result<(), String> {
-        let bound = latency_bound(self.base, self.crashes);
         for (c, p) in self.pending.iter().enumerate() {
             if let Some(p) = p {
+                let bound = latency_bound(self.latency, p.op.is_write(), self.crashes);
                 if now - p.invoke > bound {
                     return Err(format!(
                         "{} still pending at cycle {now}, over the bound {bound}",

@@ -295,12 +295,30 @@ fn latency_and_available_measure_from_the_invocation() {
 #[test]
 fn latency_violation_rules() {
     use crate::monitor::latency_violation;
-    assert_eq!(latency_violation(4, 0, 4), None);
-    assert!(latency_violation(5, 0, 4).is_some());
-    assert!(latency_violation(3, 0, 4).is_some());
-    assert_eq!(latency_violation(6, 1, 4), None, "bound 4 + 2");
-    assert_eq!(latency_violation(3, 1, 4), None, "faster is fine after a crash");
-    assert!(latency_violation(7, 1, 4).is_some());
+    assert_eq!(latency_violation(4, 0, 4, false), None);
+    assert!(latency_violation(5, 0, 4, true).is_some());
+    assert!(latency_violation(3, 0, 4, false).is_some());
+    assert_eq!(latency_violation(6, 1, 4, true), None, "bound 4 + 2");
+    assert_eq!(latency_violation(3, 1, 4, false), None, "faster is fine after a crash");
+    assert!(latency_violation(7, 1, 4, true).is_some());
+    // A protocol whose writes take longer (chain, R=3): each kind is held
+    // to its own latency, and a crash may add its own delay.
+    let chain = crate::Latency {
+        read: 4,
+        write: 6,
+        per_crash: 5,
+    };
+    assert_eq!(latency_violation(6, 0, chain, true), None);
+    assert!(
+        latency_violation(4, 0, chain, true).is_some(),
+        "a write as fast as a read"
+    );
+    assert!(
+        latency_violation(6, 0, chain, false).is_some(),
+        "a read as slow as a write"
+    );
+    assert_eq!(latency_violation(11, 1, chain, true), None, "bound 6 + 5");
+    assert!(latency_violation(12, 1, chain, true).is_some());
 }
 
 #[test]

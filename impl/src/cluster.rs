@@ -17,7 +17,7 @@ use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::{Fe, Plan};
 use crate::node::server::{Server, Store};
 use crate::node::{ClientId, Frame, Op, Outputs, Val, VecStore};
-use crate::topology::{LinkId, NodeCtx, NodeId, Role, Topology};
+use crate::topology::{LinkId, LinkKind, NodeCtx, NodeId, Role, Topology};
 use std::borrow::Cow;
 
 /// A node's state. A dead node keeps no state: nothing can observe it.
@@ -259,6 +259,74 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The stores of the live servers once every update in flight between
+    /// them has been applied: [`Cluster::live_stores`] for protocols whose
+    /// updates take one cycle, and for the others (see
+    /// [`crate::protocol::Replication::settle_cycles`]) the stores after
+    /// the servers alone run that many more cycles, serving nothing new.
+    /// What `converged` compares.
+    pub fn converging_stores(&self, topo: &Topology) -> Vec<(usize, NodeId, Cow<'_, S>)> {
+        let settle = settle_cycles(topo);
+        if settle == 0 {
+            return self.live_stores(topo);
+        }
+        let Some(first) = topo.servers().next() else {
+            return Vec::new();
+        };
+        debug_assert!(topo.servers().eq(first..topo.nodes.len()), "servers come last");
+        let mut nodes = self.nodes[first..].to_vec();
+        // Only the frames between servers: no request reaches them.
+        let peer = |l: usize| topo.links[l].kind == LinkKind::Peer;
+        let mut inbox: Vec<Option<Frame<V>>> = (0..topo.links.len())
+            .map(|l| if peer(l) { self.inbox[l].clone() } else { None })
+            .collect();
+        let mut bufs = StepBuffers::with_links(topo.links.len());
+        let (quiet, mut events) = (
+            CycleInputs {
+                ops: Vec::new(),
+                crashes: Vec::new(),
+            },
+            Vec::new(),
+        );
+        for _ in 0..settle {
+            step_nodes(
+                &mut nodes,
+                first,
+                topo,
+                &inbox,
+                &quiet,
+                &mut |_, _, _| 0,
+                &mut events,
+                &mut bufs,
+            );
+            for (l, frame) in bufs.spare.iter_mut().enumerate() {
+                if !peer(l) {
+                    *frame = None;
+                }
+            }
+            std::mem::swap(&mut inbox, &mut bufs.spare);
+        }
+        nodes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, n)| match (n, &topo.nodes[first + i].role) {
+                (NodeState::Server(s), Role::Server { shard, .. }) => Some((*shard, first + i, Cow::Owned(s.store))),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The cycles a topology's updates take to settle (see
+/// [`crate::protocol::Replication::settle_cycles`]); 0 without replicas.
+fn settle_cycles(topo: &Topology) -> u32 {
+    let t = &topo.config;
+    if t.kind == crate::topology::Kind::Replicated && t.replicas > 1 {
+        t.protocol.settle_cycles(t.replicas)
+    } else {
+        0
     }
 }
 

@@ -8,6 +8,8 @@
 //!   server/shard/replica) for every protocol. No IO, no clocks, no
 //!   randomness, no global state: time is the cycle number the driver counts,
 //!   and every "random" choice is an argument.
+//! - [`protocol`] is the replication protocols, one module each behind one
+//!   interface, and their registry (pure node logic too).
 //! - [`topology`] is the static wiring; [`cluster`] steps a whole cluster in
 //!   lockstep (still pure: the stateright model's state *is* a
 //!   [`cluster::Cluster`]).
@@ -19,6 +21,7 @@
 pub mod cluster;
 pub mod history;
 pub mod node;
+pub mod protocol;
 pub mod runtime;
 pub mod topology;
 

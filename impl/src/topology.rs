@@ -69,6 +69,51 @@ pub struct TopologyConfig {
     pub protocol: Protocol,
 }
 
+/// The latencies a topology and protocol guarantee, in cycles.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Latency {
+    /// A read's latency without failures.
+    pub read: u32,
+    /// A write's latency without failures.
+    pub write: u32,
+    /// The most one crash may add to a request's latency.
+    pub per_crash: u32,
+}
+
+impl Latency {
+    /// The longer of the two failure-free latencies.
+    pub fn slowest(&self) -> u32 {
+        self.read.max(self.write)
+    }
+
+    /// The failure-free latency of an operation.
+    pub fn of(&self, is_write: bool) -> u32 {
+        if is_write {
+            self.write
+        } else {
+            self.read
+        }
+    }
+
+    /// The longest an operation may take when `crashes` crashes happened
+    /// by the time it is answered.
+    pub fn bound(&self, is_write: bool, crashes: u32) -> u32 {
+        self.of(is_write) + self.per_crash * crashes
+    }
+}
+
+/// The same latency for reads and writes, 2 cycles per crash (every
+/// topology and protocol but `chain`'s writes).
+impl From<u32> for Latency {
+    fn from(base: u32) -> Self {
+        Latency {
+            read: base,
+            write: base,
+            per_crash: 2,
+        }
+    }
+}
+
 /// A topology that cannot be built; the message says what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -125,9 +170,26 @@ impl TopologyConfig {
         Ok(())
     }
 
-    /// Client-observed latency without failures: 2 for `single`, plus 2 per FE level.
+    /// Client-observed latency of a read without failures: 2 for `single`,
+    /// plus 2 per FE level (the protocol may add cycles to a write: see
+    /// [`TopologyConfig::latency`]).
     pub fn latency_cycles(&self) -> u32 {
         2 + 2 * self.levels as u32
+    }
+
+    /// The latencies the FE guarantees: reads and writes without failures,
+    /// and what each crash may add.
+    pub fn latency(&self) -> Latency {
+        let base = self.latency_cycles();
+        if self.kind != Kind::Replicated {
+            return Latency::from(base);
+        }
+        let p = self.protocol;
+        Latency {
+            read: base + p.extra_latency(false, self.replicas),
+            write: base + p.extra_latency(true, self.replicas),
+            per_crash: p.crash_delay(self.replicas),
+        }
     }
 
     /// Number of FEs at `level`: one root, doubling towards the clients
@@ -258,6 +320,12 @@ impl Topology {
             }
         }
         let peers = config.kind == Kind::Replicated && config.protocol.has_peer_links();
+        // A lone server behaves the same in every protocol.
+        let protocol = if config.kind == Kind::Replicated {
+            config.protocol
+        } else {
+            Protocol::Fanout
+        };
         if config.kind == Kind::Single {
             let server = servers[0][0];
             for i in 0..c {
@@ -344,11 +412,14 @@ impl Topology {
             }
         }
         for row in &servers {
-            for &id in row {
+            for (replica, &id) in row.iter().enumerate() {
                 t.nodes[id].ctx = NodeCtx::Server(ServerCtx {
                     clients: c,
                     direct_clients: config.kind == Kind::Single,
                     peers: if peers { replicas - 1 } else { 0 },
+                    replica,
+                    replicas,
+                    protocol,
                 });
             }
         }

@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
-use tidekv_checks::PROPERTIES;
 
 /// What [`checker_bench`] runs.
 #[derive(Clone, Debug)]
@@ -257,10 +256,10 @@ fn tidekv_run(config: &ModelConfig, threads: usize, bfs: bool, symmetry: bool, b
         unique_states_per_s: per_s(r.unique_states, r.seconds),
         bound: bound_label(bound),
         cut,
-        verdicts: PROPERTIES
+        verdicts: r
+            .verdicts
             .iter()
-            .zip(r.verdicts)
-            .map(|(p, v)| (p.to_string(), v.word().to_string()))
+            .map(|(p, v)| (p.name().to_string(), v.word().to_string()))
             .collect(),
     }
 }

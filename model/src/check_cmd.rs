@@ -7,13 +7,22 @@ use crate::suite;
 use std::time::Instant;
 use tidekv::node::Protocol;
 use tidekv::topology::{ConfigError, Kind, TopologyConfig};
-use tidekv_checks::{Verdict, PROPERTIES};
+use tidekv_checks::{Property, Verdict};
 
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
 }
-fn parse_protocol(s: &str) -> Result<Protocol, String> {
-    Protocol::parse(s).ok_or_else(|| format!("expected seed, owner or fanout, got {s:?}"))
+pub(crate) fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    Protocol::parse(s).ok_or_else(|| Protocol::unknown(s))
+}
+
+/// `--protocol`'s help, from the registry: one line per protocol.
+pub(crate) fn protocol_help() -> String {
+    let mut s = format!("Replication protocol: {} [default: fanout]", Protocol::names(" | "));
+    for p in Protocol::ALL {
+        s += &format!("\n  {}: {}", p.name(), p.summary());
+    }
+    s
 }
 fn parse_mode(s: &str) -> Result<CrashMode, String> {
     CrashMode::parse(s).ok_or_else(|| format!("expected atomic or mid-send, got {s:?}"))
@@ -52,8 +61,8 @@ pub struct ModelArgs {
     /// Cycles to explore [default: ops-per-client × latency + 2].
     #[arg(long)]
     pub cycles: Option<u32>,
-    /// Replication protocol: seed | owner | fanout [default: fanout].
-    #[arg(long, value_parser = parse_protocol)]
+    #[arg(long, value_parser = parse_protocol, long_help = protocol_help(),
+          help = format!("Replication protocol: {} [default: fanout]", Protocol::names(" | ")))]
     pub protocol: Option<Protocol>,
     /// Operation kinds clients may start, comma-separated [default: get,put,delete,insert,modify].
     #[arg(long, value_delimiter = ',', value_parser = parse_op)]
@@ -113,7 +122,7 @@ impl ModelArgs {
         t.validate()?;
         let ops_per_client = self.ops_per_client.unwrap_or(2);
         let cfg = ModelConfig {
-            cycles: self.cycles.unwrap_or(ops_per_client * t.latency_cycles() + 2),
+            cycles: self.cycles.unwrap_or(ops_per_client * t.latency().slowest() + 2),
             topology: t,
             keys: self.keys.unwrap_or(1),
             values: self.values.unwrap_or(2),
@@ -220,10 +229,10 @@ pub fn main(args: CheckArgs) -> u8 {
             } else {
                 print_one(&report);
             }
-            let bad = PROPERTIES
+            let bad = report
+                .verdicts
                 .iter()
-                .enumerate()
-                .any(|(i, _)| report.verdicts[i] == Verdict::Violated && expect::expected(&cfg, i).0 == Verdict::Holds);
+                .any(|(p, v)| *v == Verdict::Violated && expect::expected(&cfg, p).0 == Verdict::Holds);
             u8::from(bad)
         }
         None => {
@@ -282,12 +291,11 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
         );
         for r in &bad {
             for p in r.surprises() {
-                let i = PROPERTIES.iter().position(|x| *x == p).unwrap();
                 println!(
                     "  UNEXPECTED {}: {p} {} (expected {})",
                     r.config.label(),
-                    r.verdicts[i],
-                    expect::expected(&r.config, i).0
+                    r.verdicts[p],
+                    expect::expected(&r.config, p).0
                 );
             }
             for t in r.unreached_twins() {
@@ -302,8 +310,8 @@ const W_CONFIG: usize = 72;
 
 fn print_header() {
     print!("{:<W_CONFIG$} {:>9} {:>6}", "configuration", "states", "secs");
-    for p in PROPERTIES {
-        print!("  {:<27}", p);
+    for p in Property::ALL {
+        print!("  {:<27}", p.name());
     }
     println!();
 }
@@ -311,15 +319,15 @@ fn print_header() {
 /// A table cell: the verdict, then — only where they differ from it — the
 /// seed's claim, the finding behind the expected verdict, and `!` with the
 /// expected verdict when the checker disagrees with the project.
-fn cell(r: &Report, i: usize) -> String {
-    let v = r.verdicts[i];
+fn cell(r: &Report, p: Property) -> String {
+    let v = r.verdicts[p];
     let mut s = match v {
         Verdict::Holds => "holds".to_string(),
         Verdict::Violated => "VIOLATED".to_string(),
         Verdict::NotApplicable => "n/a".to_string(),
     };
     let mut notes = Vec::new();
-    let claim = expect::seed_claim(&r.config, i);
+    let claim = expect::seed_claim(&r.config, p);
     let claimed = match claim {
         expect::Claim::Holds => Some(Verdict::Holds),
         expect::Claim::Violated => Some(Verdict::Violated),
@@ -328,7 +336,7 @@ fn cell(r: &Report, i: usize) -> String {
     if claimed.is_some_and(|c| c != v) {
         notes.push(format!("seed: {}", claim.word()));
     }
-    let (exp, finding) = expect::expected(&r.config, i);
+    let (exp, finding) = expect::expected(&r.config, p);
     if let Some(f) = finding {
         notes.push(f.to_string());
     }
@@ -348,8 +356,8 @@ fn print_row(r: &Report) {
         r.unique_states,
         r.seconds
     );
-    for i in 0..PROPERTIES.len() {
-        print!("  {:<27}", cell(r, i));
+    for p in Property::ALL {
+        print!("  {:<27}", cell(r, p));
     }
     println!();
 }
@@ -372,31 +380,27 @@ fn print_one(r: &Report) {
         "{:<16} {:<10} {:<10} {:<22} sometimes twin",
         "property", "verdict", "seed claim", "expected"
     );
-    for (i, p) in PROPERTIES.iter().enumerate() {
-        let (exp, finding) = expect::expected(&r.config, i);
-        let exp = match finding {
+    for p in Property::ALL {
+        let (exp, finding) = expect::expected(&r.config, p);
+        let exp_text = match finding {
             Some(f) => format!("{exp} [{f}]"),
             None => exp.to_string(),
         };
-        let twin = if r.verdicts[i] == Verdict::NotApplicable {
+        let twin = if r.verdicts[p] == Verdict::NotApplicable {
             "-".to_string()
-        } else if r.twins[i] {
+        } else if r.twins[p] {
             "reached".to_string()
         } else {
             "NOT reached".to_string()
         };
-        let mark = if r.verdicts[i] != expect::expected(&r.config, i).0 {
-            "  <- unexpected"
-        } else {
-            ""
-        };
+        let mark = if r.verdicts[p] != exp { "  <- unexpected" } else { "" };
         println!(
             "{:<16} {:<10} {:<10} {:<22} {twin} ({}){mark}",
-            p,
-            r.verdicts[i].word(),
-            expect::seed_claim(&r.config, i).word(),
-            exp,
-            crate::model::TWINS[i].1.trim_start_matches("reached: ")
+            p.name(),
+            r.verdicts[p].word(),
+            expect::seed_claim(&r.config, p).word(),
+            exp_text,
+            p.twin().trim_start_matches("reached: ")
         );
     }
     for c in &r.counterexamples {

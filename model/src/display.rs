@@ -2,13 +2,13 @@
 //! Explorer shows [`describe_state`] under the timing diagram of
 //! [`crate::svg`] for every step.
 
-use crate::model::{prop, State, TideModel};
+use crate::model::{State, TideModel};
 use std::fmt::Write as _;
 use tidekv::cluster::NodeState;
 use tidekv::node::fe::Downstream;
 use tidekv::node::Frame;
 use tidekv::topology::{LinkKind, NodeCtx, NodeId};
-use tidekv_checks::PROPERTIES;
+use tidekv_checks::Property;
 
 /// A frame's non-empty slots: `[slot] content#tag`. Slot `i` of a frame
 /// between front ends and servers belongs to client `ci`.
@@ -54,20 +54,18 @@ pub fn target_names(m: &TideModel, fe: NodeId, shard: u16, targets: u32) -> Vec<
 /// others the trace (a model built [`TideModel::with_trace`]); empty
 /// otherwise.
 pub fn violations(m: &TideModel, s: &State) -> Vec<(&'static str, String)> {
-    PROPERTIES
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| !(i == prop::CONVERGED && !m.has_replicas()))
-        .filter(|&(i, _)| !m.holds(i, s))
-        .map(|(i, name)| {
+    Property::ALL
+        .into_iter()
+        .filter(|&p| !m.holds(p, s))
+        .map(|p| {
             // `converged` in the stores' own words ({k0=2}, as everywhere
             // on the page); the rest as the checks explain them.
-            let why = if i == prop::CONVERGED {
+            let why = if p == Property::Converged {
                 divergence(m, s)
             } else {
-                m.explain(i, s)
+                m.explain(p, s)
             };
-            (*name, why.unwrap_or_default())
+            (p.name(), why.unwrap_or_default())
         })
         .collect()
 }
@@ -75,7 +73,7 @@ pub fn violations(m: &TideModel, s: &State) -> Vec<(&'static str, String)> {
 /// The first two live replicas of a shard whose stores differ, once the
 /// updates in flight to them apply (what `converged` compares).
 fn divergence(m: &TideModel, s: &State) -> Option<String> {
-    let stores = s.cluster.live_stores(&m.topo);
+    let stores = s.cluster.converging_stores(&m.topo);
     stores.iter().find_map(|(shard, a, sa)| {
         let (_, b, sb) = stores.iter().find(|(sh, b, sb)| sh == shard && b > a && sb != sa)?;
         let name = |id: &NodeId| &m.topo.nodes[*id].name;

@@ -23,13 +23,14 @@
 
 use crate::check_cmd::ModelArgs;
 use crate::expect;
-use crate::model::{prop, CycleAction, ModelConfig, TideModel};
+use crate::model::{CycleAction, ModelConfig, TideModel};
 use serde_json::Value as Json;
 use stateright::{Model, Path};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use tidekv::topology::ConfigError;
+use tidekv_checks::Property;
 use tidekv_checks::Verdict;
 
 /// Where `tidekv explore` listens unless `--addr` says otherwise: loopback
@@ -71,6 +72,7 @@ pub fn steps_url(addr: &str, encoded_path: &str) -> String {
 /// so the link ends on a shortest one, the size `tidekv check` reports.
 pub fn explorer_model(cfg: ModelConfig) -> Result<TideModel, ConfigError> {
     let m = TideModel::new(cfg)?;
+    m.exhaustive_limits()?;
     debug_assert!(m.minimize && !m.keep_trace);
     Ok(m)
 }
@@ -205,20 +207,20 @@ pub fn verdict_text(addr: &str, cfg: &ModelConfig, status: &Json, elapsed: Durat
         status["max_depth"],
         elapsed.as_secs_f64()
     );
-    let has_replicas = TideModel::new(cfg.clone()).is_ok_and(|m| m.has_replicas());
     let empty = Vec::new();
     let props = status["properties"].as_array().unwrap_or(&empty);
-    for (i, name) in tidekv_checks::PROPERTIES.iter().enumerate() {
-        let found = props.iter().find(|p| p[1].as_str() == Some(name)).map(|p| &p[2]);
-        let path = found.and_then(|p| p.as_str());
-        let verdict = if i == prop::CONVERGED && !has_replicas {
+    for p in Property::ALL {
+        let name = p.name();
+        let found = props.iter().find(|q| q[1].as_str() == Some(name)).map(|q| &q[2]);
+        let path = found.and_then(|q| q.as_str());
+        let verdict = if !p.applies(cfg.scope()) {
             Verdict::NotApplicable
         } else if path.is_some() {
             Verdict::Violated
         } else {
             Verdict::Holds
         };
-        let (exp, finding) = expect::expected(cfg, i);
+        let (exp, finding) = expect::expected(cfg, p);
         let mark = if exp == verdict { "" } else { " <- unexpected" };
         let exp = match finding {
             Some(f) => format!("{exp} [{f}]"),

@@ -12,7 +12,7 @@
 //! `cycles`, `ops_per_client`, `keys` and `values`.
 
 use serde::Serialize;
-use stateright::{Model, Property};
+use stateright::Model;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use tidekv::node::client::ClientEvent;
 use tidekv::node::{ClientId, Key, Op};
 use tidekv::topology::{ConfigError, Kind, NodeId, Role, Topology, TopologyConfig};
 use tidekv_checks as checks;
-use tidekv_checks::Monitor;
+use tidekv_checks::{Monitor, Property, Scope};
 
 /// Values in the model: small integers `1..=values`.
 pub type V = u8;
@@ -97,8 +97,13 @@ pub struct ModelConfig {
 pub const KEYS_MAX: u32 = 8;
 pub const VALUES_MAX: u8 = 16;
 pub const CYCLES_MAX: u32 = 64;
-/// Mid-send crashes enumerate every subset of a node's output links.
+/// An exhaustive search with mid-send crashes enumerates every subset of a
+/// crashing node's output links: at most this many links per node (4,094
+/// ways to crash).
 pub const MID_SEND_LINKS_MAX: usize = 12;
+/// A mid-send crash names the links it delivers in a 64-bit mask (the
+/// all-links subset is never drawn: it is an atomic crash a cycle later).
+pub const MID_SEND_MASK_LINKS_MAX: usize = 63;
 
 impl ModelConfig {
     /// A small configuration of `kind`: 2 clients, 1 key, 2 values, 2
@@ -161,12 +166,29 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Whether some shard has two or more replicas (then `converged`
+    /// applies, and the protocol matters).
+    pub fn has_replicas(&self) -> bool {
+        self.topology.kind == Kind::Replicated && self.topology.replicas > 1
+    }
+
+    /// What decides whether a property applies.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            replicas: self.has_replicas(),
+        }
+    }
+
     /// Whether the replicas of a shard are interchangeable, so that
-    /// `--symmetry` ([`TideModel::with_symmetry`]) applies: `fanout` with 2 or
-    /// more replicas.
+    /// `--symmetry` ([`TideModel::with_symmetry`]) applies: 2 or more
+    /// replicas of a protocol that says so (`fanout`).
     pub fn replicas_symmetric(&self) -> bool {
-        let t = &self.topology;
-        t.kind == Kind::Replicated && t.replicas >= 2 && t.protocol == tidekv::node::Protocol::Fanout
+        self.has_replicas() && self.topology.protocol.replicas_symmetric()
+    }
+
+    /// Whether writes to one key reach one server at a time.
+    pub fn single_writer(&self) -> bool {
+        !self.has_replicas() || self.topology.protocol.single_writer()
     }
 
     /// A label for tables: the topology, then bounds and failures.
@@ -333,16 +355,45 @@ pub fn representative(s: &State) -> State {
         if let tidekv::cluster::NodeState::Fe(fe) = &mut out.cluster.nodes[root] {
             for f in fe.inflight.iter_mut().flatten() {
                 if f.shard as usize == shard {
-                    let old = f.targets;
-                    f.targets = perm
-                        .iter()
-                        .enumerate()
-                        .fold(0, |m, (new, &o)| m | (((old >> o) & 1) << new));
+                    let rename = |old: u32| {
+                        perm.iter()
+                            .enumerate()
+                            .fold(0, |m, (new, &o)| m | (((old >> o) & 1) << new))
+                    };
+                    (f.targets, f.answer) = (rename(f.targets), rename(f.answer));
                 }
             }
         }
     }
     out
+}
+
+/// The crashing node with the most output links in a mid-send model, and
+/// their number.
+fn widest_crasher(config: &ModelConfig, topo: &Topology) -> Option<(String, usize)> {
+    if config.crash_mode != CrashMode::MidSend {
+        return None;
+    }
+    let may_crash = |role: &Role| match role {
+        Role::Server { .. } => config.crashes > 0,
+        Role::Fe { .. } => config.crash_fe,
+        Role::Client(_) => false,
+    };
+    topo.nodes
+        .iter()
+        .filter(|n| may_crash(&n.role))
+        .map(|n| (n.name.clone(), n.outputs.len()))
+        .max_by_key(|(_, links)| *links)
+}
+
+/// The protocols whose replicas are interchangeable, for messages.
+pub fn symmetric_protocols() -> String {
+    let names: Vec<&str> = tidekv::node::Protocol::ALL
+        .into_iter()
+        .filter(|p| p.replicas_symmetric())
+        .map(|p| p.name())
+        .collect();
+    names.join(", ")
 }
 
 /// The full record of a path: the history and the crashes.
@@ -359,24 +410,11 @@ impl Trace {
     }
 }
 
-/// Index of each property in [`TideModel::properties`].
-pub mod prop {
-    pub const LINEARIZABLE: usize = 0;
-    pub const CONVERGED: usize = 1;
-    pub const NO_LOST_WRITES: usize = 2;
-    pub const LATENCY: usize = 3;
-    pub const AVAILABLE: usize = 4;
-    pub const COUNT: usize = 10;
+/// A `sometimes` twin's discovery slot in [`TideModel::min_size`]: after the
+/// `always` properties'.
+pub fn twin_slot(p: Property) -> usize {
+    Property::COUNT + p.index()
 }
-
-/// Names of the `sometimes` twins, paired with the property they back.
-pub const TWINS: [(&str, &str); 5] = [
-    ("linearizable", "reached: a write, then a read of it"),
-    ("converged", "reached: two clients race on one key in one cycle"),
-    ("no-lost-writes", "reached: an acknowledged write held after a crash"),
-    ("latency", "reached: an operation completes"),
-    ("available", "reached: an operation answered after a crash"),
-];
 
 /// The model of one configuration.
 pub struct TideModel {
@@ -392,13 +430,21 @@ pub struct TideModel {
     pub keep_trace: bool,
     /// Set by [`TideModel::with_symmetry`].
     pub symmetry: Symmetry,
-    min_cycle: Arc<[AtomicU32; prop::COUNT]>,
+    min_cycle: Arc<[AtomicU32; 2 * Property::COUNT]>,
 }
 
 impl TideModel {
     pub fn new(config: ModelConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let topo = Arc::new(Topology::new(config.topology.clone())?);
+        if let Some((name, links)) = widest_crasher(&config, &topo) {
+            if links > MID_SEND_MASK_LINKS_MAX {
+                return Err(ConfigError(format!(
+                    "--crash-mode mid-send: {name} has {links} output links, more than the {MID_SEND_MASK_LINKS_MAX} \
+                     a crash can name; use --crash-mode atomic or a smaller topology"
+                )));
+            }
+        }
         let mut alphabet = Vec::new();
         for &kind in &config.ops {
             for k in 0..config.keys {
@@ -433,11 +479,11 @@ impl TideModel {
     pub fn with_symmetry(mut self) -> Result<Self, ConfigError> {
         let t = &self.config.topology;
         if !self.config.replicas_symmetric() {
-            return Err(ConfigError(
-                "--symmetry needs --topology replicated --protocol fanout with 2 or more replicas: \
-                 only fanout replicas are interchangeable"
-                    .into(),
-            ));
+            return Err(ConfigError(format!(
+                "--symmetry needs --topology replicated with 2 or more replicas and a protocol whose replicas \
+                     are interchangeable ({})",
+                symmetric_protocols()
+            )));
         }
         let topo = &self.topo;
         let fe = topo.fes().last().expect("a replicated topology has a root FE");
@@ -461,6 +507,22 @@ impl TideModel {
         Ok(self)
     }
 
+    /// Checks the bounds an exhaustive search (or the Explorer, which lists
+    /// every action) relies on beyond [`TideModel::new`]'s: a mid-send crash
+    /// of a node with `m` output links is `2^m - 1` actions.
+    pub fn exhaustive_limits(&self) -> Result<(), ConfigError> {
+        if let Some((name, links)) = widest_crasher(&self.config, &self.topo) {
+            if links > MID_SEND_LINKS_MAX {
+                return Err(ConfigError(format!(
+                    "--crash-mode mid-send: {name} has {links} output links, and an exhaustive search explores \
+                     every subset (2^{links}); at most {MID_SEND_LINKS_MAX} links per crashing node. Use \
+                     --simulate WALKS, --crash-mode atomic, or fewer shards, replicas or clients"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The same model, keeping the full history in every state.
     pub fn with_trace(mut self) -> Self {
         self.keep_trace = true;
@@ -468,13 +530,14 @@ impl TideModel {
         self
     }
 
-    /// Whether `converged` applies (replicas exist).
-    pub fn has_replicas(&self) -> bool {
-        self.config.topology.kind == Kind::Replicated && self.config.topology.replicas > 1
+    /// What decides whether a property applies here.
+    pub fn scope(&self) -> Scope {
+        self.config.scope()
     }
 
     /// The size (see [`TideModel::size`]) of the smallest path on which
-    /// property `i` was seen to fail (always) or be reached (sometimes).
+    /// discovery slot `i` was seen to fail (an `always` property: its
+    /// index) or be reached (a twin: [`twin_slot`]).
     pub fn min_size(&self, i: usize) -> Option<u32> {
         let c = self.min_cycle[i].load(Ordering::Relaxed);
         (c != u32::MAX).then_some(c)
@@ -495,17 +558,29 @@ impl TideModel {
         (s.cluster.cycle << 16) | (ops + s.monitor.crashes()).min(0xffff)
     }
 
-    fn always(&self, i: usize, s: &State, holds: bool) -> bool {
-        holds || !self.discovery(i, Self::size(s))
+    fn always(&self, p: Property, s: &State) -> bool {
+        self.holds(p, s) || !self.discovery(p.index(), Self::size(s))
     }
 
-    fn sometimes(&self, i: usize, s: &State, reached: bool) -> bool {
-        reached && self.discovery(i, Self::size(s))
+    fn sometimes(&self, p: Property, s: &State) -> bool {
+        self.reached(p, s) && self.discovery(twin_slot(p), Self::size(s))
     }
 
-    /// Calls `f` with, per shard, the settled stores of its live servers.
+    /// Whether the `sometimes` twin of `p` is reached in `s`.
+    pub fn reached(&self, p: Property, s: &State) -> bool {
+        match p {
+            Property::Linearizable => s.monitor.flags.write_then_read,
+            Property::Converged => self.race(s),
+            Property::NoLostWrites => s.monitor.crashes() > 0 && s.monitor.any_acked() && self.lost_writes(s).is_ok(),
+            Property::Latency => s.monitor.flags.completed,
+            Property::Available => s.monitor.flags.answered_after_crash,
+        }
+    }
+
+    /// Calls `f` with, per shard, the stores of its live servers once the
+    /// updates in flight settle (what `converged` compares).
     pub fn with_stores<R>(&self, s: &State, f: impl FnOnce(&[Vec<checks::StoreView<'_, V>>]) -> R) -> R {
-        let stores = s.cluster.live_stores(&self.topo);
+        let stores = s.cluster.converging_stores(&self.topo);
         let mut shards: Vec<Vec<checks::StoreView<'_, V>>> = vec![Vec::new(); self.config.topology.shards];
         for (shard, id, st) in &stores {
             shards[*shard].push((self.topo.nodes[*id].name.as_str(), st.as_ref()));
@@ -513,18 +588,21 @@ impl TideModel {
         f(&shards)
     }
 
-    /// Whether always-property `i` holds in state `s` (the monitor's sticky
-    /// verdicts plus the checks on the current cluster state).
-    pub fn holds(&self, i: usize, s: &State) -> bool {
+    /// Whether property `p` holds in state `s` (the monitor's sticky
+    /// verdicts plus the checks on the current cluster state); a property
+    /// that does not apply holds.
+    pub fn holds(&self, p: Property, s: &State) -> bool {
+        if !p.applies(self.scope()) {
+            return true;
+        }
         let now = s.cluster.cycle;
         let f = &s.monitor.flags;
-        match i {
-            prop::LINEARIZABLE => !f.not_linearizable,
-            prop::CONVERGED => !self.has_replicas() || self.with_stores(s, checks::converged).is_ok(),
-            prop::NO_LOST_WRITES => self.lost_writes(s).is_ok(),
-            prop::LATENCY => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
-            prop::AVAILABLE => !f.unavailable && s.monitor.check_pending(now).is_ok(),
-            _ => unreachable!("not an always property"),
+        match p {
+            Property::Linearizable => !f.not_linearizable,
+            Property::Converged => self.with_stores(s, checks::converged).is_ok(),
+            Property::NoLostWrites => self.lost_writes(s).is_ok(),
+            Property::Latency => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
+            Property::Available => !f.unavailable && s.monitor.check_pending(now).is_ok(),
         }
     }
 
@@ -537,20 +615,19 @@ impl TideModel {
         s.monitor.no_lost_writes(&views)
     }
 
-    /// Why always-property `i` fails in a state of a model built
+    /// Why property `p` fails in a state of a model built
     /// [`TideModel::with_trace`], computed by the `checks` functions from the
     /// full history.
-    pub fn explain(&self, i: usize, s: &State) -> Option<String> {
+    pub fn explain(&self, p: Property, s: &State) -> Option<String> {
         let trace = s.trace.as_ref()?;
-        let base = self.config.topology.latency_cycles();
+        let lat = self.config.topology.latency();
         let now = s.cluster.cycle;
-        let r = match i {
-            prop::LINEARIZABLE => checks::linearizable(&trace.history),
-            prop::CONVERGED => self.with_stores(s, checks::converged),
-            prop::NO_LOST_WRITES => self.lost_writes(s),
-            prop::LATENCY => checks::latency(&trace.history, &trace.crash_cycles(), now, base),
-            prop::AVAILABLE => checks::available(&trace.history, &trace.crash_cycles(), now, base),
-            _ => unreachable!(),
+        let r = match p {
+            Property::Linearizable => checks::linearizable(&trace.history),
+            Property::Converged => self.with_stores(s, checks::converged),
+            Property::NoLostWrites => self.lost_writes(s),
+            Property::Latency => checks::latency(&trace.history, &trace.crash_cycles(), now, lat),
+            Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
         };
         r.err()
     }
@@ -581,7 +658,7 @@ impl TideModel {
         }
         // Where the protocol lets one key's writes reach several servers, the
         // interesting race is at two different servers.
-        let distinct = !crate::expect::single_writer(&self.config);
+        let distinct = !self.config.single_writer();
         writes.iter().any(|a| {
             writes
                 .iter()
@@ -628,6 +705,24 @@ impl TideModel {
             }
         }
         cands
+    }
+
+    /// How many ways [`TideModel::crash_kinds`] lists for `id`, without
+    /// listing them.
+    pub fn crash_kind_count(&self, id: NodeId) -> u64 {
+        match self.config.crash_mode {
+            CrashMode::Atomic => 1,
+            CrashMode::MidSend => (1u64 << self.topo.nodes[id].outputs.len()) - 1,
+        }
+    }
+
+    /// The `i`-th of [`TideModel::crash_kinds`] (`i < crash_kind_count`).
+    pub fn crash_kind(&self, i: u64) -> CrashKind {
+        if i == 0 {
+            CrashKind::Atomic
+        } else {
+            CrashKind::MidSend(i)
+        }
     }
 
     /// How a node may crash in this model's crash mode.
@@ -754,7 +849,7 @@ impl Model for TideModel {
     type Action = CycleAction;
 
     fn init_states(&self) -> Vec<State> {
-        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency_cycles());
+        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
         let trace = self.keep_trace.then(Trace::default);
         vec![State {
             cluster: Cluster::new(&self.topo),
@@ -926,31 +1021,36 @@ impl Model for TideModel {
         Some(crate::svg::timing_diagram(self, path))
     }
 
-    fn properties(&self) -> Vec<Property<Self>> {
-        vec![
-            Property::always("linearizable", |m, s| {
-                m.always(prop::LINEARIZABLE, s, m.holds(prop::LINEARIZABLE, s))
-            }),
-            Property::always("converged", |m, s| {
-                m.always(prop::CONVERGED, s, m.holds(prop::CONVERGED, s))
-            }),
-            Property::always("no-lost-writes", |m, s| {
-                m.always(prop::NO_LOST_WRITES, s, m.holds(prop::NO_LOST_WRITES, s))
-            }),
-            Property::always("latency", |m, s| m.always(prop::LATENCY, s, m.holds(prop::LATENCY, s))),
-            Property::always("available", |m, s| {
-                m.always(prop::AVAILABLE, s, m.holds(prop::AVAILABLE, s))
-            }),
-            Property::sometimes(TWINS[0].1, |m, s| m.sometimes(5, s, s.monitor.flags.write_then_read)),
-            Property::sometimes(TWINS[1].1, |m, s| m.sometimes(6, s, m.race(s))),
-            Property::sometimes(TWINS[2].1, |m: &TideModel, s: &State| {
-                let reached = s.monitor.crashes() > 0 && s.monitor.any_acked() && m.lost_writes(s).is_ok();
-                m.sometimes(7, s, reached)
-            }),
-            Property::sometimes(TWINS[3].1, |m, s| m.sometimes(8, s, s.monitor.flags.completed)),
-            Property::sometimes(TWINS[4].1, |m, s| {
-                m.sometimes(9, s, s.monitor.flags.answered_after_crash)
-            }),
-        ]
+    fn properties(&self) -> Vec<stateright::Property<Self>> {
+        let always = Property::ALL
+            .into_iter()
+            .map(|p| stateright::Property::always(p.name(), CONDITIONS[p.index()].0));
+        let sometimes = Property::ALL
+            .into_iter()
+            .map(|p| stateright::Property::sometimes(p.twin(), CONDITIONS[p.index()].1));
+        always.chain(sometimes).collect()
     }
 }
+
+/// A stateright condition: a plain function pointer.
+type Condition = fn(&TideModel, &State) -> bool;
+
+fn always<const I: usize>(m: &TideModel, s: &State) -> bool {
+    m.always(Property::ALL[I], s)
+}
+
+fn sometimes<const I: usize>(m: &TideModel, s: &State) -> bool {
+    m.sometimes(Property::ALL[I], s)
+}
+
+/// Per property (by position in [`Property::ALL`]): its `always` and
+/// `sometimes` conditions. Stateright takes function pointers, so each
+/// property gets its own instance; the array's length is
+/// [`Property::COUNT`], so a new property does not compile without its row.
+const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
+    (always::<0>, sometimes::<0>),
+    (always::<1>, sometimes::<1>),
+    (always::<2>, sometimes::<2>),
+    (always::<3>, sometimes::<3>),
+    (always::<4>, sometimes::<4>),
+];

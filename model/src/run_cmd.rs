@@ -20,9 +20,7 @@ use tidekv::topology::{Kind, TopologyConfig};
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
 }
-fn parse_protocol(s: &str) -> Result<Protocol, String> {
-    Protocol::parse(s).ok_or_else(|| format!("expected seed, owner or fanout, got {s:?}"))
-}
+use crate::check_cmd::{parse_protocol, protocol_help};
 fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, insert, modify or delete, got {s:?}"))
 }
@@ -54,8 +52,8 @@ pub struct RunArgs {
     /// Levels of front ends; each adds 2 cycles of latency [default: 1; single has none].
     #[arg(long)]
     pub levels: Option<usize>,
-    /// Replication protocol: seed | owner | fanout [default: fanout, the one the checker proves].
-    #[arg(long, value_parser = parse_protocol)]
+    #[arg(long, value_parser = parse_protocol, long_help = protocol_help(),
+          help = format!("Replication protocol: {} [default: fanout]", Protocol::names(" | ")))]
     pub protocol: Option<Protocol>,
     /// Cycles to execute.
     #[arg(long, default_value_t = 100_000)]

@@ -2,7 +2,7 @@
 //! verdicts, state counts, and minimal counterexamples.
 
 use crate::expect::{self, Claim};
-use crate::model::{prop, CycleAction, ModelConfig, State, TideModel, TWINS};
+use crate::model::{CycleAction, ModelConfig, State, TideModel};
 use serde_json::{json, Value as Json};
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::collections::BTreeSet;
@@ -10,12 +10,12 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use tidekv::cluster::CrashKind;
 use tidekv::topology::ConfigError;
-use tidekv_checks::{Verdict, PROPERTIES};
+use tidekv_checks::{PerProperty, Property, Verdict};
 
 /// A counterexample: the cycles leading to the first violating state.
 #[derive(Clone, Debug)]
 pub struct Counterexample {
-    pub property: &'static str,
+    pub property: Property,
     /// What the check said about the last state.
     pub explanation: String,
     /// One line per cycle.
@@ -40,10 +40,10 @@ pub struct Report {
     pub states: usize,
     pub max_depth: usize,
     pub seconds: f64,
-    /// Per property (in [`PROPERTIES`] order).
-    pub verdicts: [Verdict; 5],
+    /// Per property: its verdict.
+    pub verdicts: PerProperty<Verdict>,
     /// Per property: whether its `sometimes` twin was reached.
-    pub twins: [bool; 5],
+    pub twins: PerProperty<bool>,
     pub counterexamples: Vec<Counterexample>,
     pub threads: usize,
     /// `Some((walks, seed))` for a simulation, `None` for an exhaustive check.
@@ -52,20 +52,20 @@ pub struct Report {
 
 impl Report {
     /// Properties whose verdict differs from what the project expects.
-    pub fn surprises(&self) -> Vec<&'static str> {
-        PROPERTIES
+    pub fn surprises(&self) -> Vec<Property> {
+        self.verdicts
             .iter()
-            .enumerate()
-            .filter(|(i, _)| self.verdicts[*i] != expect::expected(&self.config, *i).0)
-            .map(|(_, n)| *n)
+            .filter(|(p, v)| **v != expect::expected(&self.config, *p).0)
+            .map(|(p, _)| p)
             .collect()
     }
 
     /// Twins that should have been reached but were not: a vacuous pass.
     pub fn unreached_twins(&self) -> Vec<&'static str> {
-        (0..5)
-            .filter(|&i| !self.twins[i] && expect::twin_expected(&self.config, i))
-            .map(|i| TWINS[i].1)
+        self.twins
+            .iter()
+            .filter(|(p, reached)| !**reached && expect::twin_expected(&self.config, *p))
+            .map(|(p, _)| p.twin())
             .collect()
     }
 
@@ -76,10 +76,11 @@ impl Report {
         let mut seed_claim = serde_json::Map::new();
         let mut expected = serde_json::Map::new();
         let mut twins = serde_json::Map::new();
-        for (i, name) in PROPERTIES.iter().enumerate() {
-            properties.insert(name.to_string(), json!(self.verdicts[i].word()));
-            seed_claim.insert(name.to_string(), json!(expect::seed_claim(&self.config, i).word()));
-            let (v, finding) = expect::expected(&self.config, i);
+        for p in Property::ALL {
+            let name = p.name();
+            properties.insert(name.to_string(), json!(self.verdicts[p].word()));
+            seed_claim.insert(name.to_string(), json!(expect::seed_claim(&self.config, p).word()));
+            let (v, finding) = expect::expected(&self.config, p);
             expected.insert(
                 name.to_string(),
                 match finding {
@@ -87,13 +88,13 @@ impl Report {
                     None => json!({"verdict": v.word()}),
                 },
             );
-            twins.insert(TWINS[i].1.to_string(), json!(self.twins[i]));
+            twins.insert(p.twin().to_string(), json!(self.twins[p]));
         }
         let cex: Vec<Json> = self
             .counterexamples
             .iter()
             .map(|c| {
-                json!({"property": c.property, "explanation": c.explanation, "steps": c.steps_json,
+                json!({"property": c.property.name(), "explanation": c.explanation, "steps": c.steps_json,
                        "trace": c.steps, "history": c.history,
                        "explore": format!("tidekv explore {}", self.config.flags()),
                        "explore_url": c.explore_url})
@@ -206,6 +207,7 @@ pub fn check_bounded(
 
 fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> Result<(Report, bool), ConfigError> {
     let mut model = TideModel::new(config.clone())?;
+    model.exhaustive_limits()?;
     if opts.symmetry {
         if opts.bfs {
             return Err(ConfigError("--symmetry works depth-first: drop --bfs".into()));
@@ -263,19 +265,15 @@ fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> 
     let seconds = start.elapsed().as_secs_f64();
     let model = checker.model();
     let discoveries = checker.discoveries();
-    let mut verdicts = [Verdict::Holds; 5];
-    let mut twins = [false; 5];
+    let mut verdicts = PerProperty::from_fn(|p| applicable(model, p));
+    let twins = PerProperty::from_fn(|p| discoveries.contains_key(p.twin()));
     let mut counterexamples = Vec::new();
     let mut not_minimal = false;
-    for (i, name) in PROPERTIES.iter().enumerate() {
-        if i == prop::CONVERGED && !model.has_replicas() {
-            verdicts[i] = Verdict::NotApplicable;
-        }
-        twins[i] = discoveries.contains_key(TWINS[i].1);
-        if let Some(path) = discoveries.get(name) {
-            verdicts[i] = Verdict::Violated;
-            let cex = counterexample(model, name, i, path.clone());
-            if model.min_size(i) != Some(TideModel::size(path.last_state())) {
+    for p in Property::ALL {
+        if let Some(path) = discoveries.get(p.name()) {
+            verdicts[p] = Verdict::Violated;
+            let cex = counterexample(model, p, path.clone());
+            if model.min_size(p.index()) != Some(TideModel::size(path.last_state())) {
                 not_minimal = true;
             }
             counterexamples.push(cex);
@@ -296,14 +294,24 @@ fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> 
     Ok((report, not_minimal))
 }
 
+/// The verdict of a property nothing was found against: `holds`, or `n/a`
+/// where it does not apply.
+pub fn applicable(model: &TideModel, p: Property) -> Verdict {
+    if p.applies(model.scope()) {
+        Verdict::Holds
+    } else {
+        Verdict::NotApplicable
+    }
+}
+
 /// Replays a path on a model that keeps the full history, and explains.
-fn counterexample(model: &TideModel, name: &'static str, i: usize, path: Path<State, CycleAction>) -> Counterexample {
-    replay(model, name, i, path.into_actions())
+fn counterexample(model: &TideModel, p: Property, path: Path<State, CycleAction>) -> Counterexample {
+    replay(model, p, path.into_actions())
 }
 
 /// Replays `actions` from the initial state on a model that keeps the full
-/// history, and explains why property `i` fails at the end.
-pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<CycleAction>) -> Counterexample {
+/// history, and explains why property `p` fails at the end.
+pub fn replay(model: &TideModel, p: Property, actions: Vec<CycleAction>) -> Counterexample {
     let replay = TideModel::new(model.config.clone())
         .expect("the config was valid")
         .with_trace();
@@ -318,12 +326,12 @@ pub fn replay(model: &TideModel, name: &'static str, i: usize, actions: Vec<Cycl
         state = replay.next_state(&state, a.clone()).expect("every action applies");
     }
     let explanation = replay
-        .explain(i, &state)
+        .explain(p, &state)
         .unwrap_or_else(|| "(the checks find nothing wrong: a model bug)".into());
     let trace = state.trace.as_ref().expect("the replay keeps the trace");
     let history = trace.history.ops.iter().map(tidekv_checks::describe).collect();
     Counterexample {
-        property: name,
+        property: p,
         explanation,
         steps,
         steps_json,

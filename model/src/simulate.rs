@@ -19,7 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Instant;
 use tidekv::cluster::{Crash, CrashKind};
 use tidekv::topology::ConfigError;
-use tidekv_checks::{Verdict, PROPERTIES};
+use tidekv_checks::{PerProperty, Property, Verdict};
 
 /// SplitMix64: a tiny, well-known seeded generator (Vigna); enough for
 /// drawing schedules, and identical on every platform.
@@ -76,10 +76,12 @@ pub fn random_action(m: &TideModel, s: &crate::model::State, rng: &mut SplitMix6
     let cands = m.crash_candidates(s);
     if !cands.is_empty() && rng.chance(1, m.config.cycles.max(1) as u64) {
         let (node, _, _) = cands[rng.below(cands.len())];
-        let kinds = m.crash_kinds(node);
+        // One of the node's ways to crash, drawn without listing them all.
+        let kinds = m.crash_kind_count(node);
+        let i = ((rng.next_u64() as u128 * kinds as u128) >> 64) as u64;
         crashes.push(Crash {
             node,
-            kind: kinds[rng.below(kinds.len())],
+            kind: m.crash_kind(i),
         });
     }
     let picks = s
@@ -114,13 +116,12 @@ fn fingerprint(s: &crate::model::State) -> u64 {
 pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, ConfigError> {
     let mut model = TideModel::new(config.clone())?;
     model.minimize = false;
-    let props = model.properties();
     let start = Instant::now();
     let mut rng = SplitMix64::new(opts.seed);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut states = 0usize;
-    let mut violations: Vec<Option<Vec<CycleAction>>> = vec![None; PROPERTIES.len()];
-    let mut twins = [false; 5];
+    let mut violations: PerProperty<Option<Vec<CycleAction>>> = PerProperty::default();
+    let mut twins: PerProperty<bool> = PerProperty::default();
     let mut last_progress = Instant::now();
     for run in 0..opts.runs {
         let mut state = model.init_states().pop().expect("one initial state");
@@ -128,15 +129,11 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
         loop {
             states += 1;
             seen.insert(fingerprint(&state));
-            for (i, p) in props.iter().enumerate() {
-                let cond = (p.condition)(&model, &state);
-                if i < PROPERTIES.len() {
-                    if !cond && violations[i].as_ref().is_none_or(|v| v.len() > path.len()) {
-                        violations[i] = Some(path.clone());
-                    }
-                } else if cond {
-                    twins[i - PROPERTIES.len()] = true;
+            for p in Property::ALL {
+                if !model.holds(p, &state) && violations[p].as_ref().is_none_or(|v| v.len() > path.len()) {
+                    violations[p] = Some(path.clone());
                 }
+                twins[p] |= model.reached(p, &state);
             }
             if state.cluster.cycle >= config.cycles {
                 break;
@@ -156,15 +153,12 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
             );
         }
     }
-    let mut verdicts = [Verdict::Holds; 5];
-    if !model.has_replicas() {
-        verdicts[crate::model::prop::CONVERGED] = Verdict::NotApplicable;
-    }
+    let mut verdicts = PerProperty::from_fn(|p| runner::applicable(&model, p));
     let mut counterexamples = Vec::new();
-    for (i, v) in violations.into_iter().enumerate() {
-        if let Some(actions) = v {
-            verdicts[i] = Verdict::Violated;
-            counterexamples.push(runner::replay(&model, PROPERTIES[i], i, actions));
+    for p in Property::ALL {
+        if let Some(actions) = violations[p].take() {
+            verdicts[p] = Verdict::Violated;
+            counterexamples.push(runner::replay(&model, p, actions));
         }
     }
     Ok(Report {

@@ -12,7 +12,7 @@ fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
     let mut c = ModelConfig::new(kind);
     c.ops = vec![OpKind::Get, OpKind::Put];
     f(&mut c);
-    let lat = c.topology.latency_cycles();
+    let lat = c.topology.latency().slowest();
     c.cycles = c.ops_per_client * lat + 2;
     c
 }

@@ -35,7 +35,7 @@ fn bad_flags_exit_2_with_one_line() {
     );
     assert_usage_error(
         &["check", "--topology", "replicated", "--protocol", "paxos"],
-        "expected seed, owner or fanout",
+        "unknown protocol \"paxos\": expected one of seed, owner, fanout, chain",
     );
     assert_usage_error(
         &["check", "--topology", "ring"],
@@ -64,7 +64,7 @@ fn bad_flags_exit_2_with_one_line() {
     assert_usage_error(&["verify", "/nonexistent/history.jsonl"], "/nonexistent/history.jsonl");
     assert_usage_error(
         &["check", "--topology", "replicated", "--protocol", "seed", "--symmetry"],
-        "only fanout replicas are interchangeable",
+        "a protocol whose replicas are interchangeable (fanout)",
     );
     assert_usage_error(&["check", "--topology", "single", "--seed", "3"], "--simulate");
 }

@@ -30,7 +30,8 @@ use tidekv::runtime::value::Value;
 use tidekv::runtime::workload::WorkloadSpec;
 use tidekv::runtime::{CrashAt, RunSpec};
 use tidekv::topology::{Kind, NodeId};
-use tidekv_model::model::{prop, CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
+use tidekv_checks::Property;
+use tidekv_model::model::{CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
 use tidekv_model::runner::{check, RunOptions};
 use tidekv_model::simulate::{random_action, SplitMix64};
 use tidekv_tests::SharedBuffer;
@@ -63,7 +64,7 @@ fn configs() -> Vec<ModelConfig> {
         let mut c = ModelConfig::new(kind);
         c.ops = vec![OpKind::Get, OpKind::Put];
         f(&mut c);
-        c.cycles = c.ops_per_client * c.topology.latency_cycles() + 2;
+        c.cycles = c.ops_per_client * c.topology.latency().slowest() + 2;
         c
     };
     let replicated = |p: Protocol, f: &dyn Fn(&mut ModelConfig)| {
@@ -104,6 +105,18 @@ fn configs() -> Vec<ModelConfig> {
             c.topology.levels = 2;
             c.crashes = 1;
             c.ops_per_client = 1
+        }),
+        // Chain: a head, a middle and a tail, any two of which may die
+        // mid-send (re-linking); and both replicas of two (lost writes).
+        replicated(Protocol::Chain, &|c| {
+            c.topology.replicas = 3;
+            c.crashes = 2;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        }),
+        replicated(Protocol::Chain, &|c| {
+            c.topology.replicas = 2;
+            c.crashes = 2;
         }),
     ]
 }
@@ -470,13 +483,13 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
         // Same verdicts on the history properties.
         let trace = s.trace.as_ref().unwrap();
         let now = spec.cycles;
-        let base = spec.topology.latency_cycles();
+        let lat = spec.topology.latency();
         let runtime_verdicts = [
             tidekv_checks::linearizable(&rec.history).is_ok(),
-            tidekv_checks::latency(&rec.history, &trace.crash_cycles(), now, base).is_ok(),
-            tidekv_checks::available(&rec.history, &trace.crash_cycles(), now, base).is_ok(),
+            tidekv_checks::latency(&rec.history, &trace.crash_cycles(), now, lat).is_ok(),
+            tidekv_checks::available(&rec.history, &trace.crash_cycles(), now, lat).is_ok(),
         ];
-        let model_verdicts = [prop::LINEARIZABLE, prop::LATENCY, prop::AVAILABLE].map(|p| m.holds(p, &s));
+        let model_verdicts = [Property::Linearizable, Property::Latency, Property::Available].map(|p| m.holds(p, &s));
         assert_eq!(
             runtime_verdicts, model_verdicts,
             "{label}: verdicts (linearizable, latency, available)"
@@ -485,8 +498,9 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
         checked += 1;
     }
     assert_eq!(
-        checked, 48,
-        "6 seeds × (single, sharded, 3 protocols × within and beyond R−1)"
+        checked,
+        6 * (2 + 2 * Protocol::ALL.len()),
+        "6 seeds × (single, sharded, every protocol × within and beyond R−1)"
     );
     assert!(violations > 10, "beyond R−1 the runs must show failures: {violations}");
 }

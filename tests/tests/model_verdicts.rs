@@ -6,6 +6,7 @@
 
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
+use tidekv_checks::Property;
 use tidekv_checks::Verdict::{self, Holds, NotApplicable as NA, Violated};
 use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
 use tidekv_model::runner::{check, Report, RunOptions};
@@ -48,7 +49,7 @@ fn run(c: &ModelConfig) -> Report {
 }
 
 fn assert_verdicts(r: &Report, expected: [Verdict; 5]) {
-    assert_eq!(r.verdicts, expected, "{}", r.config.label());
+    assert_eq!(r.verdicts.0, expected, "{}", r.config.label());
     assert!(
         r.surprises().is_empty(),
         "{}: unexpected {:?}",
@@ -67,7 +68,7 @@ fn trace(r: &Report, property: &str) -> (String, Vec<String>) {
     let c = r
         .counterexamples
         .iter()
-        .find(|c| c.property == property)
+        .find(|c| c.property.name() == property)
         .unwrap_or_else(|| panic!("{}: no counterexample for {property}", r.config.label()));
     (c.explanation.clone(), c.steps.clone())
 }
@@ -79,7 +80,7 @@ fn single_two_clients_is_fresh_with_latency_exactly_2() {
     assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds]);
     assert_eq!(r.unique_states, 82_131);
     assert!(
-        r.twins[0] && r.twins[3],
+        r.twins[Property::Linearizable] && r.twins[Property::Latency],
         "a write then a read of it, and a completed op, are reached"
     );
 }
@@ -170,7 +171,7 @@ fn fanout_three_replicas_two_mid_send_crashes_lose_nothing() {
     assert_verdicts(&r, [Holds; 5]);
     assert_eq!(r.unique_states, 1_301_252);
     assert!(
-        r.twins[2] && r.twins[4],
+        r.twins[Property::NoLostWrites] && r.twins[Property::Available],
         "a write survives a crash; an op is answered after one"
     );
 }
@@ -300,6 +301,9 @@ fn symmetry_refuses_protocols_whose_replicas_differ() {
             },
         )
         .unwrap_err();
-        assert!(err.0.contains("only fanout replicas are interchangeable"), "{err}");
+        assert!(
+            err.0.contains("a protocol whose replicas are interchangeable (fanout)"),
+            "{err}"
+        );
     }
 }

@@ -255,30 +255,27 @@ fn any_cases(budget: fn(usize) -> usize) -> impl Strategy<Value = AnyCase> {
 /// hold for its configuration, each checked on the run's history: `Err`
 /// names the first that fails.
 fn expected_properties_hold(case: &AnyCase) -> Result<(), String> {
-    use tidekv_checks::Verdict;
+    use tidekv_checks::{Property, Verdict};
     use tidekv_model::expect::expected;
-    use tidekv_model::model::prop;
     let spec = case.spec();
     let (report, h) = run_with_history(&spec);
     let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
-    let base = spec.topology.latency_cycles();
+    let lat = spec.topology.latency();
     let model = case.model();
-    let checks: [(usize, &str, Result<(), String>); 3] = [
-        (prop::LINEARIZABLE, "linearizable", tidekv_checks::linearizable(&h)),
+    let checks: [(Property, Result<(), String>); 3] = [
+        (Property::Linearizable, tidekv_checks::linearizable(&h)),
         (
-            prop::LATENCY,
-            "latency",
-            tidekv_checks::latency(&h, &crash_cycles, spec.cycles, base),
+            Property::Latency,
+            tidekv_checks::latency(&h, &crash_cycles, spec.cycles, lat),
         ),
         (
-            prop::AVAILABLE,
-            "available",
-            tidekv_checks::available(&h, &crash_cycles, spec.cycles, base),
+            Property::Available,
+            tidekv_checks::available(&h, &crash_cycles, spec.cycles, lat),
         ),
     ];
-    for (p, name, r) in checks {
+    for (p, r) in checks {
         if expected(&model, p).0 == Verdict::Holds {
-            r.map_err(|e| format!("{name}: {e}"))?;
+            r.map_err(|e| format!("{p}: {e}"))?;
         }
     }
     Ok(())
@@ -320,8 +317,7 @@ fn proptest_finds_and_shrinks_a_crash_beyond_the_budget() {
         let spec = case.spec();
         let (report, h) = run_with_history(&spec);
         let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();
-        tidekv_checks::available(&h, &crash_cycles, spec.cycles, spec.topology.latency_cycles())
-            .map_err(TestCaseError::fail)
+        tidekv_checks::available(&h, &crash_cycles, spec.cycles, spec.topology.latency()).map_err(TestCaseError::fail)
     });
     match result {
         Err(TestError::Fail(why, minimal)) => {

@@ -23,17 +23,20 @@
 //! Routing ([`Fe::plan`]): the home shard is `hash(key) mod shards`; if it has
 //! no live server, a sharded topology re-hashes the key to a live shard by
 //! rendezvous hashing (only the dead shard's keys move) and a replicated one
-//! answers `Unavailable`. Within the shard: `seed` picks one live replica (an
-//! open choice), `owner` sends writes to the rendezvous owner among the live
-//! replicas and reads to any, `fanout` sends writes to all live replicas and
-//! reads to any. Open choices are asked of the driver's chooser.
+//! answers `Unavailable`. Within the shard the [`Protocol`] decides
+//! ([`crate::protocol::Replication::route`]): which replicas the request goes
+//! to, whose answer completes it, or an open choice among candidates, which
+//! is asked of the driver's chooser. When replicas die, the protocol's
+//! failover rule says whether a request keeps waiting or is routed again.
 //!
-//! Every request is answered within `latency + 2 * crashes` cycles: a live
-//! server answers in the cycle it receives a request, and each retry is caused
-//! by a crash of a node the request was waiting for.
+//! Every request is answered within its failure-free latency plus the
+//! protocol's per-crash delay for each crash
+//! ([`crate::topology::Latency::bound`]): each retry is caused by a crash of
+//! a node the request was waiting for.
 
 use super::hash::{home_shard, rendezvous};
 use super::{ClientId, Frame, OpResult, Outputs, Protocol, Request, Response, Slots, Val};
+use crate::protocol::{bits, Dispatch, Sent};
 use std::ops::Range;
 
 /// A child of an FE: a client, or an FE one level nearer the clients.
@@ -94,6 +97,9 @@ pub struct InFlight<V> {
     pub shard: u16,
     /// The replicas it was sent to, as a bit set (bit 0 for an inner FE).
     pub targets: u32,
+    /// The replicas whose answer completes it (the targets, except in
+    /// protocols where another replica answers, e.g. `chain`'s tail).
+    pub answer: u32,
 }
 
 /// An FE's state: what it has in flight, per client.
@@ -137,8 +143,8 @@ pub enum Route {
     Parent,
     /// Nowhere can serve it: answer `Unavailable`.
     Unavailable,
-    /// To this set of replicas of this shard.
-    Fixed { shard: usize, targets: u32 },
+    /// To `targets` of this shard, completed by an answer from `answer`.
+    Fixed { shard: usize, targets: u32, answer: u32 },
     /// To one of these replicas of this shard: the driver chooses.
     Open { shard: usize, candidates: u32 },
 }
@@ -152,8 +158,9 @@ pub struct Plan {
     pub deliver: Vec<Delivery>,
     /// Requests to route (retries first, then new ones, in client order).
     pub jobs: Vec<Job>,
-    /// In-flight entries whose targets shrank to the live ones.
-    pub still_waiting: Vec<(ClientId, u32)>,
+    /// In-flight entries that keep waiting for fewer replicas (the
+    /// protocol's failover rule): `(client, targets, answer)`.
+    pub still_waiting: Vec<(ClientId, u32, u32)>,
     /// Per downstream shard (the parent, for an inner FE): the live
     /// replicas, a bit set.
     live: Vec<u32>,
@@ -166,18 +173,6 @@ impl Plan {
     pub fn new() -> Self {
         Plan::default()
     }
-}
-
-/// The members of a bit set, ascending.
-fn bits(mut set: u32) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        if set == 0 {
-            return None;
-        }
-        let i = set.trailing_zeros() as usize;
-        set &= set - 1;
-        Some(i)
-    })
 }
 
 impl FeCtx {
@@ -278,7 +273,7 @@ impl<V: Val> Fe<V> {
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
             let link = |r: usize| f.shard as usize * replicas + r;
-            let answer = bits(f.targets).find_map(|r| {
+            let answer = bits(f.answer).find_map(|r| {
                 let slots = down[link(r)]?.down();
                 let entry = slots.position(client)?;
                 (slots.entries()[entry].1.tag == f.req.tag).then_some(Delivery {
@@ -291,10 +286,19 @@ impl<V: Val> Fe<V> {
                 plan.deliver.push(d);
                 continue;
             }
-            let live = f.targets & plan.live[f.shard as usize];
-            if live != 0 {
-                if live != f.targets {
-                    plan.still_waiting.push((client, live));
+            let live = plan.live[f.shard as usize];
+            let sent = Sent {
+                targets: f.targets,
+                answer: f.answer,
+                is_write: f.req.op.is_write(),
+            };
+            let waiting = match ctx.downstream {
+                Downstream::Servers { protocol, .. } => protocol.failover(sent, live),
+                Downstream::Parent => (live != 0).then_some(sent),
+            };
+            if let Some(w) = waiting {
+                if w != sent {
+                    plan.still_waiting.push((client, w.targets, w.answer));
                 }
                 continue;
             }
@@ -340,7 +344,7 @@ impl<V: Val> Fe<V> {
                     continue;
                 };
                 let (shard, r) = (l / replicas, l % replicas);
-                if shard == f.shard as usize && f.targets & (1 << r) != 0 && resp.tag == f.req.tag {
+                if shard == f.shard as usize && f.answer & (1 << r) != 0 && resp.tag == f.req.tag {
                     answer = Some(Delivery {
                         client: client as usize,
                         link: l,
@@ -403,9 +407,9 @@ impl<V: Val> Fe<V> {
             let frame = inputs[nchildren + d.link].expect("a delivery comes from a frame that arrived");
             respond(outs, d.client, frame.down().entries()[d.entry].1.clone());
         }
-        for &(client, live) in &plan.still_waiting {
+        for &(client, targets, answer) in &plan.still_waiting {
             if let Some(f) = &mut self.inflight[client] {
-                f.targets = live;
+                (f.targets, f.answer) = (targets, answer);
             }
         }
         let replicas = ctx.replicas();
@@ -417,7 +421,7 @@ impl<V: Val> Fe<V> {
                 }
                 Source::Retry => &self.inflight[job.client].as_ref().expect("a retry is in flight").req,
             };
-            let (shard, targets) = match job.route {
+            let (shard, targets, answer) = match job.route {
                 Route::Unavailable => {
                     let tag = req.tag;
                     self.inflight[job.client] = None;
@@ -425,8 +429,8 @@ impl<V: Val> Fe<V> {
                     respond(outs, job.client, Response { tag, result });
                     continue;
                 }
-                Route::Parent => (0, 1),
-                Route::Fixed { shard, targets } => (shard, targets),
+                Route::Parent => (0, 1, 1),
+                Route::Fixed { shard, targets, answer } => (shard, targets, answer),
                 Route::Open { shard, candidates } => {
                     let mut list = [0usize; 32];
                     let mut n = 0;
@@ -436,7 +440,7 @@ impl<V: Val> Fe<V> {
                     }
                     let i = choose(job.client, &list[..n]);
                     assert!(i < n, "chooser returned {i} of {n} candidates");
-                    (shard, 1 << list[i])
+                    (shard, 1 << list[i], 1 << list[i])
                 }
             };
             for r in bits(targets) {
@@ -448,11 +452,16 @@ impl<V: Val> Fe<V> {
             match job.source {
                 Source::Retry => {
                     let f = self.inflight[job.client].as_mut().expect("a retry is in flight");
-                    (f.shard, f.targets) = (shard, targets);
+                    (f.shard, f.targets, f.answer) = (shard, targets, answer);
                 }
                 Source::Child { .. } => {
                     let req = req.clone();
-                    self.inflight[job.client] = Some(InFlight { req, shard, targets });
+                    self.inflight[job.client] = Some(InFlight {
+                        req,
+                        shard,
+                        targets,
+                        answer,
+                    });
                 }
             }
         }
@@ -487,26 +496,18 @@ fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
     } else {
         return Route::Unavailable;
     };
-    let candidates = live[shard];
-    if candidates.count_ones() == 1 {
+    let live = live[shard];
+    if live.count_ones() == 1 {
+        // A lone live replica serves everything, whatever the protocol.
         return Route::Fixed {
             shard,
-            targets: candidates,
+            targets: live,
+            answer: live,
         };
     }
-    match (protocol, req.op.is_write()) {
-        (Protocol::Owner, true) => {
-            let owner = rendezvous(key, bits(candidates)).expect("candidates is not empty");
-            Route::Fixed {
-                shard,
-                targets: 1 << owner,
-            }
-        }
-        (Protocol::Fanout, true) => Route::Fixed {
-            shard,
-            targets: candidates,
-        },
-        _ => Route::Open { shard, candidates },
+    match protocol.route(key, req.op.is_write(), live) {
+        Dispatch::Fixed { targets, answer } => Route::Fixed { shard, targets, answer },
+        Dispatch::Open { candidates } => Route::Open { shard, candidates },
     }
 }
 
@@ -546,13 +547,15 @@ mod tests {
             let mut fe = Fe::<u8>::new(clients);
             for entry in fe.inflight.iter_mut() {
                 if rng.below(4) != 0 {
+                    let targets = 1 + rng.below((1 << replicas) - 1) as u32;
                     *entry = Some(InFlight {
                         req: Request {
                             tag: rng.below(3) as Tag,
                             op: Op::Get(0),
                         },
                         shard: rng.below(shards as u64) as u16,
-                        targets: 1 + rng.below((1 << replicas) - 1) as u32,
+                        targets,
+                        answer: targets,
                     });
                 }
             }
@@ -650,7 +653,14 @@ mod tests {
         let key = (0..).find(|&k| home_shard(k, 2) == 0).unwrap();
         let (g, none, d) = (up(Op::Get(key)), Frame::Up(Slots::new(1)), empty_down());
         let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, Some(&d)]);
-        assert_eq!(plan.jobs[0].route, Route::Fixed { shard: 1, targets: 1 });
+        assert_eq!(
+            plan.jobs[0].route,
+            Route::Fixed {
+                shard: 1,
+                targets: 1,
+                answer: 1
+            }
+        );
         let plan = fe.plan(&ctx, &[Some(&g), Some(&none), None, None]);
         assert_eq!(plan.jobs[0].route, Route::Unavailable);
     }
@@ -666,7 +676,8 @@ mod tests {
             plan.jobs[0].route,
             Route::Fixed {
                 shard: 0,
-                targets: 1 << owner
+                targets: 1 << owner,
+                answer: 1 << owner
             }
         );
     }

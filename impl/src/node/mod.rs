@@ -17,8 +17,9 @@
 //!
 //! # Nodes
 //! - [`client::Client`]: one outstanding operation at a time (a Jepsen process).
-//! - [`fe::Fe`]: a front end; the root one hashes keys to shards and picks
-//!   replicas according to the [`Protocol`], the others forward.
+//! - [`fe::Fe`]: a front end; the root one hashes keys to shards and asks
+//!   the [`Protocol`] (see [`crate::protocol`]) which replicas to use, the
+//!   others forward.
 //! - [`server::Server`]: the single server, a shard, or a replica.
 
 pub mod client;
@@ -188,8 +189,8 @@ pub struct Response<V> {
     pub result: OpResult<V>,
 }
 
-/// A write one replica served, sent to the other replicas of its shard
-/// (protocols `seed` and `owner`). It carries the result so that the receiver
+/// A write one replica served, sent to other replicas of its shard
+/// (protocols `seed`, `owner` and `chain`). It carries the result so that the receiver
 /// applies exactly the serving replica's effect and remembers the answer for a
 /// retry of the same request.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -197,6 +198,10 @@ pub struct Update<V> {
     pub tag: Tag,
     pub op: Op<V>,
     pub result: OpResult<V>,
+    /// The order in which the receiver applies the frame's updates, lowest
+    /// first, then by client: 0 unless a protocol re-sends older updates
+    /// beside newer ones (`chain`, after a re-link).
+    pub seq: u16,
 }
 
 /// What one link carries in one cycle.
@@ -303,47 +308,4 @@ impl<V> Outputs<V> for [Frame<V>] {
     }
 }
 
-/// How the replicas of a shard are kept consistent.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub enum Protocol {
-    /// The slides: the FE sends each request to one replica chosen at random;
-    /// each replica applies its peers' updates, serves, and sends the writes it
-    /// served to all peers.
-    Seed,
-    /// Writes for a key go to one deterministic owner among the live replicas
-    /// (rendezvous hashing); reads to any replica; the owner sends its writes
-    /// to the others, exactly as `seed` replicas do.
-    Owner,
-    /// The FE sends every write to all live replicas of the shard and each read
-    /// to one; replicas never talk to each other.
-    Fanout,
-}
-
-impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::Seed, Protocol::Owner, Protocol::Fanout];
-
-    /// The protocol's command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Seed => "seed",
-            Protocol::Owner => "owner",
-            Protocol::Fanout => "fanout",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(s: &str) -> Option<Protocol> {
-        Protocol::ALL.into_iter().find(|p| p.name() == s)
-    }
-
-    /// Whether replicas exchange [`Update`] frames (and so have peer links).
-    pub fn has_peer_links(self) -> bool {
-        matches!(self, Protocol::Seed | Protocol::Owner)
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::protocol::Protocol;

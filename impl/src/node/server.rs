@@ -6,6 +6,9 @@
 //! instead of taking effect twice.
 //!
 //! # One cycle ([`Server::step`])
+//! A replica's cycle is its protocol's ([`crate::protocol::Replication::replica_step`]);
+//! the single server, a shard, and the replicas of `seed`, `owner` and
+//! `fanout` run [`Server::broadcast_step`]:
 //! 1. Apply every [`Update`] received from the peer replicas, in peer order
 //!    then slot order (protocols `seed` and `owner`).
 //! 2. Serve the requests of the FE's frame in slot (client) order.
@@ -16,6 +19,7 @@
 //! frame means that peer is dead: there is nothing to apply from it.
 
 use super::{ClientId, Frame, Key, Op, OpResult, Outputs, Request, Response, Slots, Tag, Update, Val};
+use crate::protocol::Protocol;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -115,6 +119,30 @@ pub struct Server<V, S = super::VecStore<V>> {
     pub store: S,
     /// Per client, the last write applied for it (`clients` entries).
     pub sessions: Vec<Option<Session<V>>>,
+    /// What the replica remembers of the updates it forwarded, for
+    /// protocols that re-send them after a re-link (`chain`); empty for the
+    /// others.
+    pub relay: Relay<V>,
+}
+
+/// The updates a replica forwarded in its last cycles and to whom (see
+/// [`crate::protocol::chain`]).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Relay<V> {
+    /// The replica it forwarded to in its last cycle; `None` before its
+    /// first cycle and while it has no successor.
+    pub next: Option<u8>,
+    /// The batches it forwarded, oldest first, each in the order applied.
+    pub sent: Vec<Vec<(ClientId, Update<V>)>>,
+}
+
+impl<V> Default for Relay<V> {
+    fn default() -> Self {
+        Relay {
+            next: None,
+            sent: Vec::new(),
+        }
+    }
 }
 
 /// What a server needs to know about its place in the topology.
@@ -130,6 +158,13 @@ pub struct ServerCtx {
     /// the protocol has peer links). Inputs and outputs list the front links
     /// (FE, or clients) first, then one link per peer in replica order.
     pub peers: usize,
+    /// This server's replica index in its shard, and the shard's replica
+    /// count (0 and 1 for the single server and a shard).
+    pub replica: usize,
+    pub replicas: usize,
+    /// The replication protocol ([`Protocol::Fanout`] where there are no
+    /// replicas: a lone server's step is the same in every protocol).
+    pub protocol: Protocol,
 }
 
 impl ServerCtx {
@@ -149,6 +184,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
         Server {
             store: S::default(),
             sessions: vec![None; clients],
+            relay: Relay::default(),
         }
     }
 
@@ -160,6 +196,17 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                 self.apply_update(client, update);
             }
         }
+    }
+
+    /// Applies an update unless the client's session shows it (or a later
+    /// write of the client) applied already; its session becomes the
+    /// update's. Returns whether it was applied.
+    pub fn apply_once(&mut self, client: ClientId, update: &Update<V>) -> bool {
+        if self.sessions[client].as_ref().is_some_and(|s| s.tag >= update.tag) {
+            return false;
+        }
+        self.apply_update(client, update);
+        true
     }
 
     fn apply_update(&mut self, client: ClientId, update: &Update<V>) {
@@ -200,8 +247,22 @@ impl<V: Val, S: Store<V>> Server<V, S> {
 
     /// [`Server::step`] writing into `outs`, frames of the shapes
     /// [`ServerCtx::empty_outputs`] makes with every slot empty (buffers
-    /// reused from cycle to cycle by the in-process runtime).
+    /// reused from cycle to cycle by the in-process runtime): the protocol's
+    /// replica step.
+    #[inline]
     pub fn step_into<O: Outputs<V> + ?Sized>(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>], outs: &mut O) {
+        ctx.protocol.replica_step(self, ctx, inputs, outs)
+    }
+
+    /// The slides' replica step (the default of
+    /// [`crate::protocol::Replication::replica_step`]): apply the peers'
+    /// updates, serve, answer, and send the writes served to every peer.
+    pub fn broadcast_step<O: Outputs<V> + ?Sized>(
+        &mut self,
+        ctx: &ServerCtx,
+        inputs: &[Option<&Frame<V>>],
+        outs: &mut O,
+    ) {
         let front = ctx.front_links();
         debug_assert_eq!(inputs.len(), front + ctx.peers, "server inputs: front + peers");
         self.apply_updates(&inputs[front..]);
@@ -224,6 +285,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                                 tag: req.tag,
                                 op: req.op.clone(),
                                 result: result.clone(),
+                                seq: 0,
                             },
                         );
                     }
@@ -320,6 +382,9 @@ mod tests {
             clients: 2,
             direct_clients: false,
             peers: 0,
+            replica: 0,
+            replicas: 1,
+            protocol: Protocol::Fanout,
         };
         let mut s = Server::<u8>::new(2);
         let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None].into());
@@ -340,6 +405,9 @@ mod tests {
             clients: 2,
             direct_clients: false,
             peers: 1,
+            replica: 0,
+            replicas: 2,
+            protocol: Protocol::Seed,
         };
         let mut a = Server::<u8>::new(2);
         let mut b = Server::<u8>::new(2);
@@ -366,6 +434,9 @@ mod tests {
             clients: 1,
             direct_clients: false,
             peers: 0,
+            replica: 0,
+            replicas: 1,
+            protocol: Protocol::Fanout,
         };
         let mut s = Server::<u8>::new(1);
         let out = s.step(&ctx, &[None]);

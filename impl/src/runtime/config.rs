@@ -195,8 +195,8 @@ impl ClusterConfig {
                 r.topology
             )
         })?;
-        let protocol = Protocol::parse(&r.protocol)
-            .ok_or_else(|| format!("run.protocol: expected seed, owner or fanout, got {:?}", r.protocol))?;
+        let protocol =
+            Protocol::parse(&r.protocol).ok_or_else(|| format!("run.protocol: {}", Protocol::unknown(&r.protocol)))?;
         let seed = r
             .seed
             .parse::<u64>()

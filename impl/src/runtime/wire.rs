@@ -176,6 +176,7 @@ mod tests {
             tag: u32::MAX,
             op: Op::Modify(u32::MAX, v(1)),
             result: OpResult::Modified(v(2)),
+            seq: u16::MAX,
         });
         let worst_response = Some(Response {
             tag: u32::MAX,
