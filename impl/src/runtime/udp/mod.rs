@@ -6,7 +6,9 @@
 //!   histories and metrics into one [`Report`](crate::runtime::Report).
 //! - [`node`]: `tidekv node --config FILE --id NODE`, one node: logical
 //!   synchrony over UDP, failure detection by silence, exact crash cycles.
-//! - [`inbox`]: the receive rules (window, drops, duplicates), pure.
+//! - [`inbox`]: the receive rules (window, drops, duplicates, requests), pure.
+//! - [`sys`]: POSIX calls `std` lacks: self-kill, SIGTERM/SIGINT, process
+//!   existence.
 //!
 //! The node processes execute the same pure step functions as
 //! [`Cluster::step`](crate::cluster::Cluster::step) and draw from the same
@@ -17,6 +19,7 @@
 
 pub mod inbox;
 pub mod node;
+pub mod sys;
 pub mod supervisor;
 
 pub use node::node_main;
