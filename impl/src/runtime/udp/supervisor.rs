@@ -370,9 +370,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
                         )));
                     }
                     // A death nobody scheduled: a crash, as its neighbours see it.
-                    if opts.progress {
-                        eprintln!("\nwarning: {why} at about cycle {at}; treated as a crash");
-                    }
+                    let nl = if opts.progress { "\n" } else { "" };
+                    eprintln!("{nl}warning: {why} at about cycle {at}; treated as a crash");
                     unexpected.push(CrashAt {
                         node: children.names[i].clone(),
                         cycle: at,
