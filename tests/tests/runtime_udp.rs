@@ -40,6 +40,27 @@ fn node_process_entry() {
     }
 }
 
+const ENV_SUPERVISE: &str = "TIDEKV_TEST_SUPERVISE";
+
+/// Not a test of its own either: started with [`ENV_SUPERVISE`] set, this
+/// binary is a supervisor running a long cluster until it is signalled.
+#[test]
+fn supervisor_process_entry() {
+    if std::env::var(ENV_SUPERVISE).is_ok() {
+        let mut opts = UdpOptions::new(launcher());
+        opts.death_timeout = Duration::from_millis(1000);
+        let s = spec(Kind::Replicated, 2, 50_000_000, |t| t.replicas = 2);
+        let code = match udp::run(&s, opts) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                e.exit_code()
+            }
+        };
+        std::process::exit(code.into());
+    }
+}
+
 fn launcher() -> Launcher {
     let exe = std::env::current_exe().expect("the test binary has a path");
     Box::new(move |config, id| {
@@ -388,4 +409,58 @@ fn a_node_killed_by_hand_is_a_crash_and_the_run_completes() {
     assert!(report.stats.unavailable > 0);
     assert!(report.suspected().is_empty(), "{:?}", report.suspected());
     assert_survives(&report, &file);
+}
+
+/// The run directories of supervisor process `pid`.
+fn run_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("tidekv-run-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Starts this binary as a supervisor; returns it once its cluster runs.
+fn start_supervisor() -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args(["supervisor_process_entry", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ENV_SUPERVISE, "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !run_dirs_of(child.id()).iter().any(|d| d.join("c0.ops.jsonl").exists()) {
+        assert!(std::time::Instant::now() < deadline, "the supervisor did not start its cluster");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
+/// Issue 16, "also": a supervisor stopped by SIGTERM used to leave its run
+/// directory behind, and one killed outright still does: the next run
+/// removes it.
+#[test]
+fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    for sig in ["-TERM", "-INT"] {
+        let mut sup = start_supervisor();
+        let pid = sup.id();
+        assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+        let status = sup.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{sig}: {status}");
+        assert!(run_dirs_of(pid).is_empty(), "{sig}: {:?} left", run_dirs_of(pid));
+    }
+    let mut sup = start_supervisor();
+    let pid = sup.id();
+    sup.kill().unwrap();
+    sup.wait().unwrap();
+    assert_eq!(run_dirs_of(pid).len(), 1, "SIGKILL leaves the directory");
+    // Its nodes see their stdin close and exit; the next run sweeps.
+    let file = TempFile::new("after-kill.jsonl");
+    udp::run(&spec(Kind::Single, 1, 50, |_| {}), udp_options(&file)).unwrap();
+    assert!(run_dirs_of(pid).is_empty(), "{:?} left", run_dirs_of(pid));
 }

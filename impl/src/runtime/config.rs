@@ -146,8 +146,9 @@ impl NetConfig {
     }
 }
 
-/// A node waiting for a frame this long asks for it the first time: tens of
-/// cycles on loopback, so a lost frame costs about this much.
+/// A node waiting this long for a frame, with no gap showing that it was
+/// lost, asks for it the first time (the kernel rounds a socket timeout up
+/// to its timer tick, so in practice a few ms).
 pub const REQUEST_FIRST: Duration = Duration::from_millis(1);
 
 /// A loaded and checked cluster file.

@@ -15,7 +15,9 @@
 //! named random streams, so without crashes (and with crashes too: a node
 //! parks at its exact crash cycle before it is killed) the history equals the
 //! in-process engine's, byte for byte, as long as no live node is silent for
-//! longer than the death timeout.
+//! longer than the death timeout. Lost datagrams are repaired (the receiver
+//! asks again; see [`node`]) with the same bytes, so loss does not change
+//! the history either.
 
 pub mod inbox;
 pub mod node;

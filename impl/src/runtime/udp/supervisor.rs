@@ -419,7 +419,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     if seconds == 0.0 {
         seconds = start.elapsed().as_secs_f64();
     }
-    // Done nodes answer late requests until told to stop; then they exit 0.
+    // Done nodes answer late requests until told to stop; then they exit 0
+    // (an exit code other than 0 is a node's failure and fails the run).
     for (i, p) in phase.iter().enumerate() {
         if *p != Phase::Done {
             continue;
@@ -434,7 +435,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         }
         if let Some(mut c) = children.procs[i].take() {
             match c.wait() {
-                Ok(s) if s.success() => {}
+                // Killed by a signal after it was done: its part is complete.
+                Ok(s) if s.success() || s.code().is_none() => {}
                 Ok(s) => return Err(failed(format!("node {} exited with {s}", children.names[i]))),
                 Err(e) => return Err(failed(format!("node {}: {e}", children.names[i]))),
             }
