@@ -464,3 +464,23 @@ fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
     udp::run(&spec(Kind::Single, 1, 50, |_| {}), udp_options(&file)).unwrap();
     assert!(run_dirs_of(pid).is_empty(), "{:?} left", run_dirs_of(pid));
 }
+
+#[test]
+fn drop_rate_and_kill_flags_are_checked() {
+    use tidekv_model::run_cmd::{self, RunArgs};
+    let args = |line: &str| RunArgs::try_parse_flags(line.split_whitespace()).unwrap();
+    for line in [
+        "--drop-rate 0.01",
+        "--transport udp --drop-rate 0.6",
+        "--transport udp --drop-rate=-0.1",
+        "--transport udp --drop-rate NaN",
+    ] {
+        assert!(args(line).to_spec().is_err(), "{line} should be refused");
+        assert_eq!(run_cmd::run_main(args(line)), 2, "{line}");
+    }
+    // Checked with the cluster file, before any process starts.
+    for line in ["--transport udp --kill c0@5", "--transport udp --kill fe@5 --crash fe@7"] {
+        assert!(args(line).to_spec().is_ok(), "{line}");
+        assert_eq!(run_cmd::run_main(args(line)), 2, "{line}");
+    }
+}

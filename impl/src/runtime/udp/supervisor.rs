@@ -404,7 +404,11 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         // crash cycle: none can still ask it for a frame.
         for (i, p) in phase.iter_mut().enumerate() {
             if let Phase::Parked(c) = *p {
-                if !at.is_some_and(|low| low <= c) {
+                let released = match at {
+                    None => true,
+                    Some(low) => low > c,
+                };
+                if released {
                     children.kill(i);
                     *p = Phase::Crashed;
                 }
