@@ -19,8 +19,7 @@
 //! sent: a neighbour can miss no older frame (a neighbour that awaits cycle
 //! `c` has taken this node's frames before `c`, and this node, awaiting `t`,
 //! has sent up to `t` and holds the neighbour's frame `t - 1`, which the
-//! neighbour sent only once it held this node's frame `t - 1`, so `c ≥ t -
-//! 1`). The receiver says what it misses: a node that gets a neighbour's
+//! neighbour sent only after executing `t - 2`, so `c ≥ t - 1`). The receiver says what it misses: a node that gets a neighbour's
 //! frame for `t + 1` while it awaits its frame `t` knows that one was lost
 //! and sends the neighbour a *request* at once (a bare header: "I await
 //! cycle `t`"); a node that waits [`REQUEST_FIRST`] (rounded up by the
