@@ -199,7 +199,10 @@ impl RunArgs {
             );
         }
         if !(0.0..=DROP_RATE_MAX).contains(&self.drop_rate) {
-            return Err(format!("--drop-rate must be 0..={DROP_RATE_MAX}, got {}", self.drop_rate));
+            return Err(format!(
+                "--drop-rate must be 0..={DROP_RATE_MAX}, got {}",
+                self.drop_rate
+            ));
         }
         if self.transport == Transport::Udp && (self.serialize_state || self.prefill_keys > 0 || self.threads != 1) {
             return Err("--serialize-state, --prefill-keys and --threads apply to --transport inproc".into());

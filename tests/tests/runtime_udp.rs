@@ -214,6 +214,16 @@ fn udp_and_inproc_engines_agree_through_crashes() {
     assert_engines_agree(&s, "sharded-crashes");
 }
 
+/// The cycles from which `node`'s neighbours read it as dead.
+fn death_cycles(report: &Report, node: &str) -> Vec<u32> {
+    report
+        .deaths
+        .iter()
+        .filter(|d| d.dead == node)
+        .map(|d| d.cycle)
+        .collect()
+}
+
 #[test]
 fn replicated_3x3_a_replica_process_killed_mid_run_loses_nothing() {
     // Owner: a replica also has links to its peers, so the kill lands
@@ -228,8 +238,12 @@ fn replicated_3x3_a_replica_process_killed_mid_run_loses_nothing() {
     // SIGKILLs itself.
     opts.kills = vec![CrashAt::parse("r1.1@300").unwrap()];
     let report = run_udp(&s, opts);
-    assert_eq!(report.kills, vec![CrashAt::parse("r1.1@300").unwrap()], "the kill is exact");
-    let seen: Vec<u32> = report.deaths.iter().filter(|d| d.dead == "r1.1").map(|d| d.cycle).collect();
+    assert_eq!(
+        report.kills,
+        vec![CrashAt::parse("r1.1@300").unwrap()],
+        "the kill is exact"
+    );
+    let seen = death_cycles(&report, "r1.1");
     // Its neighbours (the FE and the two other replicas of shard 1) read it
     // as dead from 301 (no frame computed in 300) or 302 (they got it).
     assert_eq!(seen.len(), 3, "{:?}", report.deaths);
@@ -349,7 +363,11 @@ fn a_flood_of_datagrams_at_one_node_mid_run_is_survived() {
         }));
     });
     // Only the datagrams that got into a node's buffer are counted.
-    assert!(r.dropped.get("unknown-address").is_some_and(|&n| n > 0), "{:?}", r.dropped);
+    assert!(
+        r.dropped.get("unknown-address").is_some_and(|&n| n > 0),
+        "{:?}",
+        r.dropped
+    );
 }
 
 /// Same as [`assert_engines_agree_with`]'s checks that do not depend on the
@@ -391,7 +409,7 @@ fn a_node_killed_by_hand_is_a_crash_and_the_run_completes() {
     // Every neighbour saw it, within a cycle of each other (mid-send).
     let topo = s.build().unwrap();
     let neighbours = topo.nodes[topo.node_by_name("r0.1").unwrap()].outputs.len();
-    let seen: Vec<u32> = report.deaths.iter().filter(|d| d.dead == "r0.1").map(|d| d.cycle).collect();
+    let seen = death_cycles(&report, "r0.1");
     assert_eq!(seen.len(), neighbours, "{:?}", report.deaths);
     assert!(seen.iter().all(|c| c.abs_diff(death.cycle) <= 1), "{seen:?}");
     assert!(report.suspected().is_empty(), "{:?}", report.suspected());
@@ -405,7 +423,10 @@ fn a_node_killed_by_hand_is_a_crash_and_the_run_completes() {
     opts.drop_rate = 0.02;
     opts.before_go = Some(kill_by_hand("fe", Duration::from_millis(60)));
     let report = run_udp(&s, opts);
-    assert_eq!(report.unexpected.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(), ["fe"]);
+    assert_eq!(
+        report.unexpected.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(),
+        ["fe"]
+    );
     assert!(report.stats.unavailable > 0);
     assert!(report.suspected().is_empty(), "{:?}", report.suspected());
     assert_survives(&report, &file);
@@ -426,14 +447,23 @@ fn run_dirs_of(pid: u32) -> Vec<PathBuf> {
 fn start_supervisor() -> std::process::Child {
     let exe = std::env::current_exe().unwrap();
     let child = Command::new(exe)
-        .args(["supervisor_process_entry", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            "supervisor_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env(ENV_SUPERVISE, "1")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !run_dirs_of(child.id()).iter().any(|d| d.join("c0.ops.jsonl").exists()) {
-        assert!(std::time::Instant::now() < deadline, "the supervisor did not start its cluster");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the supervisor did not start its cluster"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -449,7 +479,11 @@ fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
     for sig in ["-TERM", "-INT"] {
         let mut sup = start_supervisor();
         let pid = sup.id();
-        assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
         let status = sup.wait().unwrap();
         assert_eq!(status.code(), Some(1), "{sig}: {status}");
         assert!(run_dirs_of(pid).is_empty(), "{sig}: {:?} left", run_dirs_of(pid));
@@ -479,8 +513,50 @@ fn drop_rate_and_kill_flags_are_checked() {
         assert_eq!(run_cmd::run_main(args(line)), 2, "{line}");
     }
     // Checked with the cluster file, before any process starts.
-    for line in ["--transport udp --kill c0@5", "--transport udp --kill fe@5 --crash fe@7"] {
+    for line in [
+        "--transport udp --kill c0@5",
+        "--transport udp --kill fe@5 --crash fe@7",
+    ] {
         assert!(args(line).to_spec().is_ok(), "{line}");
         assert_eq!(run_cmd::run_main(args(line)), 2, "{line}");
     }
+}
+
+/// [`launcher`], except that node `victim` runs `sh -c script` instead.
+fn launcher_replacing(victim: &'static str, script: &'static str) -> Launcher {
+    let inner = launcher();
+    Box::new(move |config, id| {
+        if id == victim {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        } else {
+            inner(config, id)
+        }
+    })
+}
+
+/// Issue 16, class 2, another timing: a node killed before it is even ready
+/// is a crash before cycle 0; one that cannot start (exits with a code) still
+/// fails the run, with its reason.
+#[test]
+fn a_node_killed_before_it_is_ready_is_a_crash_too() {
+    let s = spec(Kind::Replicated, 2, 1500, |t| t.replicas = 2);
+    let file = TempFile::new("dead-at-start.jsonl");
+    let mut opts = udp_options(&file);
+    opts.startup_timeout = Duration::from_millis(1000);
+    opts.launcher = launcher_replacing("r0.0", "kill -9 $$");
+    let report = run_udp(&s, opts);
+    assert_eq!(report.unexpected, vec![CrashAt::parse("r0.0@1").unwrap()]);
+    assert_eq!(report.stats.unavailable, 0);
+    assert!(report.suspected().is_empty(), "{:?}", report.suspected());
+    assert!(assert_survives(&report, &file).ops.len() > 300);
+    let mut opts = udp_options(&file);
+    opts.launcher = launcher_replacing("r0.0", "echo cannot start >&2; exit 1");
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let e = udp::run(&s, opts).unwrap_err().to_string();
+    assert!(
+        e.contains("node r0.0 exited before it was ready (exit status: 1)"),
+        "{e}"
+    );
 }

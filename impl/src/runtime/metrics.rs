@@ -186,7 +186,11 @@ impl Report {
             );
         }
         if !self.unexpected.is_empty() {
-            let dead: Vec<String> = self.unexpected.iter().map(|k| format!("{}@{}", k.node, k.cycle)).collect();
+            let dead: Vec<String> = self
+                .unexpected
+                .iter()
+                .map(|k| format!("{}@{}", k.node, k.cycle))
+                .collect();
             line(
                 "unexpected deaths",
                 format!(

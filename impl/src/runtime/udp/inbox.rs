@@ -326,7 +326,13 @@ mod tests {
         );
         let request = |from: usize, cycle: u32| {
             let mut buf = Vec::new();
-            wire::encode_request(&mut buf, Header { from: from as u16, cycle });
+            wire::encode_request(
+                &mut buf,
+                Header {
+                    from: from as u16,
+                    cycle,
+                },
+            );
             buf
         };
         for cycle in [3, 4, 5] {

@@ -21,8 +21,8 @@
 
 pub mod inbox;
 pub mod node;
-pub mod sys;
 pub mod supervisor;
+pub mod sys;
 
 pub use node::node_main;
 pub use supervisor::{exe_launcher, run, Launcher, UdpOptions};

@@ -54,7 +54,7 @@ pub fn exe_launcher(exe: PathBuf) -> Launcher {
 }
 
 /// A hook called once every node is ready, before `go`, with the process
-/// id of every node (by node id).
+/// id of every node (by node id; 0 for one already dead).
 pub type BeforeGo = Box<dyn FnOnce(&ClusterConfig, &[u32]) + Send>;
 
 /// How to run, beyond the spec.
@@ -147,7 +147,7 @@ enum Phase {
     Parked(u32),
     Crashed,
     Killed,
-    /// Died untold, at about this cycle.
+    /// Died untold (a crash; see [`untold_death`]).
     Died,
     Done,
 }
@@ -261,7 +261,11 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         });
     }
     drop(tx);
-    let terminated = |sig: i32| failed(format!("terminated by signal {sig}: nodes stopped, run directory removed"));
+    let terminated = |sig: i32| {
+        failed(format!(
+            "terminated by signal {sig}: nodes stopped, run directory removed"
+        ))
+    };
 
     let mut phase = vec![Phase::Starting; n];
     let mut summaries: Vec<Option<NodeSummary>> = vec![None; n];
@@ -278,7 +282,16 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         match rx.recv_timeout(left) {
             Ok(Msg::Line(i, line)) if line == "ready" => phase[i] = Phase::Running(0),
             Ok(Msg::Line(..)) => {}
-            Ok(Msg::Eof(i)) => return Err(failed(exited(&mut children, i, "before it was ready"))),
+            Ok(Msg::Eof(i)) => {
+                // Killed by a signal: a crash before cycle 0. Otherwise it
+                // could not start (its error is on stderr): the run fails.
+                let (why, signalled) = exited(&mut children, i, "before it was ready");
+                if !signalled {
+                    return Err(failed(why));
+                }
+                unexpected.push(untold_death(&children, i, topo.clients(), &why, 0, opts.progress)?);
+                phase[i] = Phase::Died;
+            }
             Err(_) if Instant::now() < ready_by => {}
             Err(_) => {
                 let slow: Vec<&str> = (0..n)
@@ -294,11 +307,14 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         }
     }
     if let Some(hook) = opts.before_go.take() {
-        let pids: Vec<u32> = children.procs.iter().flatten().map(Child::id).collect();
+        let pids: Vec<u32> = children.procs.iter().map(|c| c.as_ref().map_or(0, Child::id)).collect();
         hook(&cfg, &pids);
     }
     let start = Instant::now();
     for (i, stdin) in children.stdins.iter_mut().enumerate() {
+        if phase[i] == Phase::Died {
+            continue;
+        }
         let ok = stdin
             .as_mut()
             .is_some_and(|s| s.write_all(b"go\n").and_then(|_| s.flush()).is_ok());
@@ -363,19 +379,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
             }
             Some(Msg::Eof(i)) => match phase[i] {
                 Phase::Running(at) => {
-                    let why = exited(&mut children, i, "during the run");
-                    if i < topo.clients() {
-                        return Err(failed(format!(
-                            "{why}: clients are outside the failure model and its operations are lost, so no history"
-                        )));
-                    }
-                    // A death nobody scheduled: a crash, as its neighbours see it.
-                    let nl = if opts.progress { "\n" } else { "" };
-                    eprintln!("{nl}warning: {why} at about cycle {at}; treated as a crash");
-                    unexpected.push(CrashAt {
-                        node: children.names[i].clone(),
-                        cycle: at,
-                    });
+                    let (why, _) = exited(&mut children, i, "during the run");
+                    unexpected.push(untold_death(&children, i, topo.clients(), &why, at, opts.progress)?);
                     phase[i] = Phase::Died;
                 }
                 Phase::Parked(_) | Phase::Killed => {
@@ -525,15 +530,40 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     })
 }
 
-/// Describes how node `i` exited on its own.
-fn exited(children: &mut Children, i: usize, when: &str) -> String {
+/// Reaps node `i`, which exited on its own; describes how, and says
+/// whether a signal ended it.
+fn exited(children: &mut Children, i: usize, when: &str) -> (String, bool) {
     let status = children.procs[i].as_mut().and_then(|c| c.wait().ok());
     children.procs[i] = None;
     let name = &children.names[i];
     match status {
-        Some(s) => format!("node {name} exited {when} ({s})"),
-        None => format!("node {name} exited {when}"),
+        Some(s) => (format!("node {name} exited {when} ({s})"), s.code().is_none()),
+        None => (format!("node {name} exited {when}"), false),
     }
+}
+
+/// Node `i` died untold (`why`) at about cycle `at`. A server or FE: a
+/// crash, as its neighbours' failure detectors see it; warns and returns it.
+/// A client: the end of the run (clients are outside the failure model).
+fn untold_death(
+    children: &Children,
+    i: usize,
+    clients: usize,
+    why: &str,
+    at: u32,
+    progress: bool,
+) -> Result<CrashAt, RunError> {
+    if i < clients {
+        return Err(RunError::Failed(format!(
+            "{why}: clients are outside the failure model and its operations are lost, so no history"
+        )));
+    }
+    let nl = if progress { "\n" } else { "" };
+    eprintln!("{nl}warning: {why} at about cycle {at}; treated as a crash");
+    Ok(CrashAt {
+        node: children.names[i].clone(),
+        cycle: at,
+    })
 }
 
 /// `n` distinct free UDP ports on 127.0.0.1. They are held together while
@@ -557,12 +587,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&tmp);
         let me = std::process::id();
         let names = [
-            "tidekv-run-1000-123".to_string(),     // dead supervisor: removed
-            "tidekv-run-2000-456".to_string(),     // alive: kept
-            format!("tidekv-run-{me}-789"),        // ours: kept
-            "tidekv-run-1000-12x".to_string(),     // not a run directory's name
-            "tidekv-run-1000".to_string(),         // nor this
-            "other-1000-1".to_string(),            // nor this
+            "tidekv-run-1000-123".to_string(), // dead supervisor: removed
+            "tidekv-run-2000-456".to_string(), // alive: kept
+            format!("tidekv-run-{me}-789"),    // ours: kept
+            "tidekv-run-1000-12x".to_string(), // not a run directory's name
+            "tidekv-run-1000".to_string(),     // nor this
+            "other-1000-1".to_string(),        // nor this
         ];
         for n in &names {
             std::fs::create_dir_all(tmp.join(n).join("sub")).unwrap();
