@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 use tidekv::node::Protocol;
-use tidekv::runtime::config::{DEATH_TIMEOUT_MS_DEFAULT, STARTUP_TIMEOUT_MS_DEFAULT};
+use tidekv::runtime::config::{DEATH_TIMEOUT_MS_DEFAULT, DROP_RATE_MAX, STARTUP_TIMEOUT_MS_DEFAULT};
 use tidekv::runtime::inproc::{self, InprocOptions, BYTES_SAMPLE_EVERY_DEFAULT};
 use tidekv::runtime::udp::{self, UdpOptions};
 use tidekv::runtime::workload::{Distribution, OpKind, WorkloadSpec};
@@ -85,7 +85,9 @@ pub struct RunArgs {
     /// Crash a server or FE atomically at a cycle, e.g. r0.1@1000 (repeatable; clients do not fail).
     #[arg(long = "crash", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
     pub crashes: Vec<CrashAt>,
-    /// udp: SIGKILL a server or FE process without warning once it reports reaching a cycle (repeatable).
+    /// udp: a server or FE process SIGKILLs itself without warning in exactly this cycle, after
+    /// computing it and sending its frames on the first half of its links (a mid-send crash;
+    /// repeatable). The supervisor sees a process die, as if killed by hand.
     #[arg(long = "kill", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
     pub kills: Vec<CrashAt>,
     /// Write the client-observed history here as JSON lines (values as their integer ids).
@@ -113,7 +115,8 @@ pub struct RunArgs {
     /// Reads then return values no client wrote, so it takes no --history.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub prefill_keys: u32,
-    /// udp: a neighbour silent for this long is taken for dead.
+    /// udp: a neighbour silent for this long (or answering without progress for 4 times this
+    /// long) while awaited is taken for dead from the awaited cycle on.
     #[arg(long, value_name = "MS", default_value_t = DEATH_TIMEOUT_MS_DEFAULT)]
     pub death_timeout_ms: u64,
     /// udp: the same, before a neighbour's first datagram [default: max(2000, death timeout)].
@@ -122,6 +125,10 @@ pub struct RunArgs {
     /// udp: keep the cluster file and client logs in this directory.
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
+    /// udp, for testing: every node drops this share of the datagrams it sends (0..=0.5), drawn
+    /// from a stream of --seed; lost frames are repaired, so the history does not change.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub drop_rate: f64,
 }
 
 /// Arguments of `tidekv node`.
@@ -181,11 +188,19 @@ impl RunArgs {
             && (self.run_dir.is_some()
                 || !self.kills.is_empty()
                 || self.startup_timeout_ms.is_some()
-                || self.death_timeout_ms != DEATH_TIMEOUT_MS_DEFAULT)
+                || self.death_timeout_ms != DEATH_TIMEOUT_MS_DEFAULT
+                || self.drop_rate != 0.0)
         {
             return Err(
-                "--kill, --run-dir, --death-timeout-ms and --startup-timeout-ms apply to --transport udp".into(),
+                "--kill, --run-dir, --drop-rate, --death-timeout-ms and --startup-timeout-ms apply to --transport udp"
+                    .into(),
             );
+        }
+        if !(0.0..=DROP_RATE_MAX).contains(&self.drop_rate) {
+            return Err(format!(
+                "--drop-rate must be 0..={DROP_RATE_MAX}, got {}",
+                self.drop_rate
+            ));
         }
         if self.transport == Transport::Udp && (self.serialize_state || self.prefill_keys > 0 || self.threads != 1) {
             return Err("--serialize-state, --prefill-keys and --threads apply to --transport inproc".into());
@@ -265,6 +280,7 @@ pub fn run_main(args: RunArgs) -> u8 {
             );
             opts.run_dir = args.run_dir.clone();
             opts.kills = args.kills.clone();
+            opts.drop_rate = args.drop_rate;
             udp::run(&spec, opts)
         }
     };

@@ -25,6 +25,8 @@
 //! death_timeout_ms = 300     # silence for this long is death
 //! startup_timeout_ms = 2000  # the same, before a neighbour's first datagram
 //! out_dir = "/tmp/tidekv-run-…"   # client logs go here
+//! drop_rate = 0.0            # testing: drop this share of sent datagrams (seeded)
+//! kills = ["r0.1@700"]       # this node SIGKILLs itself mid-send in this cycle
 //!
 //! [nodes]                    # every node of the topology, loopback only
 //! c0 = "127.0.0.1:40001"
@@ -56,6 +58,11 @@ pub const DEATH_TIMEOUT_MS_DEFAULT: u64 = 300;
 pub const STARTUP_TIMEOUT_MS_DEFAULT: u64 = 2000;
 /// At most this many node processes (the machine has a few cores).
 pub const UDP_NODES_MAX: usize = 256;
+/// The largest `--drop-rate`: beyond it a run mostly waits for repairs.
+pub const DROP_RATE_MAX: f64 = 0.5;
+/// A neighbour that keeps answering but delivers no new frame for this many
+/// death timeouts is dead too (see [`NetConfig::stall_timeout`]).
+pub const STALL_FACTOR: u32 = 4;
 
 /// A cluster file that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -100,10 +107,14 @@ struct NetSection {
     death_timeout_ms: u64,
     startup_timeout_ms: u64,
     out_dir: String,
+    #[serde(default)]
+    drop_rate: f64,
+    #[serde(default)]
+    kills: Vec<String>,
 }
 
 /// Timing and places of the UDP engine.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NetConfig {
     /// A neighbour silent for this long is dead.
     pub death_timeout: Duration,
@@ -111,15 +122,34 @@ pub struct NetConfig {
     pub startup_timeout: Duration,
     /// Where client processes write their logs.
     pub out_dir: PathBuf,
+    /// Testing: every node drops this share of the datagrams it sends
+    /// (frames, resends and requests alike), drawn from its own stream of
+    /// the run's seed, so a loss pattern replays as far as timing allows.
+    pub drop_rate: f64,
+    /// Nodes that SIGKILL themselves in a cycle (`--kill`): after computing
+    /// it and sending the first half of its frames, a mid-send crash.
+    pub kills: Vec<CrashAt>,
 }
 
 impl NetConfig {
-    /// While waiting, a node resends its last frames this often: they are
-    /// its heartbeat, and they repair a lost datagram.
+    /// The longest a waiting node goes without asking a missing neighbour
+    /// for its frame again (the first request goes out after
+    /// [`REQUEST_FIRST`], then the gap doubles up to this).
     pub fn resend_interval(&self) -> Duration {
         (self.death_timeout / 5).clamp(Duration::from_millis(2), Duration::from_millis(100))
     }
+
+    /// A neighbour that answers requests but delivers no new frame while
+    /// awaited for this long is dead: liveness is progress, not datagrams.
+    pub fn stall_timeout(&self) -> Duration {
+        self.death_timeout * STALL_FACTOR
+    }
 }
+
+/// A node waiting this long for a frame, with no gap showing that it was
+/// lost, asks for it the first time (the kernel rounds a socket timeout up
+/// to its timer tick, so in practice a few ms).
+pub const REQUEST_FIRST: Duration = Duration::from_millis(1);
 
 /// A loaded and checked cluster file.
 #[derive(Clone, Debug)]
@@ -136,6 +166,11 @@ impl ClusterConfig {
     pub fn new(spec: RunSpec, net: NetConfig, addrs: Vec<SocketAddr>) -> Result<ClusterConfig, String> {
         let topo = spec.build().map_err(|e| e.0)?;
         check_net(&net)?;
+        for k in &net.kills {
+            let mut with = spec.clone();
+            with.crashes.push(k.clone());
+            with.build().map_err(|e| e.0.replace("--crash", "--kill"))?;
+        }
         if addrs.len() != topo.nodes.len() {
             return Err(format!("{} addresses for {} nodes", addrs.len(), topo.nodes.len()));
         }
@@ -233,10 +268,18 @@ impl ClusterConfig {
             cycles: r.cycles,
             crashes,
         };
+        let kills = file
+            .net
+            .kills
+            .iter()
+            .map(|c| CrashAt::parse(c).map_err(|e| format!("net.kills: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let net = NetConfig {
             death_timeout: Duration::from_millis(file.net.death_timeout_ms),
             startup_timeout: Duration::from_millis(file.net.startup_timeout_ms),
             out_dir: PathBuf::from(&file.net.out_dir),
+            drop_rate: file.net.drop_rate,
+            kills,
         };
         let topo = spec.build().map_err(|e| e.0)?;
         let mut nodes = file.nodes;
@@ -284,6 +327,8 @@ impl ClusterConfig {
                 death_timeout_ms: self.net.death_timeout.as_millis() as u64,
                 startup_timeout_ms: self.net.startup_timeout.as_millis() as u64,
                 out_dir: self.net.out_dir.display().to_string(),
+                drop_rate: self.net.drop_rate,
+                kills: self.net.kills.iter().map(|c| c.to_string()).collect(),
             },
             nodes: self
                 .topo
@@ -309,6 +354,9 @@ fn check_net(net: &NetConfig) -> Result<(), String> {
             "startup timeout must be between the death timeout and {DEATH_TIMEOUT_MS_MAX} ms, got {} ms",
             net.startup_timeout.as_millis()
         ));
+    }
+    if !(0.0..=DROP_RATE_MAX).contains(&net.drop_rate) {
+        return Err(format!("drop rate must be 0..={DROP_RATE_MAX}, got {}", net.drop_rate));
     }
     Ok(())
 }
@@ -346,6 +394,8 @@ mod tests {
             death_timeout: Duration::from_millis(300),
             startup_timeout: Duration::from_millis(2000),
             out_dir: "/tmp/x".into(),
+            drop_rate: 0.01,
+            kills: vec![CrashAt::parse("r0.0@70").unwrap()],
         };
         let addrs = (0..9).map(|i| SocketAddr::from(([127, 0, 0, 1], 40000 + i))).collect();
         ClusterConfig::new(spec, net, addrs).unwrap()
@@ -387,6 +437,8 @@ mod tests {
                 text.replace("death_timeout_ms = 300", "death_timeout_ms = 1"),
                 "death timeout",
             ),
+            (text.replace("drop_rate = 0.01", "drop_rate = 0.9"), "drop rate"),
+            (text.replace("r0.0@70", "r0.0"), "net.kills"),
         ];
         for (bad, want) in cases {
             let e = ClusterConfig::parse(&bad).unwrap_err();

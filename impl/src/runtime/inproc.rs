@@ -236,6 +236,9 @@ fn drive(
         duplicate_frames: 0,
         crashes: applied,
         kills: Vec::new(),
+        unexpected: Vec::new(),
+        injected_drops: 0,
+        resent_frames: 0,
         deaths: Vec::new(),
         history: opts.history_path,
         state_bytes_per_cycle: opts

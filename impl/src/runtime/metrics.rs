@@ -64,10 +64,19 @@ pub struct Report {
     /// The crashes injected, at their exact cycle.
     pub crashes: Vec<CrashAt>,
     /// The processes killed without warning (UDP `--kill`), with the cycle
-    /// the node had reported when it was killed (it may have gone further).
+    /// in which each SIGKILLed itself (mid-send: after computing it and
+    /// sending half of its frames).
     pub kills: Vec<CrashAt>,
     /// Failure detections (UDP engine).
     pub deaths: Vec<Death>,
+    /// Node processes that died without being told to (UDP engine: killed
+    /// by hand, crashed): treated as crashes. The cycle is the first its
+    /// neighbours read it as dead, or else the last it reported.
+    pub unexpected: Vec<CrashAt>,
+    /// Datagrams dropped on purpose (UDP `--drop-rate`) and frames resent
+    /// because a neighbour asked for them (UDP engine).
+    pub injected_drops: u64,
+    pub resent_frames: u64,
     /// Where the history went.
     pub history: Option<PathBuf>,
     /// `--serialize-state`: the bytes of server state serialized (and
@@ -97,7 +106,14 @@ impl Report {
     pub fn suspected(&self) -> Vec<&Death> {
         self.deaths
             .iter()
-            .filter(|d| !self.crashes.iter().chain(&self.kills).any(|c| c.node == d.dead))
+            .filter(|d| {
+                !self
+                    .crashes
+                    .iter()
+                    .chain(&self.kills)
+                    .chain(&self.unexpected)
+                    .any(|c| c.node == d.dead)
+            })
             .collect()
     }
 
@@ -139,6 +155,9 @@ impl Report {
             "crashes": self.crashes.iter().map(|c| json!({"node": c.node, "cycle": c.cycle})).collect::<Vec<_>>(),
             "kills": self.kills.iter().map(|c| json!({"node": c.node, "cycle": c.cycle})).collect::<Vec<_>>(),
             "deaths": self.deaths.iter().map(|d| json!({"observer": d.observer, "dead": d.dead, "cycle": d.cycle})).collect::<Vec<_>>(),
+            "unexpected_deaths": self.unexpected.iter().map(|c| json!({"node": c.node, "cycle": c.cycle})).collect::<Vec<_>>(),
+            "injected_drops": self.injected_drops,
+            "resent_frames": self.resent_frames,
             "history": self.history.as_ref().map(|p| p.display().to_string()),
         })
     }
@@ -160,10 +179,24 @@ impl Report {
         };
         line("crashes applied", crashes);
         if !self.kills.is_empty() {
-            let kills: Vec<String> = self.kills.iter().map(|k| format!("{}@~{}", k.node, k.cycle)).collect();
+            let kills: Vec<String> = self.kills.iter().map(|k| k.to_string()).collect();
             line(
                 "processes killed",
-                format!("{} (cycle reported before the kill)", kills.join(" ")),
+                format!("{} (--kill: exact, mid-send)", kills.join(" ")),
+            );
+        }
+        if !self.unexpected.is_empty() {
+            let dead: Vec<String> = self
+                .unexpected
+                .iter()
+                .map(|k| format!("{}@{}", k.node, k.cycle))
+                .collect();
+            line(
+                "unexpected deaths",
+                format!(
+                    "{} (processes that died untold, treated as crashes; cycle: the first read as dead)",
+                    dead.join(" ")
+                ),
             );
         }
         line(
@@ -243,6 +276,13 @@ impl Report {
         }
         if self.duplicate_frames > 0 {
             dropped += &format!("; {} duplicate resends ignored", group(self.duplicate_frames));
+        }
+        if self.injected_drops > 0 || self.resent_frames > 0 {
+            dropped += &format!(
+                "; {} dropped on purpose (--drop-rate), {} frames resent on request",
+                group(self.injected_drops),
+                group(self.resent_frames)
+            );
         }
         line("dropped frames", dropped);
         if self.transport == "udp" {

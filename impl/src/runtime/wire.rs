@@ -8,6 +8,11 @@
 //! bytes 7..    the frame, postcard-encoded (Frame<Value>)
 //! ```
 //!
+//! A datagram of the header alone is a *request* ([`encode_request`]): its
+//! sender awaits `cycle` and asks the receiver for its frames from `cycle`
+//! on (a lost frame is repaired by the receiver asking for it again; see
+//! `udp::node`). A frame always has a payload, so the two never mix.
+//!
 //! The header is fixed-size so that a receiver can drop a datagram of the
 //! wrong version, sender or cycle without decoding the frame. A datagram is
 //! at most [`DATAGRAM_BYTES_MAX`] bytes; the runtime refuses a configuration
@@ -22,7 +27,7 @@ use crate::node::Frame;
 use crate::topology::{Link, LinkKind};
 
 /// The version byte every datagram starts with.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Header bytes before the frame.
 pub const HEADER_BYTES: usize = 7;
 /// Largest datagram the engine sends (the IPv4 UDP payload limit is 65,507).
@@ -48,13 +53,24 @@ pub struct Header {
 
 /// Appends a datagram carrying `frame` to `buf` (cleared first).
 pub fn encode(buf: &mut Vec<u8>, header: Header, frame: &Frame<Value>) -> Result<(), WireError> {
+    encode_request(buf, header);
+    let taken = std::mem::take(buf);
+    *buf = postcard::to_extend(frame, taken).map_err(|e| WireError::Garbled(e.to_string()))?;
+    Ok(())
+}
+
+/// Writes into `buf` (cleared first) a request: "I, `header.from`, await
+/// cycle `header.cycle`; send me your frames from that cycle on".
+pub fn encode_request(buf: &mut Vec<u8>, header: Header) {
     buf.clear();
     buf.push(WIRE_VERSION);
     buf.extend_from_slice(&header.from.to_le_bytes());
     buf.extend_from_slice(&header.cycle.to_le_bytes());
-    let taken = std::mem::take(buf);
-    *buf = postcard::to_extend(frame, taken).map_err(|e| WireError::Garbled(e.to_string()))?;
-    Ok(())
+}
+
+/// Whether a datagram whose header reads is a request (no payload).
+pub fn is_request(bytes: &[u8]) -> bool {
+    bytes.len() == HEADER_BYTES
 }
 
 /// Reads the header; the payload is `&bytes[HEADER_BYTES..]`.
@@ -145,6 +161,11 @@ mod tests {
         assert!(fits_link(&frame, &link(LinkKind::Up, 2)));
         assert!(!fits_link(&frame, &link(LinkKind::Up, 3)));
         assert!(!fits_link(&frame, &link(LinkKind::Down, 2)));
+        assert!(!is_request(&buf));
+        encode_request(&mut buf, Header { from: 5, cycle: 78 });
+        assert!(is_request(&buf));
+        assert_eq!(decode_header(&buf).unwrap(), Header { from: 5, cycle: 78 });
+        assert!(decode_frame(&buf).is_err(), "a request carries no frame");
     }
 
     #[test]

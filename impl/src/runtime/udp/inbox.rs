@@ -6,9 +6,13 @@
 //! A node awaiting cycle `t` (it has executed `t-1`) accepts frames for `t`
 //! and `t+1`: a neighbour can be at most one cycle ahead, because it cannot
 //! execute `t+1` before it holds this node's frame for `t+1`, sent only after
-//! this node executes `t`. A frame for `t-1` (or a second copy of a frame
-//! held) is a *duplicate*: a neighbour's resend, ignored. Anything else is
-//! *dropped* and counted by [`DropReason`]; so is anything from an address
+//! this node executes `t`. A frame for an earlier cycle (or a second copy of
+//! a frame held) is a *duplicate*: a neighbour's resend, ignored. A request
+//! (a header without a frame: the neighbour awaits a cycle and asks for this
+//! node's frames from it on) is passed on for cycles up to `t+1`: a
+//! neighbour cannot await a later cycle than the one after the last frame
+//! this node sent. Anything else is *dropped* and counted by [`DropReason`];
+//! so is anything from an address
 //! not in the cluster file, with a header that lies about its sender, from a
 //! node that is not an in-neighbour, from a neighbour already declared dead
 //! (crash-stop: never revived), that does not decode, or whose frame does
@@ -65,6 +69,9 @@ pub enum Accepted {
     /// A copy of a frame input `0` already delivered, ignored (it still
     /// shows that the sender lives).
     Duplicate(usize),
+    /// A request from the sender of input `input`: it awaits `cycle` and
+    /// asks for this node's frames from `cycle` on.
+    Request { input: usize, cycle: u32 },
 }
 
 /// A frame held for a cycle.
@@ -128,7 +135,7 @@ impl Inbox {
         match r {
             Err(why) => *self.dropped.entry(why).or_insert(0) += 1,
             Ok(Accepted::Duplicate(_)) => self.duplicates += 1,
-            Ok(Accepted::Frame(_)) => {}
+            Ok(Accepted::Frame(_) | Accepted::Request { .. }) => {}
         }
         r
     }
@@ -148,11 +155,14 @@ impl Inbox {
         }
         let t = self.awaiting;
         let c = header.cycle;
-        if c == t - 1 {
-            return Ok(Accepted::Duplicate(input));
-        }
-        if c != t && c != t + 1 {
+        if c > t + 1 {
             return Err(DropReason::Cycle);
+        }
+        if wire::is_request(bytes) {
+            return Ok(Accepted::Request { input, cycle: c });
+        }
+        if c < t {
+            return Ok(Accepted::Duplicate(input));
         }
         let slot = &mut self.slots[input][(c % 2) as usize];
         if slot.as_ref().is_some_and(|(held, _)| *held == c) {
@@ -168,9 +178,13 @@ impl Inbox {
 
     /// The live inputs whose frame for the awaited cycle has not arrived.
     pub fn missing(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.links.len()).filter(move |&i| self.is_missing(i))
+    }
+
+    /// Whether live input `input`'s frame for the awaited cycle is missing.
+    pub fn is_missing(&self, input: usize) -> bool {
         let t = self.awaiting;
-        (0..self.links.len())
-            .filter(move |&i| self.alive[i] && !matches!(&self.slots[i][(t % 2) as usize], Some((c, _)) if *c == t))
+        self.alive[input] && !matches!(&self.slots[input][(t % 2) as usize], Some((c, _)) if *c == t)
     }
 
     /// Whether every live input's frame for the awaited cycle is here.
@@ -285,6 +299,54 @@ mod tests {
             Err(DropReason::FromDead)
         );
         assert_eq!(inbox.duplicates, 2);
+    }
+
+    #[test]
+    fn late_resends_are_duplicates_and_requests_are_passed_on() {
+        let (topo, addrs, mut inbox) = setup();
+        let fe = 2;
+        let all = [0, 1, 3, 4, 5];
+        for t in 1..=3 {
+            for n in all {
+                inbox.accept(addrs[n], &datagram(&topo, n, fe, t)).unwrap();
+            }
+            let mut frames = Vec::new();
+            inbox.take(&mut frames);
+        }
+        assert_eq!(inbox.awaiting(), 4);
+        // A resend of cycle 1 arriving two cycles late is a duplicate, not a drop.
+        let (r00, r01, r02) = (
+            inbox.input_from(3).unwrap(),
+            inbox.input_from(4).unwrap(),
+            inbox.input_from(5).unwrap(),
+        );
+        assert_eq!(
+            inbox.accept(addrs[3], &datagram(&topo, 3, fe, 1)),
+            Ok(Accepted::Duplicate(r00))
+        );
+        let request = |from: usize, cycle: u32| {
+            let mut buf = Vec::new();
+            wire::encode_request(
+                &mut buf,
+                Header {
+                    from: from as u16,
+                    cycle,
+                },
+            );
+            buf
+        };
+        for cycle in [3, 4, 5] {
+            assert_eq!(
+                inbox.accept(addrs[4], &request(4, cycle)),
+                Ok(Accepted::Request { input: r01, cycle })
+            );
+        }
+        // Nobody can await a cycle this node has sent no frame before.
+        assert_eq!(inbox.accept(addrs[4], &request(4, 6)), Err(DropReason::Cycle));
+        assert_eq!(inbox.accept(addrs[0], &request(4, 4)), Err(DropReason::Spoofed));
+        inbox.declare_dead(r02);
+        assert_eq!(inbox.accept(addrs[5], &request(5, 4)), Err(DropReason::FromDead));
+        assert_eq!((inbox.duplicates, inbox.dropped_total()), (1, 3));
     }
 
     #[test]

@@ -4,52 +4,87 @@
 //! 1. Load the cluster file (a bad one: one line on stderr, exit 2), bind the
 //!    node's UDP address, say `ready`, and wait for `go` on stdin. From then
 //!    on, stdin reaching end-of-file (the supervisor is gone) ends the
-//!    process, so no node outlives its supervisor.
+//!    process (exit 3), so no node outlives its supervisor, and a `stop`
+//!    line ends it with 0.
 //! 2. Cycle `t = 0, 1, …, cycles`: gather the frames of cycle `t` (cycle 0
 //!    reads empty frames), execute the node's pure step, send one frame per
 //!    output link with header cycle `t + 1`. The last gather (of cycle
 //!    `cycles`) executes nothing: it is the barrier that keeps a node alive
 //!    until its neighbours hold everything they need from it.
-//! 3. Say `done` with the node's [`NodeSummary`], and exit 0.
+//! 3. Say `done` with the node's [`NodeSummary`], then keep answering
+//!    requests (a neighbour may still miss the last frame) until `stop`.
 //!
-//! # Gathering a cycle, and death
-//! A node waits until [`Inbox::ready`]: a frame for the cycle from every live
-//! in-neighbour. While it waits it resends its last frames every
-//! [`NetConfig::resend_interval`](crate::runtime::config::NetConfig::resend_interval):
-//! they are its heartbeat (a node blocked on a dead neighbour is not itself
-//! taken for dead by the nodes blocked on it) and they repair a lost
-//! datagram. A neighbour from which nothing at all arrives for the death
-//! timeout (the startup timeout before its first datagram) is dead from the
-//! awaited cycle on: its input reads `None` forever and nothing more is sent
-//! to it.
+//! # Repair of lost datagrams
+//! A node keeps, per output link, the datagrams of the last two cycles it
+//! sent: a neighbour can miss no older frame (a neighbour that awaits cycle
+//! `c` has taken this node's frames before `c`, and this node, awaiting `t`,
+//! has sent up to `t` and holds the neighbour's frame `t - 1`, which the
+//! neighbour sent only after executing `t - 2`, so `c ≥ t - 1`). The receiver says what it misses: a node that gets a neighbour's
+//! frame for `t + 1` while it awaits its frame `t` knows that one was lost
+//! and sends the neighbour a *request* at once (a bare header: "I await
+//! cycle `t`"); a node that waits [`REQUEST_FIRST`] (rounded up by the
+//! kernel to its timer tick, a few ms) without a gap showing sends requests
+//! to every neighbour it misses, again after twice the gap, up to
+//! [`NetConfig::resend_interval`] apart. A node that gets a request resends
+//! its held frames from cycle `c` on; if it holds none (it has not computed
+//! them: it is behind), it answers with a request of its own, which says it
+//! lives and which the other answers with frames, never with a request, so
+//! nothing ping-pongs. A lost request or resend is asked for again. Frames
+//! are the same bytes however often they are sent, so repair changes no
+//! history.
+//!
+//! # Death
+//! A neighbour is dead from the awaited cycle `t` on, for good (its input
+//! reads `None`, its datagrams are dropped, nothing more is sent to it),
+//! when, while this node waits for its frame `t`:
+//! - nothing at all came from it for the death timeout (the startup timeout
+//!   while awaiting cycle 1): it crashed, was killed, or is stopped; or
+//! - it answered but delivered no new frame for
+//!   [`NetConfig::stall_timeout`] (four death timeouts): liveness is
+//!   progress, not datagrams. A live neighbour blocked on a dead one
+//!   resumes within about one death timeout, when it has declared that one
+//!   dead, so only a node that cannot make progress is taken for dead.
+//!
+//! Both clocks start no earlier than the wait, and the socket is drained
+//! before a verdict, so a node that was itself descheduled does not blame
+//! its neighbours for its own delay.
 //!
 //! In bittide hardware a missing frame is a perfect failure detector; here
-//! the timeout is an approximation. A crashed process is detected exactly at
-//! the cycle its frames stop (as [`Cluster`](crate::cluster::Cluster)'s
-//! crashes). A live process silent for longer than the timeout (descheduled,
-//! stopped) is taken for dead by its neighbours, then takes them for dead in
-//! turn: a false suspicion, which the report lists and which the model's
-//! crash modes do not cover.
+//! the timeouts approximate it. Each link's verdict is final and exact: the
+//! receiver used every frame before `t` and uses none from `t` on. A process
+//! killed between two sends (a mid-send crash, which the model covers) is
+//! dead from `t + 1` for the neighbours that got its last frame and from
+//! `t` for the others. A live process silent for longer than the timeout
+//! (descheduled, stopped) is taken for dead by its neighbours, then takes
+//! them for dead in turn: a false suspicion, which the report lists and
+//! which the model's crash modes do not cover.
 //!
-//! # Crashes
+//! # Crashes and kills
 //! A node with a crash scheduled at cycle `c` stops before executing `c`,
-//! says `crash` with its summary, and waits to be SIGKILLed by the
-//! supervisor. The kill is real, and the park makes its cycle exact: the
-//! node executes nothing from `c` on, exactly like an atomic crash in the
-//! in-process engine, so the two engines still replay the same run.
+//! says `crash` with its summary, answers requests for the frames it sent
+//! (they were on the wire before the crash) and waits to be SIGKILLed by
+//! the supervisor. The park makes its cycle exact: the node executes
+//! nothing from `c` on, exactly like an atomic crash in the in-process
+//! engine, so the two engines still replay the same run.
+//!
+//! A node with a kill at cycle `c` (`--kill`, [`NetConfig::kills`])
+//! computes `c`, sends its frames on the first half of its output links,
+//! says `kill c`, and SIGKILLs itself: a real death without clean-up, a
+//! mid-send crash at exactly `c`.
 //!
 //! # Control lines (stdout)
 //! `@tidekv ready`, `@tidekv at CYCLE` (progress, at most every 50 ms),
-//! `@tidekv crash JSON`, `@tidekv done JSON`. Other lines are not for the
-//! supervisor and it ignores them.
+//! `@tidekv crash JSON`, `@tidekv kill CYCLE`, `@tidekv done JSON`. Other
+//! lines are not for the supervisor and it ignores them.
 
 use super::inbox::{Accepted, Inbox};
+use super::sys;
 use crate::cluster::NodeState;
 use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::Fe;
 use crate::node::server::Server;
 use crate::node::Frame;
-use crate::runtime::config::ClusterConfig;
+use crate::runtime::config::{ClusterConfig, REQUEST_FIRST};
 use crate::runtime::metrics::LinkBytes;
 use crate::runtime::rng::Stream;
 use crate::runtime::sink::ClientLog;
@@ -69,6 +104,9 @@ use std::time::{Duration, Instant};
 pub const CONTROL_PREFIX: &str = "@tidekv ";
 /// A node reports its cycle (`@tidekv at CYCLE`) at most this often.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(50);
+/// While receiving without a pause, a node still looks at its clocks (death,
+/// requests) after this many datagrams: a flood does not blind it.
+const CLOCK_EVERY: u32 = 256;
 
 /// What a node reports when it is done (or parks for its crash).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -80,8 +118,14 @@ pub struct NodeSummary {
     pub dropped: BTreeMap<String, u64>,
     /// Resent frames received after the original.
     pub duplicates: u64,
-    /// Rounds of resends while waiting.
+    /// Frames resent because a neighbour asked for them.
     pub resends: u64,
+    /// Requests sent for missing frames.
+    #[serde(default)]
+    pub requests: u64,
+    /// Datagrams this node dropped on purpose (`--drop-rate`).
+    #[serde(default)]
+    pub injected: u64,
     /// In-neighbours declared dead, with the first cycle they read as dead.
     pub deaths: Vec<(String, u32)>,
     /// Per output link: name, frame bytes sent (without headers), frames sent.
@@ -114,7 +158,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
         eprintln!("error: --id {id}: {} has no such node", config.display());
         return 2;
     };
-    let node = match NodeProc::new(cfg, me) {
+    let mut node = match NodeProc::new(cfg, me) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: node {id}: {e}");
@@ -126,22 +170,27 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
         return 3;
     }
     std::thread::spawn(|| {
-        // Watchdog: the supervisor holds our stdin open while it lives.
+        // Watchdog: the supervisor holds our stdin open while it lives, and
+        // says `stop` once every node is done.
         let mut line = String::new();
         let stdin = io::stdin();
         while stdin.lock().read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.trim() == "stop" {
+                std::process::exit(0);
+            }
             line.clear();
         }
         std::process::exit(3);
     });
-    match node.run() {
-        Ok(summary) => {
-            say(&format!(
-                "done {}",
-                serde_json::to_string(&summary).expect("a summary serializes")
-            ));
-            0
-        }
+    let served = node.run().and_then(|summary| {
+        say(&format!(
+            "done {}",
+            serde_json::to_string(&summary).expect("a summary serializes")
+        ));
+        node.serve()
+    });
+    match served {
+        Ok(never) => match never {},
         Err(e) => {
             eprintln!("error: node {id}: {e}");
             1
@@ -162,27 +211,65 @@ fn wait_for_go() -> bool {
     }
 }
 
+/// The sending side of the socket, with the testing knob that drops
+/// datagrams on purpose.
+struct Sender {
+    socket: UdpSocket,
+    /// `--drop-rate`: the node's drop stream and the threshold below which a
+    /// draw drops the datagram.
+    dropper: Option<(Stream, u64)>,
+    injected: u64,
+}
+
+impl Sender {
+    fn send(&mut self, buf: &[u8], addr: SocketAddr) -> Result<(), String> {
+        if let Some((stream, below)) = &mut self.dropper {
+            if stream.next_u64() < *below {
+                self.injected += 1;
+                return Ok(());
+            }
+        }
+        send_to(&self.socket, buf, addr)
+    }
+}
+
+/// What a node does with a request it cannot answer with frames.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Behind {
+    /// Says it lives and what it awaits (a running node).
+    Tell,
+    /// Stays silent (parked or done: it will never send more).
+    Quiet,
+}
+
 /// A running node.
 struct NodeProc {
     cfg: ClusterConfig,
     me: NodeId,
-    socket: UdpSocket,
+    net: Sender,
     inbox: Inbox,
     state: NodeState<Value>,
     driver: Option<ClientDriver>,
     chooser: Option<Stream>,
     log: Option<ClientLog<File>>,
-    /// Per output: the last datagram sent on it (resent while waiting).
-    out_bufs: Vec<Vec<u8>>,
+    /// Per output, by cycle parity: the datagram of that cycle and the
+    /// cycle (0: none yet). Kept for resends.
+    sent: Vec<[(u32, Vec<u8>); 2]>,
     /// Per output: the receiver and the input from it (liveness is per neighbour).
     out_peer: Vec<(SocketAddr, usize)>,
+    /// Per input: the output to the same neighbour.
+    output_to: Vec<usize>,
     link_bytes: Vec<LinkBytes>,
-    /// Per input: nothing from its sender by then means it is dead.
-    deadline: Vec<Instant>,
+    /// Per input: when anything last came from its sender.
+    heard: Vec<Instant>,
+    /// Per input: when its sender last delivered a new frame.
+    advanced: Vec<Instant>,
     deaths: Vec<(String, u32)>,
     resends: u64,
-    last_send: Instant,
+    requests: u64,
     cycles_done: u32,
+    request_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
 }
 
 impl NodeProc {
@@ -191,7 +278,7 @@ impl NodeProc {
         let info = &topo.nodes[me];
         let socket = UdpSocket::bind(cfg.addrs[me]).map_err(|e| format!("cannot bind {}: {e}", cfg.addrs[me]))?;
         socket
-            .set_read_timeout(Some(cfg.net.resend_interval()))
+            .set_read_timeout(Some(REQUEST_FIRST))
             .map_err(|e| e.to_string())?;
         let inbox = Inbox::new(topo, me, &cfg.addrs);
         let clients = topo.clients();
@@ -214,7 +301,7 @@ impl NodeProc {
             ),
             NodeCtx::Server(_) => (NodeState::Server(Server::new(clients)), None, None, None),
         };
-        let out_peer = info
+        let out_peer: Vec<(SocketAddr, usize)> = info
             .outputs
             .iter()
             .map(|&l| {
@@ -223,13 +310,27 @@ impl NodeProc {
                 (cfg.addrs[to], input)
             })
             .collect();
+        let mut output_to = vec![usize::MAX; info.inputs.len()];
+        for (o, &(_, input)) in out_peer.iter().enumerate() {
+            output_to[input] = o;
+        }
+        let dropper = (cfg.net.drop_rate > 0.0).then(|| {
+            let below = (cfg.net.drop_rate * 2f64.powi(64)) as u64;
+            (Stream::new(cfg.spec.seed, &format!("drop/{}", info.name)), below)
+        });
         let now = Instant::now();
         Ok(NodeProc {
-            out_bufs: vec![Vec::new(); info.outputs.len()],
+            sent: vec![[(0, Vec::new()), (0, Vec::new())]; info.outputs.len()],
             link_bytes: vec![LinkBytes::default(); info.outputs.len()],
-            deadline: vec![now; info.inputs.len()],
+            heard: vec![now; info.inputs.len()],
+            advanced: vec![now; info.inputs.len()],
             out_peer,
-            socket,
+            output_to,
+            net: Sender {
+                socket,
+                dropper,
+                injected: 0,
+            },
             inbox,
             state,
             driver,
@@ -237,39 +338,43 @@ impl NodeProc {
             log,
             deaths: Vec::new(),
             resends: 0,
-            last_send: now,
+            requests: 0,
             cycles_done: 0,
+            request_buf: Vec::with_capacity(HEADER_BYTES),
+            recv_buf: vec![0u8; DATAGRAM_BYTES_MAX + 1],
             me,
             cfg,
         })
     }
 
-    fn run(mut self) -> Result<NodeSummary, String> {
+    fn run(&mut self) -> Result<NodeSummary, String> {
         let cycles = self.cfg.spec.cycles;
         let name = self.cfg.topo.nodes[self.me].name.clone();
         let crash_at = self.cfg.spec.crashes.iter().find(|c| c.node == name).map(|c| c.cycle);
-        let start = Instant::now();
-        let startup = start + self.cfg.net.startup_timeout;
-        self.deadline.iter_mut().for_each(|d| *d = startup);
+        let kill_at = self.cfg.net.kills.iter().find(|c| c.node == name).map(|c| c.cycle);
         let mut inputs: Vec<Option<Frame<Value>>> = self.cfg.topo.nodes[self.me]
             .inputs
             .iter()
             .map(|&l| Some(self.cfg.topo.empty_frame(l)))
             .collect();
         let mut events: Vec<ClientEvent<Value>> = Vec::new();
-        let mut buf = vec![0u8; DATAGRAM_BYTES_MAX + 1];
-        let mut last_progress = start;
+        let mut last_progress = Instant::now();
         for t in 0..=cycles {
             if crash_at == Some(t) {
-                self.park();
+                self.park()?;
             }
             if t > 0 {
-                self.gather(t, &mut inputs, &mut buf)?;
+                self.gather(t, &mut inputs)?;
             }
             if t == cycles {
                 break;
             }
             let outs = self.step(t, &inputs, &mut events)?;
+            if kill_at == Some(t) {
+                self.send(t + 1, &outs[..outs.len().div_ceil(2)])?;
+                say(&format!("kill {t}"));
+                sys::kill_self();
+            }
             self.send(t + 1, &outs)?;
             self.cycles_done = t + 1;
             if t % 16 == 0 {
@@ -287,36 +392,123 @@ impl NodeProc {
     }
 
     /// Waits for the frames of cycle `t` into `inputs`; see the module doc.
-    fn gather(&mut self, t: u32, inputs: &mut Vec<Option<Frame<Value>>>, buf: &mut [u8]) -> Result<(), String> {
+    fn gather(&mut self, t: u32, inputs: &mut Vec<Option<Frame<Value>>>) -> Result<(), String> {
         debug_assert_eq!(self.inbox.awaiting(), t);
-        let timeout = self.cfg.net.death_timeout;
-        let resend_every = self.cfg.net.resend_interval();
+        let net = &self.cfg.net;
+        let (silence, stall) = if t == 1 {
+            (net.startup_timeout, net.startup_timeout + net.stall_timeout())
+        } else {
+            (net.death_timeout, net.stall_timeout())
+        };
+        let ask_max = net.resend_interval();
+        let start = Instant::now();
+        for clock in self.heard.iter_mut().chain(&mut self.advanced) {
+            *clock = (*clock).max(start);
+        }
+        let mut gap = REQUEST_FIRST;
+        let mut ask_at = start + gap;
+        let mut unchecked = 0;
         loop {
             if self.inbox.ready() {
                 self.inbox.take(inputs);
                 return Ok(());
             }
-            match self.socket.recv_from(buf) {
-                Ok((n, src)) => {
-                    if let Ok(Accepted::Frame(i) | Accepted::Duplicate(i)) = self.inbox.accept(src, &buf[..n]) {
-                        self.deadline[i] = Instant::now() + timeout;
-                    }
-                }
-                Err(e) if transient(&e) => {}
-                Err(e) => return Err(format!("receiving: {e}")),
+            let idle = !self.receive_one(Behind::Tell)?;
+            unchecked += 1;
+            if !idle && unchecked < CLOCK_EVERY {
+                continue;
             }
+            unchecked = 0;
             let now = Instant::now();
-            if self.inbox.missing().any(|i| now >= self.deadline[i]) {
-                let expired: Vec<usize> = self.inbox.missing().filter(|&i| now >= self.deadline[i]).collect();
-                for i in expired {
-                    self.inbox.declare_dead(i);
-                    let dead = &self.cfg.topo.nodes[self.inbox.sender(i)].name;
-                    self.deaths.push((dead.clone(), t));
+            let expired: Vec<usize> = self
+                .inbox
+                .missing()
+                .filter(|&i| now >= self.heard[i] + silence || now >= self.advanced[i] + stall)
+                .collect();
+            for i in expired {
+                self.inbox.declare_dead(i);
+                let dead = &self.cfg.topo.nodes[self.inbox.sender(i)].name;
+                self.deaths.push((dead.clone(), t));
+            }
+            if now >= ask_at && !self.inbox.ready() {
+                let missing: Vec<usize> = self.inbox.missing().collect();
+                for i in missing {
+                    self.request(i, t)?;
+                }
+                gap = (gap * 2).min(ask_max);
+                ask_at = now + gap;
+            }
+        }
+    }
+
+    /// Receives and handles one datagram; `false` if none came in time.
+    fn receive_one(&mut self, behind: Behind) -> Result<bool, String> {
+        let (n, src) = match self.net.socket.recv_from(&mut self.recv_buf) {
+            Ok(got) => got,
+            Err(e) if transient(&e) => return Ok(false),
+            Err(e) => return Err(format!("receiving: {e}")),
+        };
+        let now = Instant::now();
+        match self.inbox.accept(src, &self.recv_buf[..n]) {
+            Ok(Accepted::Frame(i)) => {
+                self.heard[i] = now;
+                self.advanced[i] = now;
+                if behind == Behind::Tell && self.inbox.is_missing(i) {
+                    // Its next frame came, not the awaited one: that one was
+                    // lost. Ask at once rather than on the clock.
+                    let t = self.inbox.awaiting();
+                    self.request(i, t)?;
                 }
             }
-            if now - self.last_send >= resend_every {
-                self.resend()?;
+            Ok(Accepted::Duplicate(i)) => self.heard[i] = now,
+            Ok(Accepted::Request { input, cycle }) => {
+                self.heard[input] = now;
+                self.answer(input, cycle, behind)?;
             }
+            Err(_) => {}
+        }
+        Ok(true)
+    }
+
+    /// Asks the sender of input `i` for its frames from cycle `t` on.
+    fn request(&mut self, i: usize, t: u32) -> Result<(), String> {
+        let header = Header {
+            from: self.me as u16,
+            cycle: t,
+        };
+        wire::encode_request(&mut self.request_buf, header);
+        let (addr, _) = self.out_peer[self.output_to[i]];
+        self.requests += 1;
+        self.net.send(&self.request_buf, addr)
+    }
+
+    /// Answers the request of input `input`'s sender, which awaits `cycle`:
+    /// the held frames from `cycle` on, oldest first; see the module doc.
+    fn answer(&mut self, input: usize, cycle: u32, behind: Behind) -> Result<(), String> {
+        let o = self.output_to[input];
+        let addr = self.out_peer[o].0;
+        let mut held = [&self.sent[o][0], &self.sent[o][1]];
+        held.sort_by_key(|(c, _)| *c);
+        let mut resent = false;
+        for (c, buf) in held {
+            if *c > 0 && *c >= cycle {
+                self.net.send(buf, addr)?;
+                self.resends += 1;
+                resent = true;
+            }
+        }
+        if !resent && behind == Behind::Tell {
+            let awaiting = self.inbox.awaiting();
+            self.request(input, awaiting)?;
+        }
+        Ok(())
+    }
+
+    /// Answers requests for the frames already sent, until the process is
+    /// ended (by the supervisor's SIGKILL or `stop`, or the watchdog).
+    fn serve(&mut self) -> Result<std::convert::Infallible, String> {
+        loop {
+            self.receive_one(Behind::Quiet)?;
         }
     }
 
@@ -351,11 +543,12 @@ impl NodeProc {
             (NodeState::Server(server), NodeCtx::Server(ctx)) => server.step(ctx, &ins),
             _ => unreachable!("node state matches its role"),
         };
-        debug_assert_eq!(outs.len(), self.out_bufs.len());
+        debug_assert_eq!(outs.len(), self.sent.len());
         Ok(outs)
     }
 
-    /// Sends one frame per output to every live neighbour.
+    /// Sends one frame per output (the first `outs.len()` outputs) to every
+    /// live neighbour, and keeps it for resends.
     fn send(&mut self, cycle: u32, outs: &[Frame<Value>]) -> Result<(), String> {
         let header = Header {
             from: self.me as u16,
@@ -366,32 +559,20 @@ impl NodeProc {
             if !self.inbox.is_alive(input) {
                 continue;
             }
-            let buf = &mut self.out_bufs[o];
+            let (held, buf) = &mut self.sent[o][(cycle % 2) as usize];
+            *held = cycle;
             wire::encode(buf, header, frame).map_err(|e| format!("encoding: {e}"))?;
             // The cluster file was refused if a frame could exceed this.
             assert!(buf.len() <= DATAGRAM_BYTES_MAX, "datagram of {} bytes", buf.len());
             self.link_bytes[o].add(buf.len() - HEADER_BYTES);
-            send_to(&self.socket, buf, addr)?;
+            self.net.send(buf, addr)?;
         }
-        self.last_send = Instant::now();
         Ok(())
     }
 
-    /// Resends the last frames to the live neighbours.
-    fn resend(&mut self) -> Result<(), String> {
-        for (o, buf) in self.out_bufs.iter().enumerate() {
-            let (addr, input) = self.out_peer[o];
-            if self.inbox.is_alive(input) && !buf.is_empty() {
-                send_to(&self.socket, buf, addr)?;
-            }
-        }
-        self.resends += 1;
-        self.last_send = Instant::now();
-        Ok(())
-    }
-
-    /// Stops before executing the crash cycle and waits for the SIGKILL.
-    fn park(&mut self) -> ! {
+    /// Stops before executing the crash cycle, then answers requests for the
+    /// frames already sent until the supervisor's SIGKILL.
+    fn park(&mut self) -> Result<std::convert::Infallible, String> {
         if let Some(log) = self.log.take() {
             let _ = log.finish();
         }
@@ -399,10 +580,7 @@ impl NodeProc {
             "crash {}",
             serde_json::to_string(&self.summary()).expect("a summary serializes")
         ));
-        loop {
-            // The supervisor kills us; if it is gone, the watchdog exits.
-            std::thread::sleep(Duration::from_secs(3600));
-        }
+        self.serve()
     }
 
     fn summary(&self) -> NodeSummary {
@@ -419,6 +597,8 @@ impl NodeProc {
                 .collect(),
             duplicates: self.inbox.duplicates,
             resends: self.resends,
+            requests: self.requests,
+            injected: self.net.injected,
             deaths: self.deaths.clone(),
             links: info
                 .outputs
