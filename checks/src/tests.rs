@@ -267,6 +267,7 @@ fn verdict_words_round_trip() {
         (Verdict::Holds, "holds"),
         (Verdict::Violated, "violated"),
         (Verdict::NotApplicable, "n/a"),
+        (Verdict::Unknown, "unknown"),
     ] {
         assert_eq!(v.word(), w);
         assert_eq!(v.to_string(), w);
@@ -543,4 +544,38 @@ fn a_read_open_across_many_writes_may_return_an_old_value() {
     let hist = h(ops);
     assert_eq!(no_stale_reads(&hist), Ok(()));
     assert_eq!(linearizable(&hist), Ok(()));
+}
+
+/// `n` clients each put a different value to key 0 in the same cycles, all
+/// acknowledged, then one reads the last value.
+fn concurrent_puts(n: u16) -> History<u8> {
+    let mut ops: Vec<_> = (0..n)
+        .map(|c| op(c, Op::Put(0, c as u8 + 1), 0, Some((4, OpResult::Ok))))
+        .collect();
+    ops.push(op(0, Op::Get(0), 4, Some((8, OpResult::Value(Some(n as u8))))));
+    h(ops)
+}
+
+/// A search that gives up is "unknown", never "violated" (it used to be
+/// reported as a violation), and names the key and the concurrency; a
+/// larger bound decides the same history.
+#[test]
+fn a_search_that_gives_up_is_unknown_not_violated() {
+    let hist = concurrent_puts(6);
+    match linearizability(&hist, 50) {
+        Err(NotLinearizable::Unknown(why)) => {
+            assert!(why.starts_with("k0: gave up after 50 configurations"), "{why}");
+            assert!(why.contains("with 6 operations concurrent"), "{why}");
+        }
+        other => panic!("expected unknown, got {other:?}"),
+    }
+    assert_eq!(linearizability(&hist, monitor::CONFIGS_MAX), Ok(()));
+    // A real violation under the same bound stays a violation.
+    let mut bad = concurrent_puts(2);
+    bad.ops[2].ret.as_mut().unwrap().result = OpResult::Value(Some(9));
+    assert!(matches!(linearizability(&bad, 50), Err(NotLinearizable::Violated(_))));
+    // The model keeps its verdict: a monitor that gives up says not linearizable.
+    let (m, found) = monitor_history_bounded(&hist, 0, 50);
+    assert!(m.flags.gave_up && m.flags.not_linearizable);
+    assert!(found.contains_key(LINEARIZABLE));
 }

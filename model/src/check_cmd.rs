@@ -317,6 +317,7 @@ fn cell(r: &Report, i: usize) -> String {
         Verdict::Holds => "holds".to_string(),
         Verdict::Violated => "VIOLATED".to_string(),
         Verdict::NotApplicable => "n/a".to_string(),
+        Verdict::Unknown => "unknown".to_string(),
     };
     let mut notes = Vec::new();
     let claim = expect::seed_claim(&r.config, i);

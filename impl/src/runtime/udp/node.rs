@@ -123,6 +123,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
     };
     say("ready");
     if !wait_for_go() {
+        eprintln!("error: node {id}: standard input closed before `go` (no supervisor); exit 3");
         return 3;
     }
     std::thread::spawn(|| {
@@ -132,6 +133,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
         while stdin.lock().read_line(&mut line).is_ok_and(|n| n > 0) {
             line.clear();
         }
+        eprintln!("error: node: standard input closed (the supervisor is gone); exit 3");
         std::process::exit(3);
     });
     match node.run() {
