@@ -17,6 +17,7 @@
 //! operations involved so a reader can find them in the trace.
 
 pub mod monitor;
+pub mod wgl;
 
 pub use monitor::{latency_bound, Monitor};
 
@@ -178,9 +179,16 @@ pub enum NotLinearizable {
     Unknown(String),
 }
 
-/// `linearizable` with three outcomes: holds, violated, or unknown when the
-/// search needs more than `max_configs` configurations on some key.
+/// `linearizable` with three outcomes, decided offline by [`wgl`]: holds,
+/// violated, or unknown when the search needs more than `max_configs`
+/// configurations on some key (a violation on another key still wins).
 pub fn linearizability<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
+    wgl::linearizability(history, max_configs)
+}
+
+/// [`linearizability`] by the online [`Monitor`], as the model decides it
+/// (it stops at the first key it gives up on).
+pub fn linearizability_online<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
     let (m, mut found) = monitor_history_bounded(history, 0, max_configs);
     match found.remove(LINEARIZABLE) {
         None => Ok(()),

@@ -1,0 +1,390 @@
+//! Offline linearizability: Wing & Gong's search with Lowe's memoisation, per
+//! key, as Porcupine does it.
+//!
+//! The online [`Monitor`](crate::Monitor) keeps every configuration still
+//! possible after each return, which is what the model needs (a canonical
+//! state), but their number grows with the interleavings of the concurrent
+//! operations: 15 clients putting to one key at once already need more than
+//! 100,000. Offline, the whole history is known, and a depth-first search
+//! only has to find *one* linearization:
+//!
+//! - Operations are linearized one at a time. An operation may go next when
+//!   it was invoked before every not yet linearized operation with a known
+//!   answer returned (Wing & Gong); it must then get the answer it got.
+//! - The search remembers every (set of linearized operations, value of the
+//!   key) it has reached, and never explores one twice (Lowe): the rest of
+//!   the search depends on nothing else. The set is kept as the smallest
+//!   operation not linearized plus the linearized ones after it, which stay
+//!   few: the operations concurrent at that point.
+//! - Operations of unknown outcome (`Unavailable`, or no answer) have no
+//!   return: they may take effect at any point after their invocation, or
+//!   never, and any answer is theirs. They are tried after the operations
+//!   with an answer, so that a history in which they had no visible effect
+//!   is decided at once. A `Get` of unknown outcome has no effect at all and
+//!   is left out.
+//! - An operation answered `Unavailable` in the very cycle it was invoked
+//!   was never sent (a client answers so itself when its front end is dead):
+//!   it had no effect and is left out ([`OpRecord::outcome`] is `Fail`).
+//!
+//! The search succeeds as soon as every operation with an answer is
+//! linearized. It is bounded by the number of (set, value) pairs remembered
+//! per key; past the bound the key is undecided and the verdict `unknown`.
+//! `checks/src/tests.rs` holds this search against the monitor and against a
+//! brute-force oracle on random histories.
+
+use crate::monitor::sequential;
+use crate::{describe, NotLinearizable};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use tidekv::history::{History, OpRecord, Outcome};
+use tidekv::node::{Key, Op, OpResult, Val};
+
+/// An operation as the search sees it.
+struct Entry<'a, V> {
+    rec: &'a OpRecord<V>,
+    call: u64,
+    /// `None` for an operation of unknown outcome.
+    ret: Option<(u64, &'a OpResult<V>)>,
+}
+
+impl<V: Val> Entry<'_, V> {
+    /// The value the key must hold when this operation takes effect, if its
+    /// answer says exactly.
+    fn requires(&self) -> Option<Option<V>> {
+        match (&self.rec.op, self.ret?.1) {
+            (Op::Get(_), OpResult::Value(v)) => Some(v.clone()),
+            (Op::Modify(..), OpResult::Modified(p)) => Some(Some(p.clone())),
+            (Op::Insert(..), OpResult::Ok) | (Op::Modify(..), OpResult::Absent) => Some(None),
+            _ => None,
+        }
+    }
+
+    /// The value this operation may leave, if it may write.
+    fn provides(&self) -> Option<Option<V>> {
+        let wrote = self.ret.is_none_or(|(_, r)| r.wrote(&self.rec.op));
+        match &self.rec.op {
+            Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) if wrote => Some(Some(v.clone())),
+            Op::Delete(_) => Some(None),
+            _ => None,
+        }
+    }
+}
+
+/// Linearizability of a whole history, key by key, with at most
+/// `max_configs` remembered (set, value) pairs per key. A violated key wins
+/// over an undecided one.
+pub fn linearizability<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
+    let mut by_key: BTreeMap<Key, Vec<&OpRecord<V>>> = BTreeMap::new();
+    for op in &history.ops {
+        by_key.entry(op.op.key()).or_default().push(op);
+    }
+    let mut unknown = None;
+    for (key, ops) in by_key {
+        match check_key(key, &ops, max_configs) {
+            Ok(()) => {}
+            Err(NotLinearizable::Violated(why)) => return Err(NotLinearizable::Violated(why)),
+            Err(NotLinearizable::Unknown(why)) => {
+                unknown.get_or_insert(why);
+            }
+        }
+    }
+    unknown.map_or(Ok(()), |why| Err(NotLinearizable::Unknown(why)))
+}
+
+/// The search on the operations of one key.
+pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max_configs: usize) -> Result<(), NotLinearizable> {
+    // Operations with an answer first (ids 0..d), then those of unknown
+    // outcome (d..n), each part in invocation order.
+    let mut definite: Vec<Entry<V>> = Vec::new();
+    let mut unknown: Vec<Entry<V>> = Vec::new();
+    for &rec in ops {
+        let call = rec.invoke_time();
+        match (rec.outcome(), &rec.ret) {
+            (Outcome::Fail, Some(r)) if r.result == OpResult::Unavailable => {} // never sent
+            (Outcome::Info, _) if !rec.op.is_write() => {}                      // no effect
+            (Outcome::Info, _) => unknown.push(Entry { rec, call, ret: None }),
+            (_, Some(r)) => definite.push(Entry {
+                rec,
+                call,
+                ret: Some((rec.return_time().expect("answered"), &r.result)),
+            }),
+            (_, None) => unreachable!("an operation without an answer is of unknown outcome"),
+        }
+    }
+    definite.sort_by_key(|e| e.call);
+    unknown.sort_by_key(|e| e.call);
+    let d = definite.len();
+    let entries: Vec<Entry<V>> = definite.into_iter().chain(unknown).collect();
+    let mut search = Search::new(&entries, d);
+    search.run(max_configs).map_err(|fail| match fail {
+        Fail::Violated { deepest, stuck } => NotLinearizable::Violated(format!(
+            "k{key}: {} cannot be linearized (at best {deepest} of the key's {d} answered operations linearize)",
+            describe(entries[stuck].rec)
+        )),
+        Fail::GaveUp => {
+            let (concurrent, of_unknown) = concurrency(&entries);
+            NotLinearizable::Unknown(format!(
+                "k{key}: gave up after {max_configs} configurations, with up to {concurrent} operations \
+                 concurrent on the key ({of_unknown} of unknown outcome)"
+            ))
+        }
+    })
+}
+
+/// The most operations open at once on the key (those of unknown outcome
+/// stay open to the end), and how many are of unknown outcome.
+fn concurrency<V>(entries: &[Entry<V>]) -> (usize, usize) {
+    let mut events: Vec<(u64, i64)> = Vec::with_capacity(2 * entries.len());
+    let mut of_unknown = 0;
+    for e in entries {
+        events.push((e.call, 1));
+        match e.ret {
+            Some((t, _)) => events.push((t, -1)),
+            None => of_unknown += 1,
+        }
+    }
+    events.sort_unstable();
+    let mut open = 0i64;
+    let mut most = 0i64;
+    for (_, delta) in events {
+        open += delta;
+        most = most.max(open);
+    }
+    (most as usize, of_unknown)
+}
+
+enum Fail {
+    /// No linearization: the most answered operations any partial one held,
+    /// and the operation that then could not go next.
+    Violated {
+        deepest: usize,
+        stuck: usize,
+    },
+    GaveUp,
+}
+
+/// One level of the depth-first search: the operations that may go next,
+/// the next one to try, and the one linearized from here (with the value
+/// before it) while the search is below.
+struct Level<V> {
+    candidates: Vec<u32>,
+    next: usize,
+    chosen: Option<(u32, Option<V>)>,
+}
+
+struct Search<'e, 'a, V> {
+    entries: &'e [Entry<'a, V>],
+    /// Number of operations with an answer (ids `0..d`).
+    d: usize,
+    linearized: Vec<bool>,
+    /// Smallest id not linearized.
+    lo: u32,
+    /// Linearized ids above `lo`.
+    above: BTreeSet<u32>,
+    /// Answered operations not linearized, by return time.
+    open: BTreeSet<(u64, u32)>,
+    value: Option<V>,
+    /// Per value: how many operations not linearized need the key to hold
+    /// it ([`Entry::requires`]), and how many may still write it.
+    needed: HashMap<Option<V>, u32>,
+    providers: HashMap<Option<V>, u32>,
+    /// The values needed that nothing left can write: if one of them is not
+    /// the current value, no linearization can follow.
+    starved: HashSet<Option<V>>,
+}
+
+impl<'e, 'a, V: Val> Search<'e, 'a, V> {
+    fn new(entries: &'e [Entry<'a, V>], d: usize) -> Self {
+        let open = entries[..d]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.ret.expect("answered").0, i as u32))
+            .collect();
+        let mut search = Search {
+            entries,
+            d,
+            linearized: vec![false; entries.len()],
+            lo: 0,
+            above: BTreeSet::new(),
+            open,
+            value: None,
+            needed: HashMap::new(),
+            providers: HashMap::new(),
+            starved: HashSet::new(),
+        };
+        for x in 0..entries.len() as u32 {
+            search.count(x, 1);
+        }
+        search
+    }
+
+    /// Adds `delta` to what operation `x` needs and provides.
+    fn count(&mut self, x: u32, delta: i32) {
+        let e = &self.entries[x as usize];
+        let touched = [(e.requires(), true), (e.provides(), false)];
+        for (v, need) in touched {
+            let Some(v) = v else { continue };
+            let map = if need { &mut self.needed } else { &mut self.providers };
+            let n = map.entry(v.clone()).or_insert(0);
+            *n = n.checked_add_signed(delta).expect("counts stay non-negative");
+            let starved = self.needed.get(&v).is_some_and(|n| *n > 0) && self.providers.get(&v).is_none_or(|n| *n == 0);
+            if starved {
+                self.starved.insert(v);
+            } else {
+                self.starved.remove(&v);
+            }
+        }
+    }
+
+    /// Whether no linearization can follow from here with `value`: some
+    /// operation still to go needs a value that the key does not hold and
+    /// nothing left can write.
+    fn dead(&self, value: &Option<V>) -> bool {
+        match self.starved.len() {
+            0 => false,
+            1 => !self.starved.contains(value),
+            _ => true,
+        }
+    }
+
+    /// The operations that may go next: not linearized, and invoked before
+    /// the earliest return of an answered operation not linearized.
+    /// Answered ones first.
+    ///
+    /// One that leaves the value as it is whatever it is applied to, given
+    /// its answer (a `Get`, an `Insert` answered `Exists`, a `Modify`
+    /// answered `Absent`), and gets its answer now, is the only candidate:
+    /// any linearization that places it later stays one with it moved here
+    /// (nothing still to go must precede it in real time, since it is a
+    /// candidate, and it changes no value).
+    fn candidates(&self) -> Vec<u32> {
+        let Some(&(horizon, _)) = self.open.first() else {
+            return Vec::new();
+        };
+        let before = |part: &[Entry<V>]| part.partition_point(|e| e.call < horizon);
+        let first = before(&self.entries[..self.d]);
+        let later = self.d + before(&self.entries[self.d..]);
+        let mut out = Vec::new();
+        for i in (self.lo as usize..first).chain(self.d..later) {
+            if self.linearized[i] {
+                continue;
+            }
+            let e = &self.entries[i];
+            if let Some((_, answer)) = e.ret {
+                let read_only = matches!(
+                    (&e.rec.op, answer),
+                    (Op::Get(_), _) | (Op::Insert(..), OpResult::Exists) | (Op::Modify(..), OpResult::Absent)
+                );
+                if read_only && sequential(&self.value, &e.rec.op).1 == *answer {
+                    return vec![i as u32];
+                }
+            }
+            out.push(i as u32);
+        }
+        out
+    }
+
+    fn mark(&mut self, x: u32) {
+        self.linearized[x as usize] = true;
+        self.count(x, -1);
+        if let Some((t, _)) = self.entries[x as usize].ret {
+            self.open.remove(&(t, x));
+        }
+        if x == self.lo {
+            self.lo += 1;
+            while (self.lo as usize) < self.linearized.len() && self.linearized[self.lo as usize] {
+                self.above.remove(&self.lo);
+                self.lo += 1;
+            }
+        } else {
+            self.above.insert(x);
+        }
+    }
+
+    fn unmark(&mut self, x: u32) {
+        self.linearized[x as usize] = false;
+        self.count(x, 1);
+        if let Some((t, _)) = self.entries[x as usize].ret {
+            self.open.insert((t, x));
+        }
+        if x > self.lo {
+            self.above.remove(&x);
+        } else {
+            self.above.extend(x + 1..self.lo);
+            self.lo = x;
+        }
+    }
+
+    /// What the search remembers: the linearized set and the value.
+    fn memo_key(&self, value: &Option<V>) -> (Vec<u32>, Option<V>) {
+        let mut set = Vec::with_capacity(self.above.len() + 1);
+        set.push(self.lo);
+        set.extend(self.above.iter().copied());
+        (set, value.clone())
+    }
+
+    fn run(&mut self, max_configs: usize) -> Result<(), Fail> {
+        if self.open.is_empty() {
+            return Ok(());
+        }
+        if self.dead(&self.value) {
+            // An answer no write on the key can explain: name it.
+            let stuck = (0..self.d)
+                .find(|&i| {
+                    self.entries[i]
+                        .requires()
+                        .is_some_and(|v| v != self.value && self.starved.contains(&v))
+                })
+                .unwrap_or(0);
+            return Err(Fail::Violated { deepest: 0, stuck });
+        }
+        let mut seen: HashSet<(Vec<u32>, Option<V>)> = HashSet::new();
+        let mut levels = vec![Level {
+            candidates: self.candidates(),
+            next: 0,
+            chosen: None,
+        }];
+        // The deepest partial linearization, for the explanation.
+        let mut deepest = (0usize, self.open.first().map_or(0, |&(_, i)| i as usize));
+        while let Some(level) = levels.last_mut() {
+            if let Some((x, before)) = level.chosen.take() {
+                self.unmark(x);
+                self.value = before;
+            }
+            let Some(&x) = level.candidates.get(level.next) else {
+                levels.pop();
+                continue;
+            };
+            level.next += 1;
+            let e = &self.entries[x as usize];
+            let (value, answer) = sequential(&self.value, &e.rec.op);
+            if e.ret.is_some_and(|(_, r)| *r != answer) {
+                continue;
+            }
+            self.mark(x);
+            if self.dead(&value) || !seen.insert(self.memo_key(&value)) {
+                self.unmark(x);
+                continue;
+            }
+            if seen.len() > max_configs {
+                return Err(Fail::GaveUp);
+            }
+            level.chosen = Some((x, std::mem::replace(&mut self.value, value)));
+            let Some(&(_, stuck)) = self.open.first() else {
+                return Ok(());
+            };
+            let done = self.d - self.open.len();
+            if done > deepest.0 {
+                deepest = (done, stuck as usize);
+            }
+            levels.push(Level {
+                candidates: self.candidates(),
+                next: 0,
+                chosen: None,
+            });
+        }
+        Err(Fail::Violated {
+            deepest: deepest.0,
+            stuck: deepest.1,
+        })
+    }
+}
