@@ -40,7 +40,9 @@ pub struct OpRecord<V> {
 pub enum Outcome {
     /// Took effect, with this result.
     Ok,
-    /// Did not take effect (a conditional op's condition failed).
+    /// Did not take effect: a conditional op's condition failed, or the
+    /// request was never sent (answered `Unavailable` by the client itself
+    /// in the cycle it was invoked).
     Fail,
     /// Unknown: `Unavailable`, or no response.
     Info,
@@ -61,11 +63,17 @@ impl<V: Val> OpRecord<V> {
             .map(|r| 3 * r.cycle as u64 + if r.cycle == self.invoke { 2 } else { 0 })
     }
 
-    /// ok / fail / info.
+    /// ok / fail / info. A request answered `Unavailable` in the cycle it
+    /// was invoked was never sent (the client answers so itself when its
+    /// upstream is dead; any other answer takes a cycle at least): `fail`.
     pub fn outcome(&self) -> Outcome {
         match &self.ret {
-            None
-            | Some(Ret {
+            None => Outcome::Info,
+            Some(Ret {
+                result: OpResult::Unavailable,
+                cycle,
+            }) if *cycle == self.invoke => Outcome::Fail,
+            Some(Ret {
                 result: OpResult::Unavailable,
                 ..
             }) => Outcome::Info,
@@ -227,8 +235,9 @@ struct Line<V> {
 
 enum Event<V> {
     Invoke(Op<()>, Option<V>),
-    /// A completion: its type, `f`, value and previous value as written.
-    Complete(&'static str, String, Option<Json>, Option<Json>),
+    /// A completion: its type, `f`, value and previous value as written,
+    /// and whether it says `"error": "unavailable"`.
+    Complete(&'static str, String, Option<Json>, Option<Json>, bool),
 }
 
 /// Largest client number a history can hold: `u16::MAX` is reserved (the
@@ -323,7 +332,8 @@ fn read_lines<V: Val>(input: impl BufRead, lines: &mut Vec<Line<V>>) -> Result<(
                     _ => "info",
                 };
                 let get = |k: &str| ev.get(k).cloned();
-                Event::Complete(ty, f.to_string(), get("value"), get("previous"))
+                let unavailable = ev.get("error").and_then(Json::as_str) == Some("unavailable");
+                Event::Complete(ty, f.to_string(), get("value"), get("previous"), unavailable)
             }
             other => return Err(bad(format!("unknown type {other:?}"))),
         };
@@ -435,7 +445,7 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                     ret: None,
                 });
             }
-            Event::Complete(ty, f, value, previous) => {
+            Event::Complete(ty, f, value, previous, unavailable) => {
                 let i = open
                     .remove(&l.process)
                     .ok_or_else(|| bad(format!("process {} completes nothing", l.process)))?;
@@ -467,6 +477,14 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                 let missing = |k: &str| bad(format!("missing field {k:?}"));
                 let result = match (*ty, &rec.op) {
                     ("info", _) => OpResult::Unavailable,
+                    // Never sent: answered by the client in its invoking cycle.
+                    ("fail", _) if *unavailable && cycle == rec.invoke => OpResult::Unavailable,
+                    ("fail", _) if *unavailable => {
+                        return Err(bad(format!(
+                            "a request failed as unavailable (never sent) completes in the cycle it was invoked, {}",
+                            rec.invoke
+                        )))
+                    }
                     ("ok", Op::Get(_)) => match value.as_ref().ok_or_else(|| missing("value"))? {
                         Json::Null => OpResult::Value(None),
                         v => OpResult::Value(Some(read("value", v)?)),
@@ -573,6 +591,15 @@ mod tests {
         write_jsonl(&h, &mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
         assert!(text.lines().next().unwrap().contains(r#""type":"invoke""#));
+        // The Delete answered Unavailable in its invoking cycle was never
+        // sent: `fail`, not `info`.
+        let never_sent = text
+            .lines()
+            .find(|l| l.contains(r#""f":"delete""#) && !l.contains("invoke"))
+            .unwrap();
+        assert!(never_sent.contains(r#""type":"fail""#), "{never_sent}");
+        assert!(never_sent.contains(r#""error":"unavailable""#), "{never_sent}");
+        assert_eq!(h.ops[3].outcome(), Outcome::Fail);
         let back: History<u64> = read_jsonl(&buf[..]).unwrap();
         let mut a = h.ops.clone();
         let mut b = back.ops.clone();
@@ -677,6 +704,18 @@ mod tests {
             "line 3: process 0 reuses tag 1"
         );
         assert_eq!(err(&["[1,2]".to_string()]), "line 1: not a JSON object");
+        // A request never sent fails in its invoking cycle, not later.
+        assert_eq!(
+            err(&[
+                a.clone(),
+                with(json!({"type": "fail", "error": "unavailable"}), b.clone())
+            ]),
+            "line 2: a request failed as unavailable (never sent) completes in the cycle it was invoked, 0"
+        );
+        assert_eq!(
+            err(&[a.clone(), with(json!({"type": "fail"}), b.clone())]),
+            "line 2: put cannot fail"
+        );
         assert_eq!(
             err(&[
                 ev("invoke", 0, "get", 1, Json::Null, 0),

@@ -3,7 +3,8 @@
 use serde_json::json;
 use std::io::BufReader;
 use std::time::Instant;
-use tidekv::history::{read_jsonl_ids, History, HistoryError, Outcome, Renamed};
+use tidekv::history::{read_jsonl_ids, History, HistoryError, Renamed};
+use tidekv::node::OpResult;
 use tidekv_checks::{self as checks, Verdict};
 
 /// Exit codes of `tidekv verify`, as `--help` states them.
@@ -80,7 +81,7 @@ pub fn verify(history: &History<u64>, max_configs: usize) -> Verification {
     let unavailable = history
         .ops
         .iter()
-        .find(|o| o.ret.is_some() && o.outcome() == Outcome::Info);
+        .find(|o| o.ret.as_ref().is_some_and(|r| r.result == OpResult::Unavailable));
     let (avail, avail_why) = match unavailable {
         None => (Verdict::Holds, None),
         Some(o) => (

@@ -207,6 +207,50 @@ fn verify_says_unknown_when_its_search_gives_up() {
     std::fs::remove_dir_all(file.parent().unwrap()).ok();
 }
 
+/// The two histories issue 17 names, on which `verify` used to give up,
+/// hold: 15 clients each putting a different value to one key in the same
+/// cycles, all acknowledged, then a read; one client whose 14 puts are each
+/// answered `Unavailable` by the client itself (never sent: written `fail`),
+/// then a read of absent. A read of one of the unsent values is a violation.
+#[test]
+fn verify_decides_the_histories_it_used_to_give_up_on() {
+    use serde_json::json;
+    let mut lines: Vec<_> = (0..15).map(|c| ev("invoke", c, "put", 1, json!(c + 1), 0)).collect();
+    lines.extend((0..15).map(|c| ev("ok", c, "put", 1, json!(c + 1), 4)));
+    lines.push(ev("invoke", 3, "get", 1, json!(null), 4));
+    lines.push(ev("ok", 3, "get", 1, json!(9), 8));
+    let unavailable = |read: serde_json::Value| {
+        let mut lines = Vec::new();
+        for i in 0..14u64 {
+            lines.push(ev("invoke", 0, "put", 1, json!(i + 1), 2 * i));
+            let mut done = ev("fail", 0, "put", 1, json!(i + 1), 2 * i);
+            done["error"] = json!("unavailable");
+            lines.push(done);
+        }
+        lines.push(ev("invoke", 0, "get", 1, json!(null), 40));
+        lines.push(ev("ok", 0, "get", 1, read, 44));
+        lines
+    };
+    let cases = [
+        ("puts", lines, 0, "holds"),
+        ("unsent", unavailable(json!(null)), 0, "holds"),
+        ("unsent-read", unavailable(json!(7)), 1, "violated"),
+    ];
+    for (name, lines, code, verdict) in cases {
+        let file = history_file(name, &lines);
+        let out = tidekv(&["verify", file.to_str().unwrap(), "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["properties"]["linearizable"], verdict, "{name}: {v}");
+        std::fs::remove_dir_all(file.parent().unwrap()).ok();
+    }
+}
+
 /// Bad or inconsistent histories are one-line errors naming the line (exit
 /// 2), an empty one says so, and Jepsen-sized numbers keep their identity.
 #[test]
