@@ -38,6 +38,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tidekv::history::{History, OpRecord, Outcome};
 use tidekv::node::{Key, Op, OpResult, Val};
 
+/// Default bound on the (set, value) pairs remembered per key: about 200
+/// bytes each, so at most some 200 MB; `tidekv verify --max-configs` changes
+/// it.
+pub const CONFIGS_MAX: usize = 1_000_000;
+
 /// An operation as the search sees it.
 struct Entry<'a, V> {
     rec: &'a OpRecord<V>,

@@ -23,9 +23,10 @@ pub struct VerifyArgs {
     /// Print one JSON object: {"operations": n, "properties": {...}, ...}.
     #[arg(long)]
     pub json: bool,
-    /// Bound on the linearizability search (configurations per key): past
-    /// it, `linearizable` is "unknown" (exit 3) rather than a verdict.
-    #[arg(long, default_value_t = checks::monitor::CONFIGS_MAX, value_parser = max_configs)]
+    /// Bound on the linearizability search: (linearized set, value) pairs
+    /// remembered per key, about 200 bytes each. Past it, `linearizable` is
+    /// "unknown" (exit 3) rather than a verdict.
+    #[arg(long, default_value_t = checks::wgl::CONFIGS_MAX, value_parser = max_configs)]
     pub max_configs: usize,
 }
 
