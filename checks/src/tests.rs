@@ -750,7 +750,10 @@ fn a_request_never_sent_has_no_effect() {
     let never_sent = hist(2);
     assert_eq!(never_sent.ops[0].outcome(), Outcome::Fail);
     assert!(!brute_force(&never_sent.ops));
-    assert!(matches!(linearizability(&never_sent, 100), Err(NotLinearizable::Violated(_))));
+    assert!(matches!(
+        linearizability(&never_sent, 100),
+        Err(NotLinearizable::Violated(_))
+    ));
     assert_eq!(linearizable(&never_sent), Ok(()));
     assert!(no_stale_reads(&never_sent).is_err());
     // Answered a cycle later, it may have been sent: it may have taken effect.
@@ -761,3 +764,36 @@ fn a_request_never_sent_has_no_effect() {
     assert_eq!(no_stale_reads(&maybe), Ok(()));
 }
 
+/// Two writes each the only one of its value, and two later reads that
+/// disagree on which came last: decided before any search ("must each take
+/// effect after the other"); with a second write of one of the values, or
+/// a read concurrent with the writes, it is linearizable again.
+#[test]
+fn crossed_reads_of_unique_writes_are_decided_at_once() {
+    let base = |extra: Vec<OpRecord<u8>>| {
+        let mut ops = vec![
+            op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+            op(1, Op::Put(0, 2), 0, Some((4, OpResult::Ok))),
+            op(2, Op::Get(0), 4, Some((8, OpResult::Value(Some(1))))),
+            op(3, Op::Get(0), 4, Some((8, OpResult::Value(Some(2))))),
+        ];
+        ops.extend(extra);
+        h(ops)
+    };
+    let crossed = base(vec![]);
+    assert!(!brute_force(&crossed.ops));
+    match linearizability(&crossed, 10) {
+        Err(NotLinearizable::Violated(why)) => assert!(why.contains("must each take effect after the other"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Another write of 1, concurrent with the reads: 2, then 1 again.
+    let rewritten = base(vec![op(4, Op::Put(0, 1), 4, Some((8, OpResult::Ok)))]);
+    assert!(brute_force(&rewritten.ops));
+    assert_eq!(linearizability(&rewritten, 1000), Ok(()));
+    // A read of 1 concurrent with the writes sees 1 before 2 is written.
+    let mut early = base(vec![]);
+    early.ops[2].invoke = 1;
+    early.ops[2].ret.as_mut().unwrap().cycle = 3;
+    assert!(brute_force(&early.ops));
+    assert_eq!(linearizability(&early, 1000), Ok(()));
+}

@@ -125,6 +125,13 @@ pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max_configs: usize) -> 
             "k{key}: {} cannot be linearized (at best {deepest} of the key's {d} answered operations linearize)",
             describe(entries[stuck].rec)
         )),
+        Fail::Crossed { reads, writes } => NotLinearizable::Violated(format!(
+            "k{key}: {} and {} read the values of {} and {}, which must each take effect after the other",
+            describe(entries[reads.0].rec),
+            describe(entries[reads.1].rec),
+            describe(entries[writes.0].rec),
+            describe(entries[writes.1].rec)
+        )),
         Fail::GaveUp => {
             let (concurrent, of_unknown) = concurrency(&entries);
             NotLinearizable::Unknown(format!(
@@ -164,7 +171,65 @@ enum Fail {
         deepest: usize,
         stuck: usize,
     },
+    /// Two operations need the values of two writes, each the only write of
+    /// its value, and each write must precede the other's reader: see
+    /// [`crossed`].
+    Crossed {
+        reads: (usize, usize),
+        writes: (usize, usize),
+    },
     GaveUp,
+}
+
+/// Two answers that no order can give, found before any search: operations
+/// `r1` and `r2` need values `v1 != v2` ([`Entry::requires`]), each written
+/// by exactly one operation on the key, `p1` and `p2`, both answered; and
+/// `p2` returned before `r1` was invoked, `p1` before `r2`. Then `p2` goes
+/// before `r1` and leaves `v2`, so `p1` must take effect between `p2` and
+/// `r1`: after `p2`; and likewise `p2` after `p1`. Histories of concurrent
+/// writes of unique values, with later reads that disagree on which came
+/// last, are decided this way at once rather than by trying every order of
+/// the writes. Returns `((r1, r2), (p1, p2))`.
+fn crossed<V: Val>(entries: &[Entry<V>], d: usize) -> Option<((usize, usize), (usize, usize))> {
+    let mut providers: HashMap<Option<V>, (u32, usize)> = HashMap::new();
+    let mut last_reader: HashMap<Option<V>, (u64, usize)> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(v) = e.provides() {
+            let p = providers.entry(v).or_insert((0, i));
+            p.0 += 1;
+        }
+        if let Some(v) = e.requires() {
+            let r = last_reader.entry(v).or_insert((e.call, i));
+            if e.call > r.0 {
+                *r = (e.call, i);
+            }
+        }
+    }
+    // Per value read: (the provider's return, the last reader's invocation),
+    // where that provider is the only one, answered, not the reader itself,
+    // and returned before the reader was invoked.
+    let mut spans: Vec<(u64, u64, usize, usize)> = last_reader
+        .iter()
+        .filter_map(|(v, &(call, r))| {
+            let &(n, p) = providers.get(v)?;
+            let returned = entries[p].ret.filter(|_| n == 1 && p < d && p != r)?.0;
+            (returned < call).then_some((returned, call, p, r))
+        })
+        .collect();
+    spans.sort_unstable();
+    // Two spans overlap: each provider returned before the other's reader.
+    let mut widest: Option<(u64, usize, usize)> = None;
+    for &(start, end, p, r) in &spans {
+        if let Some((w_end, w_p, w_r)) = widest {
+            if start < w_end {
+                return Some(((w_r, r), (w_p, p)));
+            }
+        }
+        if widest.is_none_or(|(w_end, _, _)| end > w_end) {
+            widest = Some((end, p, r));
+        }
+    }
+    None
 }
 
 /// One level of the depth-first search: the operations that may go next,
@@ -330,6 +395,9 @@ impl<'e, 'a, V: Val> Search<'e, 'a, V> {
     fn run(&mut self, max_configs: usize) -> Result<(), Fail> {
         if self.open.is_empty() {
             return Ok(());
+        }
+        if let Some((reads, writes)) = crossed(self.entries, self.d) {
+            return Err(Fail::Crossed { reads, writes });
         }
         if self.dead(&self.value) {
             // An answer no write on the key can explain: name it.
