@@ -235,9 +235,12 @@ struct Line<V> {
 
 enum Event<V> {
     Invoke(Op<()>, Option<V>),
-    /// A completion: its type, `f`, value and previous value as written,
-    /// and whether it says `"error": "unavailable"`.
-    Complete(&'static str, String, Option<Json>, Option<Json>, bool),
+    /// A completion: its type and `f`; its `value` where it matters (a
+    /// `Get`'s answer, or a write's value: `None` when missing, `Some(None)`
+    /// for null); the `previous` value of a `Modify` answered ok; whether it
+    /// says `"error": "unavailable"`. Parsed here, so that the file's JSON is
+    /// not kept.
+    Complete(&'static str, &'static str, Option<Option<V>>, Option<V>, bool),
 }
 
 /// Largest client number a history can hold: `u16::MAX` is reserved (the
@@ -251,20 +254,25 @@ const PROCESS_MAX: u64 = u16::MAX as u64 - 1;
 /// completion matching its invocation. Any inconsistency is an error naming
 /// the line; so is a file with no operation ([`HistoryError::Empty`]).
 pub fn read_jsonl_ids<V: Val>(input: impl BufRead) -> Result<(History<V>, Renamed), HistoryError> {
-    let mut lines: Vec<Line<V>> = Vec::new();
-    match read_lines(input, &mut lines) {
-        Ok(()) => build(lines),
-        // A line that does not read: an inconsistency in the lines before it
-        // comes first.
-        Err(e) => Err(match build(lines) {
-            Err(HistoryError::Bad { line, msg }) => HistoryError::Bad { line, msg },
-            _ => e,
-        }),
-    }
+    let mut builder = Builder {
+        history: History::new(),
+        processes: Numbering::default(),
+        keys: Numbering::default(),
+        first_cycle: None,
+        cycle_base: None,
+        open: HashMap::new(),
+        tags: Default::default(),
+        same_cycle: HashMap::new(),
+    };
+    read_lines(input, &mut |line| builder.add(line))?;
+    builder.finish()
 }
 
-/// Checks each line on its own, appending it to `lines`.
-fn read_lines<V: Val>(input: impl BufRead, lines: &mut Vec<Line<V>>) -> Result<(), HistoryError> {
+/// Checks each line on its own, handing it to `add`.
+fn read_lines<V: Val>(
+    input: impl BufRead,
+    add: &mut impl FnMut(Line<V>) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
     let (mut last_index, mut last_time, mut last_cycle) = (None::<u64>, None::<u64>, None::<u64>);
     for (n, line) in input.lines().enumerate() {
         let line = line?;
@@ -331,90 +339,187 @@ fn read_lines<V: Val>(input: impl BufRead, lines: &mut Vec<Line<V>>) -> Result<(
                     "fail" => "fail",
                     _ => "info",
                 };
-                let get = |k: &str| ev.get(k).cloned();
+                let f = match f {
+                    "get" => "get",
+                    "put" => "put",
+                    "delete" => "delete",
+                    "insert" => "insert",
+                    "modify" => "modify",
+                    other => return Err(bad(format!("unknown f {other:?}"))),
+                };
+                let value = match ev.get("value") {
+                    Some(j) if f != "delete" && (f != "get" || ty == "ok") && !j.is_null() => Some(Some(
+                        serde_json::from_value(j.clone()).map_err(|e| bad(format!("value: {e}")))?,
+                    )),
+                    Some(_) => Some(None),
+                    None => None,
+                };
+                let previous = match (ty, f, ev.get("previous")) {
+                    ("ok", "modify", Some(j)) if !j.is_null() => {
+                        Some(serde_json::from_value(j.clone()).map_err(|e| bad(format!("previous: {e}")))?)
+                    }
+                    _ => None,
+                };
                 let unavailable = ev.get("error").and_then(Json::as_str) == Some("unavailable");
-                Event::Complete(ty, f.to_string(), get("value"), get("previous"), unavailable)
+                Event::Complete(ty, f, value, previous, unavailable)
             }
             other => return Err(bad(format!("unknown type {other:?}"))),
         };
-        lines.push(Line {
+        add(Line {
             line: lineno,
             process,
             key,
             cycle,
             tag,
             event,
-        });
+        })?;
     }
     Ok(())
 }
 
-/// Numbers kept as they are when all fit below `max`, else renumbered densely
-/// in order of first appearance.
-fn renumber(seen: impl Iterator<Item = u64> + Clone, max: u64) -> Option<(Vec<u64>, HashMap<u64, u64>)> {
-    if seen.clone().all(|x| x <= max) {
-        return None;
-    }
-    let mut names = Vec::new();
-    let mut number = HashMap::new();
-    for x in seen {
-        number.entry(x).or_insert_with(|| {
-            names.push(x);
-            names.len() as u64 - 1
-        });
-    }
-    Some((names, number))
+/// Numbers kept as they are while all fit below `max`; from the first that
+/// does not, every number renumbered densely in order of first appearance.
+#[derive(Default)]
+struct Numbering {
+    dense: Option<(Vec<u64>, HashMap<u64, u64>)>,
 }
 
-/// Pairs the checked lines into operations.
-fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryError> {
-    let bad = |line: usize, msg: String| HistoryError::Bad { line, msg };
-    let processes = renumber(lines.iter().map(|l| l.process), PROCESS_MAX);
-    let keys = renumber(lines.iter().map(|l| l.key), u32::MAX as u64);
-    let first_cycle = lines.first().map_or(0, |l| l.cycle);
-    let last_cycle = lines.last().map_or(0, |l| l.cycle);
-    let cycle_base = (last_cycle > u32::MAX as u64).then_some(first_cycle);
-    if let Some((names, _)) = &processes {
-        if names.len() as u64 > PROCESS_MAX + 1 {
-            let l = &lines[lines.len() - 1];
-            return Err(bad(l.line, format!("more than {} distinct processes", PROCESS_MAX + 1)));
+impl Numbering {
+    /// The number of `x`; `seen` lists the numbers given so far in order of
+    /// first appearance (they are `x`s that fit), for the switch to dense
+    /// numbers, after which the caller renumbers what it holds with
+    /// [`Numbering::get`].
+    fn number(&mut self, x: u64, max: u64, seen: impl FnOnce() -> Vec<u64>) -> (u64, bool) {
+        let mut switched = false;
+        if self.dense.is_none() {
+            if x <= max {
+                return (x, false);
+            }
+            let mut d = (Vec::new(), HashMap::new());
+            for y in seen() {
+                Self::insert(&mut d, y);
+            }
+            self.dense = Some(d);
+            switched = true;
         }
+        let d = self.dense.as_mut().expect("dense numbers");
+        (Self::insert(d, x), switched)
     }
-    let mut history = History::new();
-    let mut open: HashMap<u64, usize> = HashMap::new();
-    let mut tags: std::collections::HashSet<(u64, u32)> = Default::default();
-    // Per process: the cycle its last operation was both invoked and
-    // completed in, which it cannot invoke in again.
-    let mut same_cycle: HashMap<u64, u64> = HashMap::new();
-    for l in &lines {
-        let bad = |msg: String| bad(l.line, msg);
-        let client = match &processes {
-            Some((_, number)) => number[&l.process] as u16,
-            None => l.process as u16,
-        };
-        let key = match &keys {
-            Some((_, number)) => number[&l.key] as Key,
-            None => l.key as Key,
-        };
-        let cycle = match cycle_base {
-            Some(base) => u32::try_from(l.cycle - base).map_err(|_| {
-                bad(format!(
-                    "cycle {} is 2^32 or more cycles after the first cycle {base}",
-                    l.cycle
-                ))
-            })?,
-            None => l.cycle as u32,
-        };
+
+    fn insert((names, number): &mut (Vec<u64>, HashMap<u64, u64>), x: u64) -> u64 {
+        *number.entry(x).or_insert_with(|| {
+            names.push(x);
+            names.len() as u64 - 1
+        })
+    }
+
+    /// The dense number of an `x` already numbered.
+    fn get(&self, x: u64) -> u64 {
+        self.dense.as_ref().map_or(x, |(_, number)| number[&x])
+    }
+}
+
+/// Builds the history line by line.
+struct Builder<V> {
+    history: History<V>,
+    processes: Numbering,
+    keys: Numbering,
+    first_cycle: Option<u64>,
+    cycle_base: Option<u64>,
+    /// Per process (as in the file): its operation in flight.
+    open: HashMap<u64, usize>,
+    tags: std::collections::HashSet<(u64, u32)>,
+    /// Per process: the cycle its last operation was both invoked and
+    /// completed in, which it cannot invoke in again.
+    same_cycle: HashMap<u64, u64>,
+}
+
+/// The same operation on another key.
+fn with_key<V: Val>(op: &Op<V>, key: Key) -> Op<V> {
+    match op {
+        Op::Get(_) => Op::Get(key),
+        Op::Put(_, v) => Op::Put(key, v.clone()),
+        Op::Delete(_) => Op::Delete(key),
+        Op::Insert(_, v) => Op::Insert(key, v.clone()),
+        Op::Modify(_, v) => Op::Modify(key, v.clone()),
+    }
+}
+
+/// Distinct values in order of first appearance.
+fn first_seen(xs: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut seen = std::collections::HashSet::new();
+    xs.filter(|x| seen.insert(*x)).collect()
+}
+
+impl<V: Val> Builder<V> {
+    fn client(&mut self, l: &Line<V>) -> Result<u16, HistoryError> {
+        let ops = &self.history.ops;
+        let (n, switched) = self.processes.number(l.process, PROCESS_MAX, || {
+            first_seen(ops.iter().map(|o| o.client as u64))
+        });
+        if switched {
+            for o in self.history.ops.iter_mut() {
+                o.client = self.processes.get(o.client as u64) as u16;
+            }
+        }
+        if n > PROCESS_MAX {
+            return Err(HistoryError::Bad {
+                line: l.line,
+                msg: format!("more than {} distinct processes", PROCESS_MAX + 1),
+            });
+        }
+        Ok(n as u16)
+    }
+
+    fn key(&mut self, l: &Line<V>) -> Key {
+        let ops = &self.history.ops;
+        let (n, switched) = self.keys.number(l.key, u32::MAX as u64, || {
+            first_seen(ops.iter().map(|o| o.op.key() as u64))
+        });
+        if switched {
+            for o in self.history.ops.iter_mut() {
+                o.op = with_key(&o.op, self.keys.get(o.op.key() as u64) as Key);
+            }
+        }
+        n as Key
+    }
+
+    fn cycle(&mut self, l: &Line<V>) -> Result<u32, HistoryError> {
+        let first = *self.first_cycle.get_or_insert(l.cycle);
+        if self.cycle_base.is_none() && l.cycle > u32::MAX as u64 {
+            self.cycle_base = Some(first);
+            let base = first as u32; // fits: every cycle so far did
+            for o in self.history.ops.iter_mut() {
+                o.invoke -= base;
+                if let Some(r) = o.ret.as_mut() {
+                    r.cycle -= base;
+                }
+            }
+        }
+        let base = self.cycle_base.unwrap_or(0);
+        u32::try_from(l.cycle - base).map_err(|_| HistoryError::Bad {
+            line: l.line,
+            msg: format!("cycle {} is 2^32 or more cycles after the first cycle {base}", l.cycle),
+        })
+    }
+
+    /// Adds one checked line.
+    fn add(&mut self, l: Line<V>) -> Result<(), HistoryError> {
+        let bad = |msg: String| HistoryError::Bad { line: l.line, msg };
+        let client = self.client(&l)?;
+        let key = self.key(&l);
+        let cycle = self.cycle(&l)?;
         let tag = l
             .tag
             .map(|t| u32::try_from(t).map_err(|_| bad(format!("tag {t} is 2^32 or more"))))
             .transpose()?;
+        let history = &mut self.history;
         match &l.event {
             Event::Invoke(op, v) => {
-                if open.contains_key(&l.process) {
+                if self.open.contains_key(&l.process) {
                     return Err(bad(format!("process {} invoked twice without completing", l.process)));
                 }
-                if same_cycle.get(&l.process) == Some(&l.cycle) {
+                if self.same_cycle.get(&l.process) == Some(&l.cycle) {
                     return Err(bad(format!(
                         "process {} invokes again in cycle {}, in which its previous operation was invoked and completed",
                         l.process, l.cycle
@@ -433,10 +538,10 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                     None => u32::try_from(history.ops.len())
                         .map_err(|_| bad("more than 2^32 operations without tags".into()))?,
                 };
-                if !tags.insert((l.process, tag)) {
+                if !self.tags.insert((l.process, tag)) {
                     return Err(bad(format!("process {} reuses tag {tag}", l.process)));
                 }
-                open.insert(l.process, history.ops.len());
+                self.open.insert(l.process, history.ops.len());
                 history.ops.push(OpRecord {
                     client,
                     tag,
@@ -446,11 +551,12 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                 });
             }
             Event::Complete(ty, f, value, previous, unavailable) => {
-                let i = open
+                let i = self
+                    .open
                     .remove(&l.process)
                     .ok_or_else(|| bad(format!("process {} completes nothing", l.process)))?;
                 let rec = &mut history.ops[i];
-                if rec.op.name() != f {
+                if rec.op.name() != *f {
                     return Err(bad(format!("completion {f:?} for an invoked {:?}", rec.op.name())));
                 }
                 if rec.op.key() != key {
@@ -466,12 +572,9 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                         rec.tag
                     )));
                 }
-                let read = |what: &str, j: &Json| {
-                    serde_json::from_value::<V>(j.clone()).map_err(|e| bad(format!("{what}: {e}")))
-                };
-                if let (Some(v), Some(value)) = (rec.op.value(), value.as_ref().filter(|j| !j.is_null())) {
-                    if &read("value", value)? != v {
-                        return Err(bad(format!("completion value {value} differs from the invoked one")));
+                if let (Some(v), Some(Some(value))) = (rec.op.value(), value) {
+                    if value != v {
+                        return Err(bad(format!("completion value {value:?} differs from the invoked one")));
                     }
                 }
                 let missing = |k: &str| bad(format!("missing field {k:?}"));
@@ -485,34 +588,33 @@ fn build<V: Val>(lines: Vec<Line<V>>) -> Result<(History<V>, Renamed), HistoryEr
                             rec.invoke
                         )))
                     }
-                    ("ok", Op::Get(_)) => match value.as_ref().ok_or_else(|| missing("value"))? {
-                        Json::Null => OpResult::Value(None),
-                        v => OpResult::Value(Some(read("value", v)?)),
-                    },
-                    ("ok", Op::Modify(..)) => {
-                        OpResult::Modified(read("previous", previous.as_ref().ok_or_else(|| missing("previous"))?)?)
-                    }
+                    ("ok", Op::Get(_)) => OpResult::Value(value.clone().ok_or_else(|| missing("value"))?),
+                    ("ok", Op::Modify(..)) => OpResult::Modified(previous.clone().ok_or_else(|| missing("previous"))?),
                     ("ok", _) => OpResult::Ok,
                     ("fail", Op::Insert(..)) => OpResult::Exists,
                     ("fail", Op::Modify(..)) => OpResult::Absent,
                     (_, op) => return Err(bad(format!("{} cannot fail", op.name()))),
                 };
                 if cycle == rec.invoke {
-                    same_cycle.insert(l.process, l.cycle);
+                    self.same_cycle.insert(l.process, l.cycle);
                 }
                 rec.ret = Some(Ret { cycle, result });
             }
         }
+        Ok(())
     }
-    if history.ops.is_empty() {
-        return Err(HistoryError::Empty);
+
+    fn finish(self) -> Result<(History<V>, Renamed), HistoryError> {
+        if self.history.ops.is_empty() {
+            return Err(HistoryError::Empty);
+        }
+        let renamed = Renamed {
+            processes: self.processes.dense.map(|(names, _)| names),
+            keys: self.keys.dense.map(|(names, _)| names),
+            cycle_base: self.cycle_base,
+        };
+        Ok((self.history, renamed))
     }
-    let renamed = Renamed {
-        processes: processes.map(|(names, _)| names),
-        keys: keys.map(|(names, _)| names),
-        cycle_base,
-    };
-    Ok((history, renamed))
 }
 
 #[cfg(test)]
