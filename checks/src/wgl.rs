@@ -26,6 +26,12 @@
 //!   was never sent (a client answers so itself when its front end is dead):
 //!   it had no effect and is left out ([`OpRecord::outcome`] is `Fail`).
 //!
+//! - Before searching, [`crossed`] looks for two reads of two writes, each
+//!   the only write of its value, that must each take effect after the
+//!   other: the usual shape of a stale read, decided at once.
+//! - While searching, a branch dies as soon as an operation still to go
+//!   needs a value the key does not hold and no write left can give.
+//!
 //! The search succeeds as soon as every operation with an answer is
 //! linearized. It is bounded by the number of (set, value) pairs remembered
 //! per key; past the bound the key is undecided and the verdict `unknown`.
