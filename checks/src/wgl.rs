@@ -26,7 +26,7 @@
 //!   was never sent (a client answers so itself when its front end is dead):
 //!   it had no effect and is left out ([`OpRecord::outcome`] is `Fail`).
 //!
-//! - Before searching, [`crossed`] looks for two reads of two writes, each
+//! - Before searching, `crossed` looks for two reads of two writes, each
 //!   the only write of its value, that must each take effect after the
 //!   other: the usual shape of a stale read, decided at once.
 //! - While searching, a branch dies as soon as an operation still to go
