@@ -41,6 +41,7 @@
 use crate::monitor::sequential;
 use crate::{describe, NotLinearizable};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Instant;
 use tidekv::history::{History, OpRecord, Outcome};
 use tidekv::node::{Key, Op, OpResult, Val};
 
@@ -80,17 +81,37 @@ impl<V: Val> Entry<'_, V> {
     }
 }
 
+/// Where the search gives up: after `configs` remembered (set, value) pairs
+/// on a key, or at `deadline`.
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    pub configs: usize,
+    pub deadline: Option<Instant>,
+}
+
 /// Linearizability of a whole history, key by key, with at most
 /// `max_configs` remembered (set, value) pairs per key. A violated key wins
 /// over an undecided one.
 pub fn linearizability<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
+    linearizability_bounded(
+        history,
+        Bound {
+            configs: max_configs,
+            deadline: None,
+        },
+    )
+}
+
+/// [`linearizability`] that also gives up at `bound.deadline`: the keys not
+/// decided by then are undecided.
+pub fn linearizability_bounded<V: Val>(history: &History<V>, bound: Bound) -> Result<(), NotLinearizable> {
     let mut by_key: BTreeMap<Key, Vec<&OpRecord<V>>> = BTreeMap::new();
     for op in &history.ops {
         by_key.entry(op.op.key()).or_default().push(op);
     }
     let mut unknown = None;
     for (key, ops) in by_key {
-        match check_key(key, &ops, max_configs) {
+        match check_key(key, &ops, bound) {
             Ok(()) => {}
             Err(NotLinearizable::Violated(why)) => return Err(NotLinearizable::Violated(why)),
             Err(NotLinearizable::Unknown(why)) => {
@@ -102,7 +123,7 @@ pub fn linearizability<V: Val>(history: &History<V>, max_configs: usize) -> Resu
 }
 
 /// The search on the operations of one key.
-pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max_configs: usize) -> Result<(), NotLinearizable> {
+pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], bound: Bound) -> Result<(), NotLinearizable> {
     // Operations with an answer first (ids 0..d), then those of unknown
     // outcome (d..n), each part in invocation order.
     let mut definite: Vec<Entry<V>> = Vec::new();
@@ -126,7 +147,7 @@ pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max_configs: usize) -> 
     let d = definite.len();
     let entries: Vec<Entry<V>> = definite.into_iter().chain(unknown).collect();
     let mut search = Search::new(&entries, d);
-    search.run(max_configs).map_err(|fail| match fail {
+    search.run(bound).map_err(|fail| match fail {
         Fail::Violated { deepest, stuck } => NotLinearizable::Violated(format!(
             "k{key}: {} cannot be linearized (at best {deepest} of the key's {d} answered operations linearize)",
             describe(entries[stuck].rec)
@@ -138,11 +159,15 @@ pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max_configs: usize) -> 
             describe(entries[writes.0].rec),
             describe(entries[writes.1].rec)
         )),
-        Fail::GaveUp => {
+        Fail::GaveUp { configs, timeout } => {
             let (concurrent, of_unknown) = concurrency(&entries);
+            let why = if timeout {
+                format!("gave up at the time limit after {configs} configurations")
+            } else {
+                format!("gave up after {configs} configurations")
+            };
             NotLinearizable::Unknown(format!(
-                "k{key}: gave up after {max_configs} configurations, with up to {concurrent} operations \
-                 concurrent on the key ({of_unknown} of unknown outcome)"
+                "k{key}: {why}, with up to {concurrent} operations concurrent on the key ({of_unknown} of unknown outcome)"
             ))
         }
     })
@@ -173,10 +198,7 @@ fn concurrency<V>(entries: &[Entry<V>]) -> (usize, usize) {
 enum Fail {
     /// No linearization: the most answered operations any partial one held,
     /// and the operation that then could not go next.
-    Violated {
-        deepest: usize,
-        stuck: usize,
-    },
+    Violated { deepest: usize, stuck: usize },
     /// Two operations need the values of two writes, each the only write of
     /// its value, and each write must precede the other's reader: see
     /// [`crossed`].
@@ -184,7 +206,8 @@ enum Fail {
         reads: (usize, usize),
         writes: (usize, usize),
     },
-    GaveUp,
+    /// Past the bound: how many configurations, and whether the time ran out.
+    GaveUp { configs: usize, timeout: bool },
 }
 
 /// Two answers that no order can give, found before any search: operations
@@ -398,7 +421,7 @@ impl<'e, 'a, V: Val> Search<'e, 'a, V> {
         (set, value.clone())
     }
 
-    fn run(&mut self, max_configs: usize) -> Result<(), Fail> {
+    fn run(&mut self, bound: Bound) -> Result<(), Fail> {
         if self.open.is_empty() {
             return Ok(());
         }
@@ -444,8 +467,17 @@ impl<'e, 'a, V: Val> Search<'e, 'a, V> {
                 self.unmark(x);
                 continue;
             }
-            if seen.len() > max_configs {
-                return Err(Fail::GaveUp);
+            if seen.len() > bound.configs {
+                return Err(Fail::GaveUp {
+                    configs: bound.configs,
+                    timeout: false,
+                });
+            }
+            if seen.len() % 1024 == 0 && bound.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Fail::GaveUp {
+                    configs: seen.len(),
+                    timeout: true,
+                });
             }
             level.chosen = Some((x, std::mem::replace(&mut self.value, value)));
             let Some(&(_, stuck)) = self.open.first() else {

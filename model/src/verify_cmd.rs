@@ -12,7 +12,7 @@ pub const EXIT_CODES: &str = "Exit status:
   0  linearizable and no-lost-writes hold
   1  a property is violated (linearizable or no-lost-writes)
   2  usage error, or the file cannot be read: a bad line (named), or no operation at all
-  3  nothing violated, but a check did not finish (verdict \"unknown\"; raise --max-configs)";
+  3  nothing violated, but a check did not finish (verdict \"unknown\"; raise --max-configs or --timeout)";
 
 /// Arguments of `tidekv verify`.
 #[derive(clap::Args, Debug)]
@@ -28,6 +28,17 @@ pub struct VerifyArgs {
     /// "unknown" (exit 3) rather than a verdict.
     #[arg(long, default_value_t = checks::wgl::CONFIGS_MAX, value_parser = max_configs)]
     pub max_configs: usize,
+    /// Give up the linearizability search after this many seconds: the keys
+    /// not decided by then are "unknown" (exit 3). No limit by default.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub timeout: Option<f64>,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("expected a number of seconds, got {s:?}")),
+    }
 }
 
 fn max_configs(s: &str) -> Result<usize, String> {
@@ -67,13 +78,14 @@ impl Verification {
 /// acknowledged write) and `available` (no `Unavailable` answer). `converged`
 /// and `latency` need the cluster and the topology, which a history does not
 /// carry: they are `n/a` here. `linearizable` is `unknown` when its search
-/// needs more than `max_configs` configurations on a key.
-pub fn verify(history: &History<u64>, max_configs: usize) -> Verification {
+/// needs more than `bound.configs` configurations on a key, or runs past
+/// `bound.deadline`.
+pub fn verify(history: &History<u64>, bound: checks::wgl::Bound) -> Verification {
     let v = |r: Result<(), String>| match r {
         Ok(()) => (Verdict::Holds, None),
         Err(e) => (Verdict::Violated, Some(e)),
     };
-    let (lin, lin_why) = match checks::linearizability(history, max_configs) {
+    let (lin, lin_why) = match checks::wgl::linearizability_bounded(history, bound) {
         Ok(()) => (Verdict::Holds, None),
         Err(checks::NotLinearizable::Violated(why)) => (Verdict::Violated, Some(why)),
         Err(checks::NotLinearizable::Unknown(why)) => (Verdict::Unknown, Some(why)),
@@ -145,7 +157,11 @@ pub fn main(args: VerifyArgs) -> u8 {
             return 2;
         }
     };
-    let result = verify(&history, args.max_configs);
+    let bound = checks::wgl::Bound {
+        configs: args.max_configs,
+        deadline: args.timeout.map(|t| start + std::time::Duration::from_secs_f64(t)),
+    };
+    let result = verify(&history, bound);
     let seconds = start.elapsed().as_secs_f64();
     let notes = notes(&renamed);
     if args.json {

@@ -19,7 +19,11 @@ use tidekv_model::verify_cmd::verify;
 fn reader_and_checks(text: &[u8]) -> Result<(), HistoryError> {
     let (history, _) = read_jsonl_ids::<u64>(text)?;
     assert!(!history.ops.is_empty(), "a history that reads has operations");
-    let v = verify(&history, 2_000);
+    let bound = tidekv_checks::wgl::Bound {
+        configs: 2_000,
+        deadline: None,
+    };
+    let v = verify(&history, bound);
     assert_eq!(v.operations, history.ops.len());
     Ok(())
 }
