@@ -18,6 +18,7 @@
 
 pub mod monitor;
 pub mod property;
+pub mod wgl;
 
 pub use monitor::{latency_bound, Monitor};
 pub use property::{PerProperty, Property, Scope};
@@ -42,6 +43,9 @@ pub enum Verdict {
     Violated,
     #[serde(rename = "n/a")]
     NotApplicable,
+    /// The check did not finish (a bounded search gave up): neither holds
+    /// nor violated.
+    Unknown,
 }
 
 impl Verdict {
@@ -50,6 +54,7 @@ impl Verdict {
             Verdict::Holds => "holds",
             Verdict::Violated => "violated",
             Verdict::NotApplicable => "n/a",
+            Verdict::Unknown => "unknown",
         }
     }
 
@@ -58,6 +63,7 @@ impl Verdict {
             "holds" => Some(Verdict::Holds),
             "violated" => Some(Verdict::Violated),
             "n/a" => Some(Verdict::NotApplicable),
+            "unknown" => Some(Verdict::Unknown),
             _ => None,
         }
     }
@@ -123,8 +129,17 @@ pub fn monitor_history<V: Val>(
     history: &History<V>,
     latency: impl Into<Latency>,
 ) -> (Monitor<V>, BTreeMap<&'static str, String>) {
+    monitor_history_bounded(history, latency, monitor::CONFIGS_MAX)
+}
+
+/// [`monitor_history`] with at most `max_configs` configurations per key.
+pub fn monitor_history_bounded<V: Val>(
+    history: &History<V>,
+    latency: impl Into<Latency>,
+    max_configs: usize,
+) -> (Monitor<V>, BTreeMap<&'static str, String>) {
     let clients = history.ops.iter().map(|o| o.client as usize + 1).max().unwrap_or(0);
-    let mut m = Monitor::new(clients, latency);
+    let mut m = Monitor::new(clients, latency).with_max_configs(max_configs);
     let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(history.ops.len() * 2);
     for (i, op) in history.ops.iter().enumerate() {
         events.push((op.invoke_time(), i, false));
@@ -155,6 +170,34 @@ pub fn linearizable<V: Val>(history: &History<V>) -> Result<(), String> {
     match monitor_history(history, 0).1.remove(LINEARIZABLE) {
         Some(why) => Err(why),
         None => Ok(()),
+    }
+}
+
+/// Why [`linearizability`] does not say "holds".
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum NotLinearizable {
+    /// The history is not linearizable; why.
+    Violated(String),
+    /// The search gave up: which key, and how many operations were
+    /// concurrent there.
+    Unknown(String),
+}
+
+/// `linearizable` with three outcomes, decided offline by [`wgl`]: holds,
+/// violated, or unknown when the search needs more than `max_configs`
+/// configurations on some key (a violation on another key still wins).
+pub fn linearizability<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
+    wgl::linearizability(history, max_configs)
+}
+
+/// [`linearizability`] by the online [`Monitor`], as the model decides it
+/// (it stops at the first key it gives up on).
+pub fn linearizability_online<V: Val>(history: &History<V>, max_configs: usize) -> Result<(), NotLinearizable> {
+    let (m, mut found) = monitor_history_bounded(history, 0, max_configs);
+    match found.remove(LINEARIZABLE) {
+        None => Ok(()),
+        Some(why) if m.flags.gave_up => Err(NotLinearizable::Unknown(why)),
+        Some(why) => Err(NotLinearizable::Violated(why)),
     }
 }
 

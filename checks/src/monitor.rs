@@ -33,8 +33,9 @@ use tidekv::topology::Latency;
 pub type WriteId = (u16, Tag);
 const INITIAL: WriteId = (u16::MAX, 0);
 
-/// Bound on configurations per key: a history that needs more is reported as
-/// not checkable rather than exhausting memory.
+/// Default bound on configurations per key: a history that needs more is
+/// reported as not checkable rather than exhausting memory
+/// ([`Flags::gave_up`]); [`Monitor::with_max_configs`] changes it.
 pub const CONFIGS_MAX: usize = 100_000;
 
 /// An operation in flight.
@@ -107,6 +108,11 @@ pub struct Flags {
     pub completed: bool,
     /// An operation invoked after a crash completed with a real answer.
     pub answered_after_crash: bool,
+    /// The linearizability search gave up (more configurations than the
+    /// bound). `not_linearizable` is set too, so that the model, which never
+    /// reaches the bound, keeps its verdicts; offline checks read this flag
+    /// to say "unknown" instead.
+    pub gave_up: bool,
 }
 
 /// The monitor's state.
@@ -117,6 +123,8 @@ pub struct Monitor<V> {
     crashes: u32,
     /// The latencies the topology and protocol guarantee.
     latency: Latency,
+    /// Bound on configurations per key ([`CONFIGS_MAX`] unless changed).
+    max_configs: usize,
     pub flags: Flags,
 }
 
@@ -179,8 +187,15 @@ impl<V: Val> Monitor<V> {
             keys: VecMap::new(),
             crashes: 0,
             latency: latency.into(),
+            max_configs: CONFIGS_MAX,
             flags: Flags::default(),
         }
+    }
+
+    /// The same monitor with another bound on configurations per key.
+    pub fn with_max_configs(mut self, max_configs: usize) -> Self {
+        self.max_configs = max_configs;
+        self
     }
 
     /// Number of clients.
@@ -309,7 +324,7 @@ impl<V: Val> Monitor<V> {
                     })
                     .collect())
             } else {
-                linearize(configs, &open, me, &result)
+                linearize(configs, &open, me, &result, self.max_configs)
             };
             match next {
                 Ok(n) if !n.is_empty() => ks.configs = n,
@@ -337,6 +352,7 @@ impl<V: Val> Monitor<V> {
                 }
                 Err(e) => {
                     self.flags.not_linearizable = true;
+                    self.flags.gave_up = true;
                     out.push((crate::LINEARIZABLE, format!("k{key}: {e}")));
                 }
             }
@@ -414,9 +430,11 @@ fn linearize<V: Val>(
     open: &[(u16, Op<V>)],
     me: u16,
     result: &OpResult<V>,
+    max_configs: usize,
 ) -> Result<VecSet<Config<V>>, String> {
     let mut done = Vec::new();
     let mut seen = BTreeSet::new();
+    let floating = configs.iter().map(|c| c.floating.len()).max().unwrap_or(0);
     let mut stack: Vec<Config<V>> = configs.into_iter().collect();
     while let Some(cfg) = stack.pop() {
         if let Some(i) = cfg.lin.iter().position(|(d, _)| *d == me) {
@@ -427,8 +445,13 @@ fn linearize<V: Val>(
             }
             continue;
         }
-        if seen.len() > CONFIGS_MAX {
-            return Err(format!("more than {CONFIGS_MAX} configurations; cannot check"));
+        if seen.len() > max_configs {
+            return Err(format!(
+                "gave up after {max_configs} configurations, with {} operations concurrent on the key \
+                 ({} open, {floating} of unknown outcome)",
+                open.len() + floating,
+                open.len()
+            ));
         }
         if !seen.insert(cfg.clone()) {
             continue;

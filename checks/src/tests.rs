@@ -166,6 +166,14 @@ fn unavailable_violates_available() {
 /// Brute force: try every order of every subset containing all completed
 /// operations, respecting real time.
 fn brute_force(ops: &[OpRecord<u8>]) -> bool {
+    // A request never sent (answered `Unavailable` in its invoking cycle) had
+    // no effect.
+    let sent: Vec<OpRecord<u8>> = ops
+        .iter()
+        .filter(|o| !(o.outcome() == Outcome::Fail && o.ret.as_ref().unwrap().result == OpResult::Unavailable))
+        .cloned()
+        .collect();
+    let ops = &sent[..];
     let n = ops.len();
     let required: Vec<bool> = ops.iter().map(|o| o.outcome() != Outcome::Info).collect();
     fn go(ops: &[OpRecord<u8>], required: &[bool], used: &mut Vec<bool>, state: BTreeMap<Key, u8>) -> bool {
@@ -267,6 +275,7 @@ fn verdict_words_round_trip() {
         (Verdict::Holds, "holds"),
         (Verdict::Violated, "violated"),
         (Verdict::NotApplicable, "n/a"),
+        (Verdict::Unknown, "unknown"),
     ] {
         assert_eq!(v.word(), w);
         assert_eq!(v.to_string(), w);
@@ -561,4 +570,248 @@ fn a_read_open_across_many_writes_may_return_an_old_value() {
     let hist = h(ops);
     assert_eq!(no_stale_reads(&hist), Ok(()));
     assert_eq!(linearizable(&hist), Ok(()));
+}
+
+/// `n` clients each put a different value to key 0 in the same cycles, all
+/// acknowledged, then one reads the last value.
+fn concurrent_puts(n: u16) -> History<u8> {
+    let mut ops: Vec<_> = (0..n)
+        .map(|c| op(c, Op::Put(0, c as u8 + 1), 0, Some((4, OpResult::Ok))))
+        .collect();
+    ops.push(op(0, Op::Get(0), 4, Some((8, OpResult::Value(Some(n as u8))))));
+    h(ops)
+}
+
+/// A search that gives up is "unknown", never "violated" (it used to be
+/// reported as a violation), and names the key and the concurrency; a
+/// larger bound decides the same history.
+#[test]
+fn a_search_that_gives_up_is_unknown_not_violated() {
+    let hist = concurrent_puts(6);
+    match linearizability_online(&hist, 50) {
+        Err(NotLinearizable::Unknown(why)) => {
+            assert!(why.starts_with("k0: gave up after 50 configurations"), "{why}");
+            assert!(why.contains("with 6 operations concurrent"), "{why}");
+        }
+        other => panic!("expected unknown, got {other:?}"),
+    }
+    assert_eq!(linearizability_online(&hist, monitor::CONFIGS_MAX), Ok(()));
+    // A real violation under the same bound stays a violation.
+    let mut bad = concurrent_puts(2);
+    bad.ops[2].ret.as_mut().unwrap().result = OpResult::Value(Some(9));
+    assert!(matches!(
+        linearizability_online(&bad, 50),
+        Err(NotLinearizable::Violated(_))
+    ));
+    // The model keeps its verdict: a monitor that gives up says not linearizable.
+    let (m, found) = monitor_history_bounded(&hist, 0, 50);
+    assert!(m.flags.gave_up && m.flags.not_linearizable);
+    assert!(found.contains_key(LINEARIZABLE));
+}
+
+// ---- the offline search (wgl) against the brute force and the monitor ----
+
+/// Gives every write its own value, and maps each read or previous value `v`
+/// to the `v`-th write's value (`v` = 0 stays absent), so that reads still
+/// often see a value that was written.
+fn unique_values(ops: &mut [OpRecord<u8>]) {
+    let mut n = 0u8;
+    let mut written = Vec::new();
+    for o in ops.iter_mut() {
+        if let Op::Put(_, v) | Op::Insert(_, v) | Op::Modify(_, v) = &mut o.op {
+            n += 1;
+            *v = 10 + n;
+            written.push(*v);
+        }
+    }
+    let map = |v: u8| written.get(v as usize - 1).copied().unwrap_or(v);
+    for o in ops.iter_mut() {
+        if let Some(r) = o.ret.as_mut() {
+            match &mut r.result {
+                OpResult::Value(Some(v)) | OpResult::Modified(v) => *v = map(*v),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn offline(hist: &History<u8>) -> bool {
+    wgl::linearizability(hist, usize::MAX).is_ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+    /// The offline search decides exactly what the brute force and the
+    /// monitor decide: random histories of 1–3 clients on two keys, with
+    /// every operation (conditional ones too), every answer (right and
+    /// wrong), unknown outcomes (`Unavailable` and no answer), and values
+    /// either repeated (two values) or unique per write.
+    #[test]
+    fn offline_search_agrees_with_brute_force_and_the_monitor(
+        raw in proptest::collection::vec(
+            proptest::collection::vec((arb_op(), 0u32..3, 1u32..5, arb_result()), 0..4), 1..4),
+        unique in any::<bool>(),
+    ) {
+        let mut ops = client_sequences(raw, 0);
+        if unique {
+            unique_values(&mut ops);
+        }
+        let hist = h(ops.clone());
+        let verdict = offline(&hist);
+        prop_assert_eq!(verdict, brute_force(&ops));
+        prop_assert_eq!(verdict, linearizable(&hist).is_ok());
+    }
+
+    /// Larger histories, beyond the brute force: 3–6 clients on one key,
+    /// the offline search against the monitor wherever the monitor decides.
+    #[test]
+    fn offline_search_agrees_with_the_monitor_on_larger_histories(
+        raw in proptest::collection::vec(
+            proptest::collection::vec((arb_op(), 0u32..3, 1u32..6, arb_result()), 2..6), 3..7),
+        unique in any::<bool>(),
+    ) {
+        let mut ops = client_sequences(raw, 0);
+        for o in ops.iter_mut() {
+            o.op = match o.op.clone() {
+                Op::Get(_) => Op::Get(0),
+                Op::Put(_, v) => Op::Put(0, v),
+                Op::Delete(_) => Op::Delete(0),
+                Op::Insert(_, v) => Op::Insert(0, v),
+                Op::Modify(_, v) => Op::Modify(0, v),
+            };
+        }
+        if unique {
+            unique_values(&mut ops);
+        }
+        let hist = h(ops);
+        match linearizability_online(&hist, monitor::CONFIGS_MAX) {
+            Err(NotLinearizable::Unknown(_)) => {}
+            online => prop_assert_eq!(offline(&hist), online.is_ok()),
+        }
+    }
+}
+
+/// The two histories issue 17 names, which the monitor gives up on: 15
+/// clients each putting a different value to one key in the same cycles,
+/// all acknowledged, then a read; one client whose 14 puts are each answered
+/// `Unavailable`, then a read (of each value it may see, and of one it may
+/// not).
+#[test]
+fn the_offline_search_decides_what_the_monitor_gives_up_on() {
+    let hist = concurrent_puts(15);
+    assert!(matches!(
+        linearizability_online(&hist, monitor::CONFIGS_MAX),
+        Err(NotLinearizable::Unknown(_))
+    ));
+    assert_eq!(linearizability(&hist, monitor::CONFIGS_MAX), Ok(()));
+    let mut bad = hist.clone();
+    bad.ops[15].ret.as_mut().unwrap().result = OpResult::Value(Some(99));
+    match linearizability(&bad, monitor::CONFIGS_MAX) {
+        Err(NotLinearizable::Violated(why)) => {
+            assert!(why.starts_with("k0: c0 Get(k0)=99 @4..8 cannot be linearized"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let unavailable = |seen: Option<u8>| {
+        let mut ops: Vec<_> = (0..14u32)
+            .map(|i| {
+                op(
+                    0,
+                    Op::Put(0, i as u8 + 1),
+                    2 * i,
+                    Some((2 * i + 1, OpResult::Unavailable)),
+                )
+            })
+            .collect();
+        ops.push(op(0, Op::Get(0), 40, Some((44, OpResult::Value(seen)))));
+        h(ops)
+    };
+    for seen in [None, Some(1), Some(7), Some(14)] {
+        assert_eq!(
+            linearizability(&unavailable(seen), monitor::CONFIGS_MAX),
+            Ok(()),
+            "{seen:?}"
+        );
+    }
+    assert!(matches!(
+        linearizability(&unavailable(Some(15)), monitor::CONFIGS_MAX),
+        Err(NotLinearizable::Violated(_))
+    ));
+}
+
+/// Only operations that never change the value go first without trying the
+/// others: a `Put` invoked before a concurrent `Get` that missed it must not.
+#[test]
+fn a_write_is_not_forced_before_a_concurrent_read() {
+    let hist = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+        op(1, Op::Get(0), 1, Some((3, OpResult::Value(None)))),
+        op(1, Op::Get(0), 5, Some((7, OpResult::Value(Some(1))))),
+    ]);
+    assert!(brute_force(&hist.ops));
+    assert_eq!(linearizability(&hist, monitor::CONFIGS_MAX), Ok(()));
+}
+
+/// A request answered `Unavailable` in its invoking cycle was never sent: it
+/// had no effect, so a read of its value is not linearizable (the offline
+/// search and the brute force say so). The monitor, which the model runs,
+/// still lets it take effect (a weaker check there; the model's verdicts
+/// stay as they were).
+#[test]
+fn a_request_never_sent_has_no_effect() {
+    let hist = |answered_at| {
+        h(vec![
+            op(0, Op::Put(0, 1), 2, Some((answered_at, OpResult::Unavailable))),
+            op(1, Op::Get(0), 4, Some((8, OpResult::Value(Some(1))))),
+        ])
+    };
+    let never_sent = hist(2);
+    assert_eq!(never_sent.ops[0].outcome(), Outcome::Fail);
+    assert!(!brute_force(&never_sent.ops));
+    assert!(matches!(
+        linearizability(&never_sent, 100),
+        Err(NotLinearizable::Violated(_))
+    ));
+    assert_eq!(linearizable(&never_sent), Ok(()));
+    assert!(no_stale_reads(&never_sent).is_err());
+    // Answered a cycle later, it may have been sent: it may have taken effect.
+    let maybe = hist(3);
+    assert_eq!(maybe.ops[0].outcome(), Outcome::Info);
+    assert!(brute_force(&maybe.ops));
+    assert_eq!(linearizability(&maybe, 100), Ok(()));
+    assert_eq!(no_stale_reads(&maybe), Ok(()));
+}
+
+/// Two writes each the only one of its value, and two later reads that
+/// disagree on which came last: decided before any search ("must each take
+/// effect after the other"); with a second write of one of the values, or
+/// a read concurrent with the writes, it is linearizable again.
+#[test]
+fn crossed_reads_of_unique_writes_are_decided_at_once() {
+    let base = |extra: Vec<OpRecord<u8>>| {
+        let mut ops = vec![
+            op(0, Op::Put(0, 1), 0, Some((4, OpResult::Ok))),
+            op(1, Op::Put(0, 2), 0, Some((4, OpResult::Ok))),
+            op(2, Op::Get(0), 4, Some((8, OpResult::Value(Some(1))))),
+            op(3, Op::Get(0), 4, Some((8, OpResult::Value(Some(2))))),
+        ];
+        ops.extend(extra);
+        h(ops)
+    };
+    let crossed = base(vec![]);
+    assert!(!brute_force(&crossed.ops));
+    match linearizability(&crossed, 10) {
+        Err(NotLinearizable::Violated(why)) => assert!(why.contains("must each take effect after the other"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Another write of 1, concurrent with the reads: 2, then 1 again.
+    let rewritten = base(vec![op(4, Op::Put(0, 1), 4, Some((8, OpResult::Ok)))]);
+    assert!(brute_force(&rewritten.ops));
+    assert_eq!(linearizability(&rewritten, 1000), Ok(()));
+    // A read of 1 concurrent with the writes sees 1 before 2 is written.
+    let mut early = base(vec![]);
+    early.ops[2].invoke = 1;
+    early.ops[2].ret.as_mut().unwrap().cycle = 3;
+    assert!(brute_force(&early.ops));
+    assert_eq!(linearizability(&early, 1000), Ok(()));
 }

@@ -325,6 +325,7 @@ fn cell(r: &Report, p: Property) -> String {
         Verdict::Holds => "holds".to_string(),
         Verdict::Violated => "VIOLATED".to_string(),
         Verdict::NotApplicable => "n/a".to_string(),
+        Verdict::Unknown => "unknown".to_string(),
     };
     let mut notes = Vec::new();
     let claim = expect::seed_claim(&r.config, p);

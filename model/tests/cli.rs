@@ -145,6 +145,210 @@ fn verify_reads_a_history_and_finds_a_stale_read() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Writes `lines` (JSON values) as a history file in a fresh directory.
+fn history_file(name: &str, lines: &[serde_json::Value]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tidekv-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("history.jsonl");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn ev(ty: &str, process: u64, f: &str, key: u64, value: serde_json::Value, cycle: u64) -> serde_json::Value {
+    serde_json::json!({"type": ty, "process": process, "f": f, "key": key, "value": value, "cycle": cycle})
+}
+
+/// A search that gives up is "unknown" with exit 3, in text and JSON, never
+/// "violated"; `--max-configs` raises the bound; `--help` lists the codes.
+#[test]
+fn verify_says_unknown_when_its_search_gives_up() {
+    use serde_json::json;
+    // 12 clients put to one key in the same cycles, each of 6 values twice,
+    // all acknowledged; then two reads see two of them (not linearizable,
+    // but finding that out takes thousands of configurations).
+    let mut lines: Vec<_> = (0..12)
+        .map(|c| ev("invoke", c, "put", 1, json!(c % 6 + 1), 0))
+        .collect();
+    lines.extend((0..12).map(|c| ev("ok", c, "put", 1, json!(c % 6 + 1), 4)));
+    lines.push(ev("invoke", 0, "get", 1, json!(null), 4));
+    lines.push(ev("invoke", 1, "get", 1, json!(null), 4));
+    lines.push(ev("ok", 0, "get", 1, json!(3), 8));
+    lines.push(ev("ok", 1, "get", 1, json!(5), 8));
+    let file = history_file("unknown", &lines);
+    let path = file.to_str().unwrap();
+    let out = tidekv(&["verify", path, "--max-configs", "100", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["properties"]["linearizable"], "unknown");
+    let why = v["unknown"]["linearizable"].as_str().unwrap();
+    assert!(why.starts_with("k1: gave up after 100 configurations"), "{why}");
+    assert!(why.contains("up to 12 operations concurrent"), "{why}");
+    assert!(v["violations"].as_object().unwrap().is_empty(), "{v}");
+    let out = tidekv(&["verify", path, "--max-configs", "100"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("linearizable     unknown: k1: gave up"), "{text}");
+    assert!(!text.contains("violated"), "{text}");
+    let out = tidekv(&["verify", path, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["properties"]["linearizable"], "violated");
+    // A time limit already past: unknown, at the time limit.
+    let out = tidekv(&["verify", path, "--timeout", "0", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = v["unknown"]["linearizable"].as_str().unwrap();
+    assert!(why.starts_with("k1: gave up at the time limit after 1024 configurations"), "{why}");
+    assert_usage_error(&["verify", path, "--timeout", "soon"], "--timeout");
+    assert_usage_error(&["verify", path, "--max-configs", "0"], "--max-configs");
+    let out = tidekv(&["verify", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for code in [
+        "0  linearizable",
+        "1  a property is violated",
+        "2  usage error",
+        "3  nothing violated",
+    ] {
+        assert!(help.contains(code), "{help}");
+    }
+    std::fs::remove_dir_all(file.parent().unwrap()).ok();
+}
+
+/// The two histories issue 17 names, on which `verify` used to give up,
+/// hold: 15 clients each putting a different value to one key in the same
+/// cycles, all acknowledged, then a read; one client whose 14 puts are each
+/// answered `Unavailable` by the client itself (never sent: written `fail`),
+/// then a read of absent. A read of one of the unsent values is a violation.
+#[test]
+fn verify_decides_the_histories_it_used_to_give_up_on() {
+    use serde_json::json;
+    let mut lines: Vec<_> = (0..15).map(|c| ev("invoke", c, "put", 1, json!(c + 1), 0)).collect();
+    lines.extend((0..15).map(|c| ev("ok", c, "put", 1, json!(c + 1), 4)));
+    lines.push(ev("invoke", 3, "get", 1, json!(null), 4));
+    lines.push(ev("ok", 3, "get", 1, json!(9), 8));
+    let unavailable = |read: serde_json::Value| {
+        let mut lines = Vec::new();
+        for i in 0..14u64 {
+            lines.push(ev("invoke", 0, "put", 1, json!(i + 1), 2 * i));
+            let mut done = ev("fail", 0, "put", 1, json!(i + 1), 2 * i);
+            done["error"] = json!("unavailable");
+            lines.push(done);
+        }
+        lines.push(ev("invoke", 0, "get", 1, json!(null), 40));
+        lines.push(ev("ok", 0, "get", 1, read, 44));
+        lines
+    };
+    let cases = [
+        ("puts", lines, 0, "holds"),
+        ("unsent", unavailable(json!(null)), 0, "holds"),
+        ("unsent-read", unavailable(json!(7)), 1, "violated"),
+    ];
+    for (name, lines, code, verdict) in cases {
+        let file = history_file(name, &lines);
+        let out = tidekv(&["verify", file.to_str().unwrap(), "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["properties"]["linearizable"], verdict, "{name}: {v}");
+        std::fs::remove_dir_all(file.parent().unwrap()).ok();
+    }
+}
+
+/// Bad or inconsistent histories are one-line errors naming the line (exit
+/// 2), an empty one says so, and Jepsen-sized numbers keep their identity.
+#[test]
+fn verify_checks_its_input() {
+    use serde_json::json;
+    let cases: &[(&str, Vec<serde_json::Value>, &str)] = &[
+        ("empty", vec![], "history is empty"),
+        (
+            "early-return",
+            vec![ev("ok", 0, "put", 1, json!(3), 4)],
+            "line 1: process 0 completes nothing",
+        ),
+        (
+            "same-cycle",
+            vec![
+                ev("invoke", 3, "put", 1, json!(3), 4),
+                ev("info", 3, "put", 1, json!(3), 4),
+                ev("invoke", 3, "get", 1, json!(null), 4),
+            ],
+            "line 3: process 3 invokes again in cycle 4",
+        ),
+        (
+            "backwards",
+            vec![
+                ev("invoke", 0, "put", 1, json!(3), 4),
+                ev("ok", 0, "put", 1, json!(3), 2),
+            ],
+            "line 2: cycle 2 goes back from 4",
+        ),
+    ];
+    for (name, lines, needle) in cases {
+        let file = history_file(name, lines);
+        assert_usage_error(&["verify", file.to_str().unwrap()], needle);
+        std::fs::remove_dir_all(file.parent().unwrap()).ok();
+    }
+    // Key 2^32+1 is not key 1 (it was, cut to 32 bits: the read of absent
+    // then looked stale), and process 65537 is not process 1.
+    let big = 1u64 << 32;
+    let lines = [
+        ev("invoke", 1, "put", 1, json!(7), 0),
+        ev("ok", 1, "put", 1, json!(7), 4),
+        ev("invoke", 65_537, "get", big + 1, json!(null), 4),
+        ev("invoke", 1, "get", 1, json!(null), 4),
+        ev("ok", 65_537, "get", big + 1, json!(null), 8),
+        ev("ok", 1, "get", 1, json!(7), 8),
+    ];
+    let file = history_file("big", &lines);
+    let out = tidekv(&["verify", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["properties"]["linearizable"], "holds", "{v}");
+    assert_eq!(v["notes"].as_array().unwrap().len(), 2, "{v}");
+    std::fs::remove_dir_all(file.parent().unwrap()).ok();
+}
+
+/// `tidekv node` with standard input closed (no supervisor) exits 3 and
+/// says why on one line; it used to exit without a word.
+#[test]
+fn node_without_a_supervisor_says_why_it_exits() {
+    let dir = std::env::temp_dir().join(format!("tidekv-cli-{}-node", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let d = dir.to_str().unwrap();
+    let out = tidekv(&[
+        "run",
+        "--transport",
+        "udp",
+        "--topology",
+        "single",
+        "--clients",
+        "1",
+        "--cycles",
+        "5",
+        "--run-dir",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = dir.join("cluster.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_tidekv"))
+        .args(["node", "--config", config.to_str().unwrap(), "--id", "server"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tidekv node");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("standard input closed"), "{stderr:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bench_reports_each_ratio_with_its_raw_figures() {
     let out = tidekv(&[

@@ -167,6 +167,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
     };
     say("ready");
     if !wait_for_go() {
+        eprintln!("error: node {id}: standard input closed before `go` (no supervisor); exit 3");
         return 3;
     }
     std::thread::spawn(|| {
@@ -180,6 +181,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
             }
             line.clear();
         }
+        eprintln!("error: node: standard input closed (the supervisor is gone); exit 3");
         std::process::exit(3);
     });
     let served = node.run().and_then(|summary| {
