@@ -72,6 +72,18 @@ pub fn default_suite() -> Vec<ModelConfig> {
         c.crashes = 1;
         c.crash_mode = MidSend;
     }));
+    // Chain with a middle replica: any two of head, middle and tail may die
+    // mid-send (the re-linking rule). One operation per client, and the
+    // cycles a write then a read take (6 + 4) plus one.
+    let mut chain = config(Kind::Replicated, |c| {
+        c.topology.protocol = Protocol::Chain;
+        c.crashes = 2;
+        c.crash_mode = MidSend;
+        c.ops_per_client = 1;
+    });
+    let lat = chain.topology.latency();
+    chain.cycles = lat.write + lat.read + 1;
+    out.push(chain);
     // Front-end crashes.
     out.push(config(Kind::Sharded, |c| c.crash_fe = true));
     for p in Protocol::ALL {

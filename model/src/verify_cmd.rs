@@ -5,7 +5,7 @@ use std::io::BufReader;
 use std::time::Instant;
 use tidekv::history::{read_jsonl_ids, History, HistoryError, Renamed};
 use tidekv::node::OpResult;
-use tidekv_checks::{self as checks, Verdict};
+use tidekv_checks::{self as checks, Property, Verdict};
 
 /// Exit codes of `tidekv verify`, as `--help` states them.
 pub const EXIT_CODES: &str = "Exit status:
@@ -60,9 +60,12 @@ impl Verification {
     /// else 3 if one is unknown, else 0.
     pub fn exit_code(&self) -> u8 {
         let gating = |v: Verdict| {
-            self.verdicts
-                .iter()
-                .any(|(p, w, _)| *w == v && (*p == checks::LINEARIZABLE || *p == checks::NO_LOST_WRITES))
+            self.verdicts.iter().any(|(p, w, _)| {
+                *w == v
+                    && [Property::Linearizable, Property::NoLostWrites]
+                        .map(Property::name)
+                        .contains(p)
+            })
         };
         if gating(Verdict::Violated) {
             1
@@ -102,15 +105,22 @@ pub fn verify(history: &History<u64>, bound: checks::wgl::Bound) -> Verification
             Some(format!("{} was answered unavailable", checks::describe(o))),
         ),
     };
+    let mut found = [(lin, lin_why), (nlw, nlw_why), (avail, avail_why)].into_iter();
+    let verdicts = Property::ALL
+        .into_iter()
+        .map(|p| {
+            let (v, why) = match p {
+                Property::Linearizable | Property::NoLostWrites | Property::Available => {
+                    found.next().expect("one result per history property, in table order")
+                }
+                Property::Converged | Property::Latency => (Verdict::NotApplicable, None),
+            };
+            (p.name(), v, why)
+        })
+        .collect();
     Verification {
         operations: history.ops.len(),
-        verdicts: vec![
-            (checks::LINEARIZABLE, lin, lin_why),
-            (checks::CONVERGED, Verdict::NotApplicable, None),
-            (checks::NO_LOST_WRITES, nlw, nlw_why),
-            (checks::LATENCY, Verdict::NotApplicable, None),
-            (checks::AVAILABLE, avail, avail_why),
-        ],
+        verdicts,
     }
 }
 

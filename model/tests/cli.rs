@@ -199,7 +199,10 @@ fn verify_says_unknown_when_its_search_gives_up() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let why = v["unknown"]["linearizable"].as_str().unwrap();
-    assert!(why.starts_with("k1: gave up at the time limit after 1024 configurations"), "{why}");
+    assert!(
+        why.starts_with("k1: gave up at the time limit after 1024 configurations"),
+        "{why}"
+    );
     assert_usage_error(&["verify", path, "--timeout", "soon"], "--timeout");
     assert_usage_error(&["verify", path, "--max-configs", "0"], "--max-configs");
     let out = tidekv(&["verify", "--help"]);

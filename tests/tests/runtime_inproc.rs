@@ -118,6 +118,49 @@ fn replicated_r3_fanout_two_replica_crashes_of_one_shard_lose_nothing() {
     tidekv_checks::no_stale_reads(&history).unwrap();
 }
 
+/// Chain replication, R=3: the head, then the middle, then the tail of
+/// shard 0's chain crash (one per run), and shard 1's chain loses another
+/// replica later: the history is linearizable with no stale read, every
+/// failure-free answer takes exactly its kind's latency, and no crash makes
+/// a request wait longer than the derived bound.
+#[test]
+fn chain_survives_the_death_of_its_head_middle_and_tail() {
+    for victims in [["r0.0", "r1.1"], ["r0.1", "r1.0"], ["r0.2", "r1.1"]] {
+        let mut s = spec(Kind::Replicated, 8, 6000, |t| {
+            t.shards = 2;
+            t.protocol = Protocol::Chain
+        });
+        s.workload.keys = 4;
+        s.crashes = vec![
+            CrashAt::parse(&format!("{}@1000", victims[0])).unwrap(),
+            CrashAt::parse(&format!("{}@3001", victims[1])).unwrap(),
+        ];
+        let file = TempFile::new(&format!("chain-{}.jsonl", victims[0]));
+        let (report, history) = run_with_history(&s, &file);
+        let label = format!("chain, crashes {victims:?}");
+        assert_eq!(report.crashes, s.crashes, "{label}");
+        assert_eq!(report.stats.unavailable, 0, "{label}: R-1 crashes leave a replica");
+        let lat = s.topology.latency();
+        assert_eq!(
+            (lat.read, lat.write),
+            (4, 6),
+            "chain R=3: a write travels two more hops"
+        );
+        let latencies: Vec<u32> = report.stats.latency.keys().copied().collect();
+        assert!(
+            latencies.contains(&4) && latencies.contains(&6),
+            "{label}: {latencies:?}"
+        );
+        let bound = lat.bound(true, 2);
+        assert!(
+            latencies.iter().all(|&l| l <= bound),
+            "{label}: {latencies:?} over {bound}"
+        );
+        tidekv_checks::linearizable(&history).unwrap_or_else(|e| panic!("{label}: {e}"));
+        tidekv_checks::no_stale_reads(&history).unwrap_or_else(|e| panic!("{label}: {e}"));
+    }
+}
+
 #[test]
 fn all_replicas_of_a_shard_dead_is_unavailable_not_wrong() {
     let mut s = spec(Kind::Replicated, 4, 4000, |t| {

@@ -214,6 +214,36 @@ fn udp_and_inproc_engines_agree_through_crashes() {
     assert_engines_agree(&s, "sharded-crashes");
 }
 
+/// Chain replication on both engines: the head, a middle replica and the
+/// tail crash (`--crash`, exact cycles): the same history byte for byte;
+/// and `--kill` of each of them (a real SIGKILL mid-send) leaves a
+/// linearizable history with no stale read.
+#[test]
+fn chain_on_udp_through_crashes_and_kills_of_head_middle_and_tail() {
+    let chain = |cycles| {
+        spec(Kind::Replicated, 3, cycles, |t| {
+            t.shards = 1;
+            t.protocol = Protocol::Chain
+        })
+    };
+    let mut s = chain(900);
+    s.crashes = vec![CrashAt::parse("r0.1@200").unwrap(), CrashAt::parse("r0.0@500").unwrap()];
+    assert_engines_agree(&s, "chain-crashes");
+    for victim in ["r0.0", "r0.1", "r0.2"] {
+        let s = chain(1200);
+        let file = TempFile::new(&format!("chain-kill-{victim}.jsonl"));
+        let mut opts = udp_options(&file);
+        opts.kills = vec![CrashAt::parse(&format!("{victim}@300")).unwrap()];
+        let report = run_udp(&s, opts);
+        assert!(report.suspected().is_empty(), "{victim}: {:?}", report.suspected());
+        assert!(!death_cycles(&report, victim).is_empty(), "{victim}: its death is seen");
+        let history = file.history();
+        assert_eq!(report.stats.unavailable, 0, "{victim}");
+        tidekv_checks::linearizable(&history).unwrap_or_else(|e| panic!("{victim}: {e}"));
+        tidekv_checks::no_stale_reads(&history).unwrap_or_else(|e| panic!("{victim}: {e}"));
+    }
+}
+
 /// The cycles from which `node`'s neighbours read it as dead.
 fn death_cycles(report: &Report, node: &str) -> Vec<u32> {
     report
