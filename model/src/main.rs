@@ -30,6 +30,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),
@@ -48,6 +49,27 @@ fn main() -> ExitCode {
     };
     ExitCode::from(code)
 }
+
+/// `tidekv verify F | head` should stop quietly when `head` exits, as other
+/// command-line tools do: Rust ignores SIGPIPE, so a write to the closed
+/// pipe would fail and `println!` would panic. The default action ends the
+/// process without a word instead.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: installing the default disposition for SIGPIPE before any
+    // thread starts; no handler code runs.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}
 
 /// Help and version go to stdout with exit 0; anything else is a usage error:
 /// one line on stderr, exit 2.

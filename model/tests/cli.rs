@@ -394,3 +394,21 @@ fn bench_rejects_bad_flags() {
         "--plots draws the scaling part",
     );
 }
+
+/// `tidekv check --help | head -1`: a reader that goes away early ends the
+/// command quietly (SIGPIPE), never with a panic about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_output_without_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidekv"))
+        .args(["check", "--topology", "single", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tidekv runs");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().expect("tidekv ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.status.success(), "killed by SIGPIPE: {:?}", out.status);
+}
