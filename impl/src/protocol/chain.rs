@@ -101,10 +101,10 @@ impl Replication for Chain {
     }
 
     fn crash_delay(&self, replicas: usize) -> u32 {
-        // The worst crash is the tail's in the cycle a write reaches it: the
-        // FE learns of it a cycle later and sends the write through the
-        // R - 1 replicas left, R cycles later than the old tail would have
-        // answered. A head or middle crash costs 1 (2 when the dying node
+        // The worst crash is the tail's just before a write reaches it: the
+        // FE learns of it one or two cycles later and sends the write through
+        // the R - 1 replicas left, R cycles later than the old tail would
+        // have answered. A head or middle crash costs 1 (2 when the dying node
         // still delivered its last frame to the FE or its predecessor), as
         // in the other protocols. The checker finds `latency` violated with
         // one cycle less (scripts/chain-ablations.sh delay).
