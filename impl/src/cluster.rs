@@ -29,6 +29,35 @@ pub enum NodeState<V, S = VecStore<V>> {
     Dead,
 }
 
+impl<V: Val, S: Store<V>> NodeState<V, S> {
+    /// One cycle of a live node, whatever its kind: the one place where node
+    /// kinds are told apart (the cluster step, and each process of the UDP
+    /// engine, call it). `inputs` are the frames of its input links; `op`
+    /// is the operation a client starts now (clients only); `choose` makes
+    /// an FE's open choices; each client event goes to `event`; `outs` are
+    /// the node's output frames, empty; `plan` is an FE's scratch.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn step_into<O: Outputs<V> + ?Sized>(
+        &mut self,
+        ctx: &NodeCtx,
+        inputs: &[Option<&Frame<V>>],
+        op: Option<&Op<V>>,
+        choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
+        event: &mut impl FnMut(ClientEvent<V>),
+        outs: &mut O,
+        plan: &mut Plan,
+    ) {
+        match (self, ctx) {
+            (NodeState::Client(cl), NodeCtx::Client) => cl.step_into(inputs[0], op, event, outs.out(0)),
+            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => fe.step_into(ctx, inputs, choose, outs, plan),
+            (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, inputs, outs),
+            (NodeState::Dead, _) => {}
+            (_, ctx) => panic!("wiring bug: a node's state is not of its kind ({ctx:?})"),
+        }
+    }
+}
+
 /// How a node crashes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum CrashKind {
@@ -397,21 +426,16 @@ pub fn step_nodes<V: Val, S: Store<V>>(
             spare: &mut bufs.spare,
             links: &info.outputs,
         };
-        match (&mut *state, &info.ctx) {
-            (NodeState::Client(cl), NodeCtx::Client) => {
-                let op = inputs.ops.get(id).and_then(Option::as_ref);
-                cl.step_into(ins[0], op, &mut |e| events.push((id, e)), outs.out(0));
-            }
-            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => fe.step_into(
-                ctx,
-                &ins,
-                &mut |c, cands| choose(id, c, cands),
-                &mut outs,
-                &mut bufs.plan,
-            ),
-            (NodeState::Server(s), NodeCtx::Server(ctx)) => s.step_into(ctx, &ins, &mut outs),
-            _ => unreachable!("node state matches its role"),
-        };
+        let op = inputs.ops.get(id).and_then(Option::as_ref);
+        state.step_into(
+            &info.ctx,
+            &ins,
+            op,
+            &mut |c, cands| choose(id, c, cands),
+            &mut |e| events.push((id, e)),
+            &mut outs,
+            &mut bufs.plan,
+        );
         if let Some(CrashKind::MidSend(mask)) = crash {
             for (i, &l) in info.outputs.iter().enumerate() {
                 if mask & (1 << i) == 0 {

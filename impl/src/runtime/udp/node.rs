@@ -81,7 +81,7 @@ use super::inbox::{Accepted, Inbox};
 use super::sys;
 use crate::cluster::NodeState;
 use crate::node::client::{Client, ClientEvent};
-use crate::node::fe::Fe;
+use crate::node::fe::{Fe, Plan};
 use crate::node::server::Server;
 use crate::node::Frame;
 use crate::runtime::config::{ClusterConfig, REQUEST_FIRST};
@@ -523,28 +523,32 @@ impl NodeProc {
     ) -> Result<Vec<Frame<Value>>, String> {
         let ins: Vec<Option<&Frame<Value>>> = inputs.iter().map(Option::as_ref).collect();
         let info = &self.cfg.topo.nodes[self.me];
-        let outs = match (&mut self.state, &info.ctx) {
-            (NodeState::Client(client), NodeCtx::Client) => {
-                let driver = self.driver.as_mut().expect("a client node has a driver");
-                let op = driver.poll(t, client.will_be_idle(ins[0]));
-                events.clear();
-                let frame = client.step(ins[0], op, events);
-                let log = self.log.as_mut().expect("a client node has a log");
-                for ev in events.iter() {
-                    driver.observe(t, ev);
-                    log.event(t, ev).map_err(|e| format!("writing the client log: {e}"))?;
-                }
-                vec![frame]
-            }
-            (NodeState::Fe(fe), NodeCtx::Fe(ctx)) => {
-                let chooser = self.chooser.as_mut().expect("an FE node has a chooser");
-                fe.step(ctx, &ins, &mut |_client, candidates| {
-                    chooser.below(candidates.len() as u64) as usize
-                })
-            }
-            (NodeState::Server(server), NodeCtx::Server(ctx)) => server.step(ctx, &ins),
-            _ => unreachable!("node state matches its role"),
+        let op = match (&self.state, self.driver.as_mut()) {
+            (NodeState::Client(client), Some(driver)) => driver.poll(t, client.will_be_idle(ins[0])),
+            _ => None,
         };
+        let mut outs: Vec<Frame<Value>> = info.outputs.iter().map(|&l| self.cfg.topo.empty_frame(l)).collect();
+        let chooser = &mut self.chooser;
+        let mut choose = |_client: usize, candidates: &[usize]| {
+            let chooser = chooser.as_mut().expect("an FE node has a chooser");
+            chooser.below(candidates.len() as u64) as usize
+        };
+        events.clear();
+        self.state.step_into(
+            &info.ctx,
+            &ins,
+            op.as_ref(),
+            &mut choose,
+            &mut |e| events.push(e),
+            &mut outs[..],
+            &mut Plan::new(),
+        );
+        if let (Some(driver), Some(log)) = (self.driver.as_mut(), self.log.as_mut()) {
+            for ev in events.iter() {
+                driver.observe(t, ev);
+                log.event(t, ev).map_err(|e| format!("writing the client log: {e}"))?;
+            }
+        }
         debug_assert_eq!(outs.len(), self.sent.len());
         Ok(outs)
     }
