@@ -726,19 +726,11 @@ impl TideModel {
     }
 
     /// How a node may crash in this model's crash mode.
+    /// Mid-send: delivering nothing is the atomic crash; delivering
+    /// everything is not explored, being the same as an atomic crash in the
+    /// next cycle, which is.
     pub fn crash_kinds(&self, id: NodeId) -> Vec<CrashKind> {
-        match self.config.crash_mode {
-            CrashMode::Atomic => vec![CrashKind::Atomic],
-            CrashMode::MidSend => {
-                // Delivering nothing is the atomic crash. Delivering
-                // everything is not explored: it is the same as an
-                // atomic crash in the next cycle, which is.
-                let m = self.topo.nodes[id].outputs.len();
-                std::iter::once(CrashKind::Atomic)
-                    .chain((1..(1u64 << m) - 1).map(CrashKind::MidSend))
-                    .collect()
-            }
-        }
+        (0..self.crash_kind_count(id)).map(|i| self.crash_kind(i)).collect()
     }
 
     fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
