@@ -3,21 +3,23 @@
 //! The stateright model of tidekv ([`model::TideModel`]), which drives the
 //! pure node logic of the `tidekv` crate one cycle per step, and the `tidekv`
 //! command line: `check` (exhaustive checks and the default suite), `run` and
-//! `node` (the runtime), `verify` (recorded histories).
+//! `node` (the runtime), `verify` (recorded histories), `explore`.
+//!
+//! # Layers
+//! Each module imports only the ones above it in this list, never one below
+//! (the test `module_imports_are_acyclic` in `tests/layers.rs` checks it):
+//! - [`model`]: the model: configuration, state, actions, properties,
+//!   symmetry.
+//! - [`view`]: what a person reads: a state as text, a path as a timing
+//!   diagram, Explorer links.
+//! - [`checker`]: the model as a stateright `Model`, exhaustive and simulated
+//!   search, the expected verdicts, the default suite.
+//! - [`cli`]: the commands `check`, `explore`, `run`, `node`, `verify`.
+//!
+//! `tidekv bench` lives in the binary (`src/bench/`), outside this library's
+//! API.
 
-pub mod bench_checker;
-pub mod bench_cmd;
-pub mod bench_paxos;
-pub mod bench_scaling;
-pub mod check_cmd;
-pub mod display;
-pub mod expect;
-pub mod explore_cmd;
+pub mod checker;
+pub mod cli;
 pub mod model;
-pub mod plot;
-pub mod run_cmd;
-pub mod runner;
-pub mod simulate;
-pub mod suite;
-pub mod svg;
-pub mod verify_cmd;
+pub mod view;

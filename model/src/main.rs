@@ -2,7 +2,10 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
-use tidekv_model::{bench_cmd, check_cmd, explore_cmd, run_cmd, verify_cmd};
+use tidekv_model::cli::{check as check_cmd, explore as explore_cmd, run as run_cmd, verify as verify_cmd};
+
+mod bench;
+use bench::cmd as bench_cmd;
 
 /// tidekv: a key-value store for logically synchronous networks (bittide),
 /// model-checked with stateright and run for real from the same node logic.

@@ -31,9 +31,9 @@ use tidekv::runtime::workload::WorkloadSpec;
 use tidekv::runtime::{CrashAt, RunSpec};
 use tidekv::topology::{Kind, NodeId};
 use tidekv_checks::Property;
+use tidekv_model::checker::runner::{check, RunOptions};
+use tidekv_model::checker::simulate::{random_action, SplitMix64};
 use tidekv_model::model::{CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
-use tidekv_model::runner::{check, RunOptions};
-use tidekv_model::simulate::{random_action, SplitMix64};
 use tidekv_tests::SharedBuffer;
 
 fn jsonl<V: tidekv::node::Val>(h: &History<V>) -> String {

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value as Json};
 use tidekv::history::{read_jsonl_ids, HistoryError};
 use tidekv::runtime::wire::{decode_frame, decode_header, HEADER_BYTES, WIRE_VERSION};
-use tidekv_model::verify_cmd::verify;
+use tidekv_model::cli::verify::verify;
 
 /// Reads `text` as a history and, if it reads, runs all of `verify` on it
 /// (with a small search bound, to keep each case fast). Panics only if the

@@ -8,8 +8,8 @@ use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 use tidekv_checks::Property;
 use tidekv_checks::Verdict::{self, Holds, NotApplicable as NA, Violated};
+use tidekv_model::checker::runner::{check, Report, RunOptions};
 use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
-use tidekv_model::runner::{check, Report, RunOptions};
 
 fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
     let mut c = ModelConfig::new(kind);

@@ -256,7 +256,7 @@ fn any_cases(budget: fn(usize) -> usize) -> impl Strategy<Value = AnyCase> {
 /// names the first that fails.
 fn expected_properties_hold(case: &AnyCase) -> Result<(), String> {
     use tidekv_checks::{Property, Verdict};
-    use tidekv_model::expect::expected;
+    use tidekv_model::checker::expect::expected;
     let spec = case.spec();
     let (report, h) = run_with_history(&spec);
     let crash_cycles: Vec<u32> = report.crashes.iter().map(|c| c.cycle).collect();

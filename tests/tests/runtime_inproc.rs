@@ -9,7 +9,7 @@ use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::workload::WorkloadSpec;
 use tidekv::runtime::{CrashAt, RunSpec};
 use tidekv::topology::{Kind, TopologyConfig};
-use tidekv_model::run_cmd::{self, RunArgs};
+use tidekv_model::cli::run::{self as run_cmd, RunArgs};
 
 fn spec(kind: Kind, clients: usize, cycles: u32, f: impl FnOnce(&mut TopologyConfig)) -> RunSpec {
     let mut t = TopologyConfig::new(kind, clients);

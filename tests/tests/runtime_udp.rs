@@ -531,7 +531,7 @@ fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
 
 #[test]
 fn drop_rate_and_kill_flags_are_checked() {
-    use tidekv_model::run_cmd::{self, RunArgs};
+    use tidekv_model::cli::run::{self as run_cmd, RunArgs};
     let args = |line: &str| RunArgs::try_parse_flags(line.split_whitespace()).unwrap();
     for line in [
         "--drop-rate 0.01",

@@ -5,8 +5,8 @@ use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 use tidekv_checks::Property;
 use tidekv_checks::Verdict::{Holds, Violated};
+use tidekv_model::checker::simulate::{simulate, SimOptions};
 use tidekv_model::model::{CrashMode, ModelConfig};
-use tidekv_model::simulate::{simulate, SimOptions};
 
 /// 8 clients, 4 shards × 3 replicas, 50 cycles, two mid-send crashes per shard.
 fn big(protocol: Protocol) -> ModelConfig {
@@ -40,8 +40,9 @@ fn same_seed_same_walks() {
         (a.states, a.unique_states, a.verdicts),
         (b.states, b.unique_states, b.verdicts)
     );
-    let steps =
-        |r: &tidekv_model::runner::Report| r.counterexamples.iter().map(|c| c.steps.clone()).collect::<Vec<_>>();
+    let steps = |r: &tidekv_model::checker::runner::Report| {
+        r.counterexamples.iter().map(|c| c.steps.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(steps(&a), steps(&b));
 }
 

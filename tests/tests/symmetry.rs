@@ -6,9 +6,9 @@
 
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
+use tidekv_model::checker::runner::{check, Report, RunOptions};
+use tidekv_model::checker::suite::{default_suite, run_options};
 use tidekv_model::model::ModelConfig;
-use tidekv_model::runner::{check, Report, RunOptions};
-use tidekv_model::suite::{default_suite, run_options};
 
 fn opts(symmetry: bool) -> RunOptions {
     RunOptions {

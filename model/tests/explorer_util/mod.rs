@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
-use tidekv_model::explore_cmd::http_request;
+use tidekv_model::cli::explore::http_request;
 
 /// The configuration the tests and docs/EXPLORING.md explore: the `seed`
 /// protocol's replicas diverge in 3 cycles.

@@ -11,8 +11,8 @@
 //! seed and flags replay the same walks exactly (SplitMix64, no global
 //! state), and a violation is reported with its walk as a counterexample.
 
+use crate::checker::runner::{self, Report};
 use crate::model::{CycleAction, ModelConfig, Pick, TideModel};
-use crate::runner::{self, Report};
 use stateright::Model;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};

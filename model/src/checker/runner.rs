@@ -1,7 +1,7 @@
 //! Running one exhaustive check and turning stateright's answer into a report:
 //! verdicts, state counts, and minimal counterexamples.
 
-use crate::expect::{self, Claim};
+use crate::checker::expect::{self, Claim};
 use crate::model::{CycleAction, ModelConfig, State, TideModel};
 use serde_json::{json, Value as Json};
 use stateright::{Checker, HasDiscoveries, Model, Path};
@@ -318,7 +318,7 @@ pub fn replay(model: &TideModel, p: Property, actions: Vec<CycleAction>) -> Coun
     let mut state = replay.init_states().pop().expect("one initial state");
     let mut steps = Vec::new();
     let mut steps_json = Vec::new();
-    let explore_url = crate::explore_cmd::counterexample_url(&model.config, &actions);
+    let explore_url = crate::view::link::counterexample_url(&model.config, &actions);
     for a in &actions {
         let cycle = state.cluster.cycle;
         steps.push(model.describe_action(cycle, a));

@@ -319,8 +319,8 @@ pub struct Growth {
 }
 
 pub fn growth(threads: usize, progress: &mut dyn FnMut(&str)) -> Result<Growth, RunError> {
-    use crate::model::{ModelConfig, OpKind as ModelOp};
-    use crate::runner::{check, RunOptions};
+    use tidekv_model::checker::runner::{check, RunOptions};
+    use tidekv_model::model::{ModelConfig, OpKind as ModelOp};
     let base = || {
         let mut c = ModelConfig::new(Kind::Replicated);
         c.topology.clients = 2;

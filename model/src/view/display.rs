@@ -1,6 +1,6 @@
 //! Human-readable states: what a person would draw on a whiteboard. The
 //! Explorer shows [`describe_state`] under the timing diagram of
-//! [`crate::svg`] for every step.
+//! [`crate::view::svg`] for every step.
 
 use crate::model::{State, TideModel};
 use std::fmt::Write as _;

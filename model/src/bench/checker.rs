@@ -10,18 +10,18 @@
 //! - `checker_vs_paxos`: unique states per second of the default replicated
 //!   configuration (`tidekv check --topology replicated`), which is too big
 //!   to finish here and so runs for a fixed time, ÷ those of stateright's own
-//!   `paxos check 3` example ([`crate::bench_paxos`], vendored), searched
+//!   `paxos check 3` example ([`crate::bench::paxos`], vendored), searched
 //!   exhaustively breadth-first as the example does; and, like for like, ÷
 //!   the example searched depth-first for the same time on the same threads.
 
-use crate::bench_paxos::{self, PaxosRun};
-use crate::model::{CrashMode, ModelConfig, OpKind};
-use crate::runner::{check_bounded, Bound, Report, RunOptions};
+use crate::bench::paxos::{self, PaxosRun};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
+use tidekv_model::checker::runner::{check_bounded, Bound, Report, RunOptions};
+use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
 
 /// What [`checker_bench`] runs.
 #[derive(Clone, Debug)]
@@ -202,7 +202,7 @@ pub fn symmetry_config(tiny: bool) -> ModelConfig {
 /// `tidekv check --topology replicated` with every default (the tiny
 /// version: one operation per client).
 pub fn default_replicated(tiny: bool) -> ModelConfig {
-    let args = crate::check_cmd::ModelArgs {
+    let args = tidekv_model::cli::args::ModelArgs {
         ops_per_client: tiny.then_some(1),
         ..Default::default()
     };
@@ -375,11 +375,11 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
             Some(bound),
         )));
         bfs_runs.push(report(paxos_run(
-            bench_paxos::check(opts.paxos_clients, threads, true, None),
+            paxos::check(opts.paxos_clients, threads, true, None),
             None,
         )));
         dfs_runs.push(report(paxos_run(
-            bench_paxos::check(opts.paxos_clients, threads, false, timeout.map(Duration::from_secs_f64)),
+            paxos::check(opts.paxos_clients, threads, false, timeout.map(Duration::from_secs_f64)),
             timeout,
         )));
     }

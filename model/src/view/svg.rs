@@ -93,7 +93,7 @@ fn store_text(store: &tidekv::node::VecStore<u8>) -> String {
 
 /// The steps of a path with the trace in every state: as they are on a model
 /// built [`TideModel::with_trace`], else replayed on one (the Explorer's
-/// model keeps no trace, see [`crate::explore_cmd::explorer_model`]).
+/// model keeps no trace, see [`crate::view::link::explorer_model`]).
 fn with_trace(m: &TideModel, steps: Vec<(State, Option<CycleAction>)>) -> Vec<(State, Option<CycleAction>)> {
     if steps.iter().all(|(s, _)| s.trace.is_some()) {
         return steps;
@@ -136,7 +136,7 @@ fn node_summary(m: &TideModel, s: &State, n: usize) -> (String, &'static str) {
                     let f = f.as_ref()?;
                     Some(format!(
                         "c{c}→{}",
-                        crate::display::target_names(m, n, f.shard, f.targets).join("+")
+                        crate::view::display::target_names(m, n, f.shard, f.targets).join("+")
                     ))
                 })
                 .collect();
@@ -176,7 +176,7 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
     let lanes_bottom = y(lanes - 1) + 30.0;
 
     // What the last state violates, with the checks' explanation.
-    let violated: Vec<String> = crate::display::violations(m, last)
+    let violated: Vec<String> = crate::view::display::violations(m, last)
         .into_iter()
         .map(|(name, why)| format!("{name} violated: {why}"))
         .collect();
@@ -324,7 +324,7 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
                  stroke=\"{color}\" stroke-width=\"1.6\" marker-end=\"url(#tidekv-arrow-{id})\"/></g>",
                 esc(&link.name),
                 t - 1,
-                esc(&crate::display::frame_text(f))
+                esc(&crate::view::display::frame_text(f))
             );
             // The label sits near the sender, so that the two arrows of a
             // crossing pair (r0.0→r0.1 and r0.1→r0.0) label apart.
@@ -514,7 +514,7 @@ mod tests {
     fn a_path_of_the_explorers_model_is_replayed_for_its_history() {
         let (m, path) = seed_race();
         let actions = path.clone().into_actions();
-        let plain = crate::explore_cmd::explorer_model(m.config.clone()).unwrap();
+        let plain = crate::view::link::explorer_model(m.config.clone()).unwrap();
         let init = plain.init_states().pop().unwrap();
         let plain_path = Path::from_actions(&plain, init, &actions).unwrap();
         assert!(plain_path.last_state().trace.is_none());

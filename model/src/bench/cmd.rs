@@ -2,10 +2,9 @@
 //! one process and one run, so that the ratio is what is reported (these
 //! machines are shared and noisy).
 
-use crate::bench_checker::{checker_bench, CheckerBenchOptions};
-use crate::bench_scaling::{growth, scaling, Scaling, ScalingOptions};
-use crate::plot::{self, Series};
-use crate::run_cmd::default_threads;
+use crate::bench::checker::{checker_bench, CheckerBenchOptions};
+use crate::bench::plot::{self, Series};
+use crate::bench::scaling::{growth, scaling, Scaling, ScalingOptions};
 use clap::Args;
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -17,6 +16,7 @@ use tidekv::runtime::udp::{self, UdpOptions};
 use tidekv::runtime::workload::{OpKind, WorkloadSpec};
 use tidekv::runtime::RunSpec;
 use tidekv::topology::{Kind, TopologyConfig};
+use tidekv_model::cli::args::default_threads;
 
 /// Flags of `tidekv bench`.
 #[derive(Args, Debug, Clone)]
@@ -308,7 +308,7 @@ fn write_plots(dir: &std::path::Path, sc: &Scaling) -> std::io::Result<()> {
             &bytes,
         ),
     )?;
-    let ser = |f: &dyn Fn(&crate::bench_scaling::SerializePoint) -> f64, name: &str| Series {
+    let ser = |f: &dyn Fn(&crate::bench::scaling::SerializePoint) -> f64, name: &str| Series {
         name: name.into(),
         points: sc
             .serialize

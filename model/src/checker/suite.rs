@@ -3,8 +3,8 @@
 //! minutes on 2 cores. Bounds are in each configuration's label; `tidekv
 //! check --topology … ` explores any configuration at any bounds.
 
+use crate::checker::runner::RunOptions;
 use crate::model::{CrashMode, ModelConfig, OpKind};
-use crate::runner::RunOptions;
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 

@@ -20,7 +20,7 @@ use tidekv::topology::{Kind, TopologyConfig};
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
 }
-use crate::check_cmd::{parse_protocol, protocol_help};
+use crate::cli::args::{parse_protocol, protocol_help};
 fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, insert, modify or delete, got {s:?}"))
 }
@@ -303,9 +303,4 @@ pub fn run_main(args: RunArgs) -> u8 {
 /// Runs `tidekv node`; returns the exit code.
 pub fn node_main(args: NodeArgs) -> u8 {
     udp::node_main(&args.config, &args.id)
-}
-
-/// Two threads when the machine has two cores or more (the checker's default).
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }

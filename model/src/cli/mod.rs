@@ -1,0 +1,8 @@
+//! The `tidekv` commands, one module each, and the flags they share
+//! ([`args`]).
+
+pub mod args;
+pub mod check;
+pub mod explore;
+pub mod run;
+pub mod verify;

@@ -1,0 +1,338 @@
+//! What may happen in a cycle (the actions) and what it leads to (the next
+//! state): clients' operations, the FE's open choices and crashes, handed to
+//! [`Cluster::successor_with`], the function the runtime calls too.
+
+use super::config::{CrashMode, V};
+use super::state::{CycleAction, Pick, State, Trace};
+use super::tide::TideModel;
+use std::fmt::Write as _;
+use tidekv::cluster::{Cluster, Crash, CrashKind, CycleInputs};
+use tidekv::node::client::ClientEvent;
+use tidekv::node::{ClientId, Op};
+use tidekv::topology::{Kind, NodeId, Role};
+use tidekv_checks::Monitor;
+
+thread_local! {
+    /// Scratch space for [`Cluster::successor_with`], per checker thread:
+    /// buffers only, emptied and refilled by every step, never part of a
+    /// state (it saves a handful of allocations per state).
+    static SCRATCH: std::cell::RefCell<tidekv::cluster::StepBuffers<V>> =
+        std::cell::RefCell::new(tidekv::cluster::StepBuffers::default());
+}
+
+impl TideModel {
+    /// The nodes that may crash in this state: `(node, budget group,
+    /// crashes left in the group)`. Groups: a shard (replicated), all servers
+    /// (single, sharded), or `usize::MAX` for the one FE crash.
+    pub fn crash_candidates(&self, s: &State) -> Vec<(NodeId, usize, usize)> {
+        let t = &self.config.topology;
+        // Crashed nodes are exactly the dead ones (crash-stop).
+        let dead = |id: NodeId| !s.cluster.is_alive(id);
+        let crashed_servers = |shard: Option<usize>| {
+            self.topo
+                .servers()
+                .filter(|&n| dead(n))
+                .filter(|&n| match self.topo.nodes[n].role {
+                    Role::Server { shard: sh, .. } => shard.is_none_or(|x| x == sh),
+                    _ => false,
+                })
+                .count()
+        };
+        let fe_crashed = self.topo.fes().any(dead);
+        let mut cands = Vec::new();
+        for id in 0..self.topo.nodes.len() {
+            if dead(id) {
+                continue;
+            }
+            match self.topo.nodes[id].role {
+                Role::Server { shard, .. } => {
+                    let (group, used) = if t.kind == Kind::Replicated {
+                        (shard, crashed_servers(Some(shard)))
+                    } else {
+                        (0, crashed_servers(None))
+                    };
+                    if used < self.config.crashes {
+                        cands.push((id, group, self.config.crashes - used));
+                    }
+                }
+                Role::Fe { .. } if self.config.crash_fe && !fe_crashed => cands.push((id, usize::MAX, 1)),
+                _ => {}
+            }
+        }
+        cands
+    }
+
+    /// How many ways [`TideModel::crash_kinds`] lists for `id`, without
+    /// listing them.
+    pub fn crash_kind_count(&self, id: NodeId) -> u64 {
+        match self.config.crash_mode {
+            CrashMode::Atomic => 1,
+            CrashMode::MidSend => (1u64 << self.topo.nodes[id].outputs.len()) - 1,
+        }
+    }
+
+    /// The `i`-th of [`TideModel::crash_kinds`] (`i < crash_kind_count`).
+    pub fn crash_kind(&self, i: u64) -> CrashKind {
+        if i == 0 {
+            CrashKind::Atomic
+        } else {
+            CrashKind::MidSend(i)
+        }
+    }
+
+    /// How a node may crash in this model's crash mode.
+    /// Mid-send: delivering nothing is the atomic crash; delivering
+    /// everything is not explored, being the same as an atomic crash in the
+    /// next cycle, which is.
+    pub fn crash_kinds(&self, id: NodeId) -> Vec<CrashKind> {
+        (0..self.crash_kind_count(id)).map(|i| self.crash_kind(i)).collect()
+    }
+
+    fn crash_options(&self, s: &State) -> Vec<Vec<Crash>> {
+        let cands = self.crash_candidates(s);
+        // Every subset of candidates within budget.
+        let mut sets: Vec<Vec<NodeId>> = vec![Vec::new()];
+        for &(id, group, left) in &cands {
+            let mut more = Vec::new();
+            for set in &sets {
+                let used = set
+                    .iter()
+                    .filter(|n| cands.iter().any(|c| c.0 == **n && c.1 == group))
+                    .count();
+                if used < left {
+                    let mut s2 = set.clone();
+                    s2.push(id);
+                    more.push(s2);
+                }
+            }
+            sets.extend(more);
+        }
+        // Each crashing node: every way it may crash.
+        let mut out = Vec::new();
+        for set in sets {
+            let mut combos: Vec<Vec<Crash>> = vec![Vec::new()];
+            for &id in &set {
+                let kinds = self.crash_kinds(id);
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        kinds.iter().map(move |&kind| {
+                            let mut c2 = c.clone();
+                            c2.push(Crash { node: id, kind });
+                            c2
+                        })
+                    })
+                    .collect();
+            }
+            out.extend(combos);
+        }
+        out
+    }
+
+    /// Client `c` may start an operation in this state.
+    pub fn may_start(&self, s: &State, c: ClientId) -> bool {
+        s.cluster.will_be_idle(&self.topo, c) && s.cluster.client(c).next_tag < self.config.ops_per_client
+    }
+    /// Human-readable one-line description of a cycle's choices.
+    pub fn describe_action(&self, cycle: u32, a: &CycleAction) -> String {
+        let mut s = format!("cycle {cycle}:");
+        let sends: Vec<String> = a
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(c, o)| o.as_ref().map(|o| format!("c{c} {o}")))
+            .collect();
+        if sends.is_empty() {
+            s += " no requests";
+        } else {
+            s += &format!(" {}", sends.join(", "));
+        }
+        if !a.picks.is_empty() {
+            let picks: Vec<String> = a
+                .picks
+                .iter()
+                .map(|p| format!("c{}→{}", p.client, self.topo.nodes[p.server].name))
+                .collect();
+            let _ = write!(s, "; {}", picks.join(", "));
+        }
+        for crash in &a.crashes {
+            let name = &self.topo.nodes[crash.node].name;
+            match crash.kind {
+                CrashKind::Atomic => {
+                    let _ = write!(s, "; crash {name}");
+                }
+                CrashKind::MidSend(mask) => {
+                    let outs: Vec<&str> = self.topo.nodes[crash.node]
+                        .outputs
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .map(|(_, &l)| self.topo.links[l].name.as_str())
+                        .collect();
+                    let _ = write!(s, "; crash {name} (mid-send: only {} delivered)", outs.join(", "));
+                }
+            }
+        }
+        s
+    }
+
+    /// The initial state (stateright's `init_states`).
+    pub fn initial_state(&self) -> State {
+        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
+        let trace = self.keep_trace.then(Trace::default);
+        State {
+            cluster: Cluster::new(&self.topo),
+            monitor,
+            trace,
+            symmetry: self.symmetry.clone(),
+        }
+    }
+
+    /// Every action of `s`, appended to `actions` (stateright's `actions`).
+    pub fn cycle_actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
+        if s.cluster.cycle >= self.config.cycles {
+            return;
+        }
+        let topo = &self.topo;
+        // Clients: idle ones with operations left may start any op, or none.
+        // Every combination, the last client varying fastest (an odometer
+        // over per-client option counts: one vector per action, no others).
+        let options: Vec<usize> = (0..topo.clients())
+            .map(|c| {
+                if self.may_start(s, c) {
+                    1 + self.alphabet().len()
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let option = |choice: usize| (choice > 0).then(|| self.alphabet()[choice - 1].clone());
+        let mut op_sets: Vec<Vec<Option<Op<V>>>> = Vec::with_capacity(options.iter().product());
+        let mut digits = vec![0usize; options.len()];
+        loop {
+            op_sets.push(digits.iter().map(|&d| option(d)).collect());
+            // The next combination: increment from the last client.
+            let mut i = digits.len();
+            loop {
+                if i == 0 {
+                    break;
+                }
+                i -= 1;
+                digits[i] += 1;
+                if digits[i] < options[i] {
+                    break;
+                }
+                digits[i] = 0;
+            }
+            if digits.iter().all(|&d| d == 0) {
+                break;
+            }
+        }
+        let points = s.cluster.choice_points(topo);
+        for crashes in self.crash_options(s) {
+            // An FE crashing atomically makes no choices this cycle.
+            let live_points: Vec<&(NodeId, ClientId, usize, Vec<usize>)> = points
+                .iter()
+                .filter(|(fe, ..)| !crashes.iter().any(|c| c.node == *fe && c.kind == CrashKind::Atomic))
+                .collect();
+            let mut pick_sets: Vec<Vec<Pick>> = vec![Vec::new()];
+            for &&(fe, client, shard, ref cands) in &live_points {
+                pick_sets = pick_sets
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        cands.iter().map(move |&replica| {
+                            let mut p = prefix.clone();
+                            p.push(Pick {
+                                fe,
+                                client,
+                                replica,
+                                server: topo.server(shard, replica),
+                            });
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            for ops in &op_sets {
+                for picks in &pick_sets {
+                    actions.push(CycleAction {
+                        ops: ops.clone(),
+                        picks: picks.clone(),
+                        crashes: crashes.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The state `action` leads to from `last` (stateright's `next_state`).
+    pub fn step(&self, last: &State, action: CycleAction) -> State {
+        let cycle = last.cluster.cycle;
+        let inputs = CycleInputs {
+            ops: action.ops,
+            crashes: action.crashes.clone(),
+        };
+        let mut events = Vec::new();
+        let picks = &action.picks;
+        let cluster = SCRATCH.with_borrow_mut(|bufs| {
+            last.cluster.successor_with(
+                &self.topo,
+                &inputs,
+                &mut |fe, c, cands| {
+                    let p = picks
+                        .iter()
+                        .find(|p| p.fe == fe && p.client == c)
+                        .expect("the action has a pick for every open choice");
+                    cands
+                        .iter()
+                        .position(|&x| x == p.replica)
+                        .expect("the pick is a candidate")
+                },
+                &mut events,
+                bufs,
+            )
+        });
+        let mut s = State {
+            cluster,
+            monitor: last.monitor.clone(),
+            trace: last.trace.clone(),
+            symmetry: last.symmetry.clone(),
+        };
+        for _ in &action.crashes {
+            s.monitor.crash();
+        }
+        // Time order within the cycle: every response read, then every
+        // request sent (and a client's own immediate `Unavailable` answer).
+        for (c, e) in &events {
+            if let ClientEvent::Return { tag, result } = e {
+                if s.monitor.pending(*c).is_some_and(|p| p.tag == *tag && p.invoke < cycle) {
+                    s.monitor.ret(cycle, *c, *tag, result.clone());
+                }
+            }
+        }
+        for (c, e) in &events {
+            match e {
+                ClientEvent::Invoke { tag, op } => s.monitor.invoke(cycle, *c, *tag, op.clone()),
+                ClientEvent::Return { tag, result } => {
+                    if s.monitor.pending(*c).is_some_and(|p| p.tag == *tag) {
+                        s.monitor.ret(cycle, *c, *tag, result.clone());
+                    }
+                }
+            }
+        }
+        if let Some(trace) = &mut s.trace {
+            for (c, e) in &events {
+                trace.history.record(cycle, *c, e);
+            }
+            for crash in &action.crashes {
+                trace.crashes.push((cycle, crash.node));
+            }
+        }
+        s
+    }
+
+    /// Whether `s` is within the search's bound on cycles.
+    pub fn within_bound(&self, s: &State) -> bool {
+        s.cluster.cycle <= self.config.cycles
+    }
+}

@@ -1,0 +1,228 @@
+//! What one model checks: the configuration (topology, workload bounds,
+//! crash budget and mode) and the limits the search relies on.
+
+use serde::Serialize;
+use tidekv::topology::{ConfigError, Kind, TopologyConfig};
+use tidekv_checks::Scope;
+
+/// Values in the model: small integers `1..=values`.
+pub type V = u8;
+
+/// Operation kinds a model client may start.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub enum OpKind {
+    Get,
+    Put,
+    Delete,
+    Insert,
+    Modify,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 5] = [OpKind::Get, OpKind::Put, OpKind::Delete, OpKind::Insert, OpKind::Modify];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Put => "put",
+            OpKind::Delete => "delete",
+            OpKind::Insert => "insert",
+            OpKind::Modify => "modify",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// How crashing nodes behave in their crash cycle.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+pub enum CrashMode {
+    Atomic,
+    MidSend,
+}
+
+impl CrashMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Atomic => "atomic",
+            CrashMode::MidSend => "mid-send",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CrashMode> {
+        [CrashMode::Atomic, CrashMode::MidSend]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
+
+/// Everything that defines one model.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct ModelConfig {
+    pub topology: TopologyConfig,
+    pub keys: u32,
+    pub values: u8,
+    pub ops_per_client: u32,
+    pub cycles: u32,
+    pub ops: Vec<OpKind>,
+    /// Server crashes allowed: per shard for `replicated`, in all otherwise.
+    pub crashes: usize,
+    pub crash_mode: CrashMode,
+    /// Whether one FE may crash too.
+    pub crash_fe: bool,
+}
+
+/// Limits on the model's own bounds.
+pub const KEYS_MAX: u32 = 8;
+pub const VALUES_MAX: u8 = 16;
+pub const CYCLES_MAX: u32 = 64;
+/// An exhaustive search with mid-send crashes enumerates every subset of a
+/// crashing node's output links: at most this many links per node (4,094
+/// ways to crash).
+pub const MID_SEND_LINKS_MAX: usize = 12;
+/// A mid-send crash names the links it delivers in a 64-bit mask (the
+/// all-links subset is never drawn: it is an atomic crash a cycle later).
+pub const MID_SEND_MASK_LINKS_MAX: usize = 63;
+
+impl ModelConfig {
+    /// A small configuration of `kind`: 2 clients, 1 key, 2 values, 2
+    /// operations per client, every op kind, no crashes.
+    pub fn new(kind: Kind) -> Self {
+        let topology = TopologyConfig::new(kind, 2);
+        let cycles = 2 * topology.latency_cycles() + 2;
+        ModelConfig {
+            topology,
+            keys: 1,
+            values: 2,
+            ops_per_client: 2,
+            cycles,
+            ops: OpKind::ALL.to_vec(),
+            crashes: 0,
+            crash_mode: CrashMode::Atomic,
+            crash_fe: false,
+        }
+    }
+
+    /// Checks every bound; the message names the flag.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.topology.validate()?;
+        let err = |m: String| Err(ConfigError(m));
+        if self.keys == 0 || self.keys > KEYS_MAX {
+            return err(format!("--keys must be 1..={KEYS_MAX}, got {}", self.keys));
+        }
+        if self.values == 0 || self.values > VALUES_MAX {
+            return err(format!("--values must be 1..={VALUES_MAX}, got {}", self.values));
+        }
+        if self.cycles == 0 || self.cycles > CYCLES_MAX {
+            return err(format!("--cycles must be 1..={CYCLES_MAX}, got {}", self.cycles));
+        }
+        if self.ops.is_empty() {
+            return err("--ops must name at least one of get,put,delete,insert,modify".into());
+        }
+        if self.topology.clients > 8 {
+            return err(format!(
+                "the model supports up to 8 clients, got {}",
+                self.topology.clients
+            ));
+        }
+        let per = if self.topology.kind == Kind::Replicated {
+            self.topology.replicas
+        } else {
+            self.topology.shards
+        };
+        if self.crashes > per {
+            return err(format!(
+                "--crashes {} exceeds the {} servers that can crash{}",
+                self.crashes,
+                per,
+                if self.topology.kind == Kind::Replicated {
+                    " per shard"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether some shard has two or more replicas (then `converged`
+    /// applies, and the protocol matters).
+    pub fn has_replicas(&self) -> bool {
+        self.topology.kind == Kind::Replicated && self.topology.replicas > 1
+    }
+
+    /// What decides whether a property applies.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            replicas: self.has_replicas(),
+        }
+    }
+
+    /// Whether the replicas of a shard are interchangeable, so that
+    /// `--symmetry` ([`TideModel::with_symmetry`]) applies: 2 or more
+    /// replicas of a protocol that says so (`fanout`).
+    pub fn replicas_symmetric(&self) -> bool {
+        self.has_replicas() && self.topology.protocol.replicas_symmetric()
+    }
+
+    /// Whether writes to one key reach one server at a time.
+    pub fn single_writer(&self) -> bool {
+        !self.has_replicas() || self.topology.protocol.single_writer()
+    }
+
+    /// A label for tables: the topology, then bounds and failures.
+    pub fn label(&self) -> String {
+        let mut s = self.topology.label();
+        s += &format!(
+            " K={} V={} O={} H={}",
+            self.keys, self.values, self.ops_per_client, self.cycles
+        );
+        if self.ops.len() != OpKind::ALL.len() {
+            s += &format!(
+                " ops={}",
+                self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+            );
+        }
+        if self.crashes > 0 || self.crash_fe {
+            s += &format!(" F={} {}", self.crashes, self.crash_mode.name());
+        }
+        if self.crash_fe {
+            s += " +fe";
+        }
+        s
+    }
+
+    /// The model flags that reproduce this configuration.
+    pub fn flags(&self) -> String {
+        let t = &self.topology;
+        let mut s = format!("--topology {} --clients {}", t.kind, t.clients);
+        if t.kind != Kind::Single {
+            s += &format!(" --shards {}", t.shards);
+            if t.levels != 1 {
+                s += &format!(" --levels {}", t.levels);
+            }
+        }
+        if t.kind == Kind::Replicated {
+            s += &format!(" --replicas {} --protocol {}", t.replicas, t.protocol);
+        }
+        s += &format!(
+            " --keys {} --values {} --ops-per-client {} --cycles {}",
+            self.keys, self.values, self.ops_per_client, self.cycles
+        );
+        if self.ops.len() != OpKind::ALL.len() {
+            s += &format!(
+                " --ops {}",
+                self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+            );
+        }
+        if self.crashes > 0 || self.crash_fe {
+            s += &format!(" --crashes {} --crash-mode {}", self.crashes, self.crash_mode.name());
+        }
+        if self.crash_fe {
+            s += " --crash-fe";
+        }
+        s
+    }
+}
