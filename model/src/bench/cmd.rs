@@ -289,9 +289,10 @@ fn write_plots(dir: &std::path::Path, sc: &Scaling) -> std::io::Result<()> {
             points: c.points.iter().map(|p| (p.clients as f64, p.fe_to_server)).collect(),
         })
         .collect();
-    if let Some(seed) = sc.bytes.iter().find(|c| c.label.ends_with("seed")) {
+    let seed_name = Protocol::Seed.name();
+    if let Some(seed) = sc.bytes.iter().find(|c| c.label.ends_with(seed_name)) {
         bytes.push(Series {
-            name: "R=3 seed peer".into(),
+            name: format!("R=3 {seed_name} peer"),
             points: seed
                 .points
                 .iter()
