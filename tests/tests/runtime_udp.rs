@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
-use tidekv::history::{read_jsonl, History};
+use tidekv::history::{read_jsonl, History, OpRecord};
 use tidekv::node::{Frame, Protocol};
 use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::udp::{self, Launcher, UdpOptions};
@@ -41,6 +41,8 @@ fn node_process_entry() {
 }
 
 const ENV_SUPERVISE: &str = "TIDEKV_TEST_SUPERVISE";
+/// Where the supervisor of [`supervisor_process_entry`] writes its history.
+const ENV_HISTORY: &str = "TIDEKV_TEST_HISTORY";
 
 /// Not a test of its own either: started with [`ENV_SUPERVISE`] set, this
 /// binary is a supervisor running a long cluster until it is signalled.
@@ -49,6 +51,9 @@ fn supervisor_process_entry() {
     if std::env::var(ENV_SUPERVISE).is_ok() {
         let mut opts = UdpOptions::new(launcher());
         opts.death_timeout = Duration::from_millis(1000);
+        if let Ok(path) = std::env::var(ENV_HISTORY) {
+            opts.history = Some(Box::new(std::fs::File::create(path).unwrap()));
+        }
         let s = spec(Kind::Replicated, 2, 50_000_000, |t| t.replicas = 2);
         let code = match udp::run(&s, opts) {
             Ok(_) => 0,
@@ -428,38 +433,44 @@ fn kill_by_hand(victim: &'static str, after: Duration) -> tidekv::runtime::udp::
 fn a_node_killed_by_hand_is_a_crash_and_the_run_completes() {
     // One replica of two: within the failure budget, nothing is lost.
     let s = spec(Kind::Replicated, 2, 20_000, |t| t.replicas = 2);
-    let file = TempFile::new("hand-r2.jsonl");
-    let mut opts = udp_options(&file);
-    opts.before_go = Some(kill_by_hand("r0.1", Duration::from_millis(60)));
-    let report = run_udp(&s, opts);
-    assert_eq!(report.unexpected.len(), 1, "{:?}", report.unexpected);
-    let death = &report.unexpected[0];
-    assert_eq!(death.node, "r0.1");
-    assert!(death.cycle > 0 && death.cycle < s.cycles, "mid-run: {death}");
+    let (report, file, death) = run_killing_by_hand(&s, "r0.1", Duration::from_millis(60), |_| {});
     // Every neighbour saw it, within a cycle of each other (mid-send).
     let topo = s.build().unwrap();
     let neighbours = topo.nodes[topo.node_by_name("r0.1").unwrap()].outputs.len();
     let seen = death_cycles(&report, "r0.1");
     assert_eq!(seen.len(), neighbours, "{:?}", report.deaths);
-    assert!(seen.iter().all(|c| c.abs_diff(death.cycle) <= 1), "{seen:?}");
-    assert!(report.suspected().is_empty(), "{:?}", report.suspected());
+    assert!(seen.iter().all(|c| c.abs_diff(death) <= 1), "{seen:?}");
     assert_eq!(report.stats.unavailable, 0);
     assert_survives(&report, &file);
     // The FE of a sharded cluster, under loss: clients are told the cluster
     // is unavailable from then on, and the run still completes.
     let s = spec(Kind::Sharded, 3, 8000, |t| t.shards = 2);
-    let file = TempFile::new("hand-fe.jsonl");
-    let mut opts = udp_options(&file);
-    opts.drop_rate = 0.02;
-    opts.before_go = Some(kill_by_hand("fe", Duration::from_millis(60)));
-    let report = run_udp(&s, opts);
-    assert_eq!(
-        report.unexpected.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(),
-        ["fe"]
-    );
+    let (report, file, _) = run_killing_by_hand(&s, "fe", Duration::from_millis(60), |o| o.drop_rate = 0.02);
     assert!(report.stats.unavailable > 0);
-    assert!(report.suspected().is_empty(), "{:?}", report.suspected());
     assert_survives(&report, &file);
+}
+
+/// Runs `s` on UDP (options changed by `tweak`) with `victim` SIGKILLed by
+/// hand `after` the start; requires that the run completes, sees that death
+/// mid-run and no other, and suspects nobody. Returns the report, the
+/// history file and the cycle of the death.
+fn run_killing_by_hand(
+    s: &RunSpec,
+    victim: &'static str,
+    after: Duration,
+    tweak: impl FnOnce(&mut UdpOptions),
+) -> (Report, TempFile, u32) {
+    let file = TempFile::new(&format!("hand-{victim}.jsonl"));
+    let mut opts = udp_options(&file);
+    tweak(&mut opts);
+    opts.before_go = Some(kill_by_hand(victim, after));
+    let report = run_udp(s, opts);
+    let dead: Vec<&str> = report.unexpected.iter().map(|c| c.node.as_str()).collect();
+    assert_eq!(dead, [victim], "{:?}", report.unexpected);
+    let death = report.unexpected[0].cycle;
+    assert!(death > 0 && death < s.cycles, "mid-run: {death}");
+    assert!(report.suspected().is_empty(), "{:?}", report.suspected());
+    (report, file, death)
 }
 
 /// The run directories of supervisor process `pid`.
@@ -473,21 +484,24 @@ fn run_dirs_of(pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Starts this binary as a supervisor; returns it once its cluster runs.
-fn start_supervisor() -> std::process::Child {
+/// Starts this binary as a supervisor (writing its history to `history`, if
+/// given); returns it once its cluster runs.
+fn start_supervisor(history: Option<&TempFile>) -> std::process::Child {
     let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args([
-            "supervisor_process_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(ENV_SUPERVISE, "1")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "supervisor_process_entry",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(ENV_SUPERVISE, "1")
+    .stdout(std::process::Stdio::null());
+    if let Some(h) = history {
+        cmd.env(ENV_HISTORY, &h.0);
+    }
+    let child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !run_dirs_of(child.id()).iter().any(|d| d.join("c0.ops.jsonl").exists()) {
         assert!(
@@ -502,12 +516,15 @@ fn start_supervisor() -> std::process::Child {
 
 /// Issue 16, "also": a supervisor stopped by SIGTERM used to leave its run
 /// directory behind, and one killed outright still does: the next run
-/// removes it.
+/// removes it. Issue 16, an early end: one stopped by SIGTERM or SIGINT used
+/// to leave an empty history; it writes what its clients logged, which
+/// verifies.
 #[test]
 fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
     let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     for sig in ["-TERM", "-INT"] {
-        let mut sup = start_supervisor();
+        let file = TempFile::new(&format!("terminated{sig}.jsonl"));
+        let mut sup = start_supervisor(Some(&file));
         let pid = sup.id();
         assert!(Command::new("kill")
             .args([sig, &pid.to_string()])
@@ -517,8 +534,11 @@ fn a_terminated_supervisor_cleans_up_and_a_killed_ones_directory_is_swept() {
         let status = sup.wait().unwrap();
         assert_eq!(status.code(), Some(1), "{sig}: {status}");
         assert!(run_dirs_of(pid).is_empty(), "{sig}: {:?} left", run_dirs_of(pid));
+        let history = file.history();
+        assert!(history.ops.len() > 10, "{sig}: {} operations", history.ops.len());
+        assert_cut_history_verifies(&history, 2);
     }
-    let mut sup = start_supervisor();
+    let mut sup = start_supervisor(None);
     let pid = sup.id();
     sup.kill().unwrap();
     sup.wait().unwrap();
@@ -589,4 +609,113 @@ fn a_node_killed_before_it_is_ready_is_a_crash_too() {
         e.contains("node r0.0 exited before it was ready (exit status: 1)"),
         "{e}"
     );
+}
+
+/// What `tidekv verify` requires for exit 0: its linearizability search
+/// (Wing & Gong, with its default bound and no time limit) decides
+/// `linearizable` holds, and `no-lost-writes` holds.
+fn assert_verifies(history: &History<u64>) {
+    let bound = tidekv_checks::wgl::Bound {
+        configs: tidekv_checks::wgl::CONFIGS_MAX,
+        deadline: None,
+    };
+    if let Err(e) = tidekv_checks::wgl::linearizability_bounded(history, bound) {
+        panic!("linearizable does not hold: {e:?}");
+    }
+    tidekv_checks::no_stale_reads(history).unwrap();
+}
+
+/// A client's operations in `history`.
+fn ops_of(history: &History<u64>, client: u16) -> Vec<&OpRecord<u64>> {
+    history.ops.iter().filter(|o| o.client == client).collect()
+}
+
+/// A history cut while `clients` closed-loop clients ran: each client's
+/// operations all returned but its last, pending (its invocation was logged
+/// before its request was sent; its return never came), and it verifies.
+fn assert_cut_history_verifies(history: &History<u64>, clients: u16) {
+    for c in 0..clients {
+        last_pending(history, c);
+    }
+    assert_verifies(history);
+}
+
+/// Client `c`'s last operation in `history`, which must be pending, its
+/// earlier ones all returned.
+fn last_pending(history: &History<u64>, c: u16) -> &OpRecord<u64> {
+    let ops = ops_of(history, c);
+    let (last, earlier) = ops.split_last().unwrap_or_else(|| panic!("c{c} has no operation"));
+    assert!(last.ret.is_none(), "c{c}'s last operation is pending: {last:?}");
+    assert!(
+        earlier.iter().all(|o| o.ret.is_some()),
+        "c{c}: only the last is pending"
+    );
+    last
+}
+
+/// Issue 16: a client process killed by hand used to end the run at once,
+/// exit 1 and no history. It is a client that stops sending: the run
+/// completes, reports it, and the history holds its operations up to its
+/// death, the last one pending.
+#[test]
+fn a_client_killed_by_hand_leaves_its_operations_in_the_history_the_last_pending() {
+    let s = spec(Kind::Replicated, 3, 20_000, |t| t.replicas = 2);
+    let (report, file, death) = run_killing_by_hand(&s, "c1", Duration::from_millis(200), |_| {});
+    // Its FE, its only neighbour, read it as dead.
+    assert_eq!(death_cycles(&report, "c1"), [death], "{:?}", report.deaths);
+    assert!(
+        report.warnings.iter().any(|w| w.starts_with("client c1 died untold")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.stats.unavailable, 0);
+    assert_eq!(report.stats.pending, 1 + 2, "c1's last, and c0's and c2's at the end");
+    let history = assert_survives(&report, &file);
+    let last = last_pending(&history, 1);
+    assert!(
+        last.invoke < death,
+        "invoked {} before the FE read it dead at {death}",
+        last.invoke
+    );
+    // The others went on to the end.
+    for c in [0, 2] {
+        let end = ops_of(&history, c).iter().map(|o| o.invoke).max().unwrap();
+        assert!(end + 10 >= s.cycles, "c{c} stopped at {end}");
+    }
+    assert_verifies(&history);
+}
+
+/// Issue 16: a hung cluster (here: every node SIGSTOPped) used to end the
+/// run after 60 s with exit 1 and an empty history. After the silence
+/// timeout every node is stopped, the history so far is written, exit 1.
+#[test]
+fn a_hung_cluster_ends_the_run_with_exit_1_and_a_history_that_verifies() {
+    // Far more cycles than the test lasts.
+    let s = spec(Kind::Replicated, 2, 50_000_000, |t| t.replicas = 2);
+    let file = TempFile::new("hung.jsonl");
+    let mut opts = udp_options(&file);
+    opts.silence_timeout = Duration::from_millis(1500);
+    opts.before_go = Some(Box::new(|_, pids| {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let status = Command::new("kill").arg("-STOP").args(&pids).status().unwrap();
+            assert!(status.success());
+        });
+    }));
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let e = udp::run(&s, opts).unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    let history = file.history();
+    assert!(history.ops.len() > 10, "{} operations", history.ops.len());
+    assert_cut_history_verifies(&history, 2);
+    let msg = e.to_string();
+    for said in [
+        "no node reported for 1.5s",
+        "waiting for: c0 stopped for",
+        "the cluster hung; the run ended early: every node was stopped, and the history holds what the clients logged",
+        "2 of them without a return (pending: of unknown outcome)",
+    ] {
+        assert!(msg.contains(said), "{said:?} in {msg}");
+    }
 }

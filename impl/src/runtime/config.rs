@@ -56,6 +56,9 @@ pub const DEATH_TIMEOUT_MS_MAX: u64 = 60_000;
 /// loopback) and against scheduling hiccups, short against a run.
 pub const DEATH_TIMEOUT_MS_DEFAULT: u64 = 300;
 pub const STARTUP_TIMEOUT_MS_DEFAULT: u64 = 2000;
+/// The supervisor ends a run from whose nodes no line came for this long (a
+/// hung cluster), with the history so far.
+pub const SILENCE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// At most this many node processes (the machine has a few cores).
 pub const UDP_NODES_MAX: usize = 256;
 /// The largest `--drop-rate`: beyond it a run mostly waits for repairs.

@@ -237,6 +237,7 @@ fn drive(
         crashes: applied,
         kills: Vec::new(),
         unexpected: Vec::new(),
+        warnings: Vec::new(),
         injected_drops: 0,
         resent_frames: 0,
         deaths: Vec::new(),

@@ -82,6 +82,9 @@ pub struct Report {
     /// `--serialize-state`: the bytes of server state serialized (and
     /// deserialized back) per cycle, on average over the run.
     pub state_bytes_per_cycle: Option<f64>,
+    /// What the run's reader should know that no other field says (UDP: a
+    /// client that died, a torn last line dropped from a client log).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -159,6 +162,7 @@ impl Report {
             "injected_drops": self.injected_drops,
             "resent_frames": self.resent_frames,
             "history": self.history.as_ref().map(|p| p.display().to_string()),
+            "warnings": self.warnings,
         })
     }
 
@@ -315,6 +319,9 @@ impl Report {
                 );
             }
         }
+        for w in &self.warnings {
+            line("WARNING", w.clone());
+        }
         if let Some(h) = &self.history {
             line("history", h.display().to_string());
         }
@@ -427,6 +434,12 @@ impl Progress {
     /// Reports that `cycle` cycles are done and (if known) `ops` operations
     /// returned.
     pub fn update(&mut self, cycle: u32, ops: Option<u64>) {
+        self.update_with_note(cycle, ops, "");
+    }
+
+    /// [`Progress::update`] with `note` (what the run waits for, say)
+    /// appended to the line.
+    pub fn update_with_note(&mut self, cycle: u32, ops: Option<u64>, note: &str) {
         if !self.enabled {
             return;
         }
@@ -454,6 +467,10 @@ impl Progress {
         );
         if let Some(ops) = ops {
             text += &format!(", {} ops/s", group((ops as f64 / secs) as u64));
+        }
+        if !note.is_empty() {
+            text += "; ";
+            text += note;
         }
         let mut err = std::io::stderr().lock();
         if self.tty {

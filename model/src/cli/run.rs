@@ -2,15 +2,19 @@
 //! ([`tidekv::runtime`]). Parsing and validation live here; everything else
 //! is the runtime's.
 //!
-//! Exit codes: 0 when the run completed, 1 when it could not be carried out
-//! (a node process failed, a file could not be written), 2 on a usage error
+//! Exit codes: 0 when the run completed (UDP: also when a node process died
+//! untold, a crash, or a client did), 1 when it could not be carried out or
+//! ended early (a file could not be written, the cluster hung, SIGTERM; after
+//! the run began, the history so far is still written), 2 on a usage error
 //! (one line on stderr).
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 use tidekv::node::Protocol;
-use tidekv::runtime::config::{DEATH_TIMEOUT_MS_DEFAULT, DROP_RATE_MAX, STARTUP_TIMEOUT_MS_DEFAULT};
+use tidekv::runtime::config::{
+    DEATH_TIMEOUT_MS_DEFAULT, DROP_RATE_MAX, SILENCE_TIMEOUT_MS_DEFAULT, STARTUP_TIMEOUT_MS_DEFAULT,
+};
 use tidekv::runtime::inproc::{self, InprocOptions, BYTES_SAMPLE_EVERY_DEFAULT};
 use tidekv::runtime::udp::{self, UdpOptions};
 use tidekv::runtime::workload::{Distribution, OpKind, WorkloadSpec};
@@ -122,6 +126,12 @@ pub struct RunArgs {
     /// udp: the same, before a neighbour's first datagram [default: max(2000, death timeout)].
     #[arg(long, value_name = "MS")]
     pub startup_timeout_ms: Option<u64>,
+    /// udp: end the run when no node has reported for this long (a hung cluster): every node
+    /// is stopped, the history so far is written (operations not returned are pending) and the
+    /// exit code is 1.
+    #[arg(long, value_name = "MS", default_value_t = SILENCE_TIMEOUT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub silence_timeout_ms: u64,
     /// udp: keep the cluster file and client logs in this directory.
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
@@ -189,10 +199,12 @@ impl RunArgs {
                 || !self.kills.is_empty()
                 || self.startup_timeout_ms.is_some()
                 || self.death_timeout_ms != DEATH_TIMEOUT_MS_DEFAULT
+                || self.silence_timeout_ms != SILENCE_TIMEOUT_MS_DEFAULT
                 || self.drop_rate != 0.0)
         {
             return Err(
-                "--kill, --run-dir, --drop-rate, --death-timeout-ms and --startup-timeout-ms apply to --transport udp"
+                "--kill, --run-dir, --drop-rate, --death-timeout-ms, --startup-timeout-ms and \
+                 --silence-timeout-ms apply to --transport udp"
                     .into(),
             );
         }
@@ -281,6 +293,7 @@ pub fn run_main(args: RunArgs) -> u8 {
             opts.run_dir = args.run_dir.clone();
             opts.kills = args.kills.clone();
             opts.drop_rate = args.drop_rate;
+            opts.silence_timeout = Duration::from_millis(args.silence_timeout_ms);
             udp::run(&spec, opts)
         }
     };

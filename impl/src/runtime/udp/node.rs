@@ -72,6 +72,13 @@
 //! says `kill c`, and SIGKILLs itself: a real death without clean-up, a
 //! mid-send crash at exactly `c`.
 //!
+//! # Client log
+//! A client node records its operations in `NODE.ops.jsonl` in the run
+//! directory, written ahead ([`ClientLog`]): the cycle's lines reach the
+//! file in one `write(2)` after the step and before the frame carrying its
+//! request is sent. A client killed at any point leaves a log that is a
+//! prefix of what it did, with every request it sent.
+//!
 //! # Control lines (stdout)
 //! `@tidekv ready`, `@tidekv at CYCLE` (progress, at most every 50 ms),
 //! `@tidekv crash JSON`, `@tidekv kill CYCLE`, `@tidekv done JSON`. Other
@@ -546,8 +553,11 @@ impl NodeProc {
         if let (Some(driver), Some(log)) = (self.driver.as_mut(), self.log.as_mut()) {
             for ev in events.iter() {
                 driver.observe(t, ev);
-                log.event(t, ev).map_err(|e| format!("writing the client log: {e}"))?;
+                log.event(t, ev);
             }
+            // Write-ahead: this cycle's invocation is in the file before the
+            // caller sends the frame that carries it (see `ClientLog`).
+            log.commit().map_err(|e| format!("writing the client log: {e}"))?;
         }
         debug_assert_eq!(outs.len(), self.sent.len());
         Ok(outs)

@@ -5,19 +5,31 @@
 //!    run directory, spawn every node with its stdin and stdout piped.
 //! 2. Wait until every node says `ready` (its socket is bound), then say `go`
 //!    to all: no frame is sent to a socket that does not exist yet.
-//! 3. Supervise: show progress; SIGKILL a node parked at its crash cycle
+//! 3. Supervise: show progress (naming the nodes that stopped reporting, a
+//!    SIGSTOPped one among them); SIGKILL a node parked at its crash cycle
 //!    once every running node has executed that cycle (until then it
-//!    answers requests for the frames it sent before its crash). A server
-//!    or FE that dies without being told to (killed by hand, crashed) is a
-//!    crash: its neighbours' failure detectors see it, the run goes on, and
-//!    the report lists it under `unexpected`. A client that dies ends the
-//!    run (clients are outside the failure model: its operations are lost,
-//!    so no history can be written).
+//!    answers requests for the frames it sent before its crash). A node
+//!    that dies without being told to (killed by hand, crashed) is a crash:
+//!    its neighbours' failure detectors see it, the run goes on, and the
+//!    report lists it under `unexpected`. A client among them is a client
+//!    that stops sending; its log holds its operations up to its death.
 //! 4. Once every node is done, crashed or dead, say `stop` to the done ones
-//!    (they answer late requests until then), merge the client logs into
-//!    the history and the statistics (the same [`HistorySink`] the
-//!    in-process engine feeds), add up the nodes' summaries, and remove the
-//!    run directory (unless asked to keep it).
+//!    (they answer late requests until then).
+//! 5. Gather: merge the client logs into the history and the statistics (the
+//!    same [`HistorySink`] the in-process engine feeds), add up the nodes'
+//!    summaries, and remove the run directory (unless asked to keep it).
+//!
+//! **Early ends.** Once `go` is said, a run that cannot complete (no node
+//! reports for the silence timeout: the cluster hung; SIGTERM or SIGINT; a
+//! node that fails) still writes its history: every node is killed first,
+//! so that no log grows while it is read, then the logs are merged as in
+//! step 5, and the run fails (exit 1) saying that it ended early and what
+//! the history holds. The client logs are written ahead
+//! ([`ClientLog`](crate::runtime::sink::ClientLog)): each invocation is in
+//! the file before the request leaves its client, so the merged history
+//! lacks no operation that could have taken effect; those not returned are
+//! pending (of unknown outcome). Before `go` no client has started: an end
+//! then writes no history.
 //!
 //! Every child is killed and reaped when the supervisor returns, on every
 //! path (the `Drop` of its `Children`), and a node exits by itself when its stdin
@@ -29,12 +41,13 @@
 use super::node::{client_log_path, NodeSummary, CONTROL_PREFIX};
 use super::sys;
 use crate::runtime::config::{ClusterConfig, NetConfig};
-use crate::runtime::metrics::{Death, LinkBytes, Progress, Report};
+use crate::runtime::metrics::{group, Death, LinkBytes, Progress, Report};
 use crate::runtime::sink::{merge_client_logs, HistorySink};
 use crate::runtime::{CrashAt, RunError, RunSpec};
+use crate::topology::Topology;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -80,6 +93,9 @@ pub struct UdpOptions {
     pub kills: Vec<CrashAt>,
     /// Testing: the share of datagrams every node drops on purpose.
     pub drop_rate: f64,
+    /// A cluster from which no node says anything for this long has hung:
+    /// the run ends (with the history so far).
+    pub silence_timeout: Duration,
 }
 
 impl UdpOptions {
@@ -96,14 +112,16 @@ impl UdpOptions {
             before_go: None,
             kills: Vec::new(),
             drop_rate: 0.0,
+            silence_timeout: Duration::from_millis(crate::runtime::config::SILENCE_TIMEOUT_MS_DEFAULT),
         }
     }
 }
 
 /// How long every node may take to start and bind.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// A cluster from which no control line arrives for this long has hung.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A running node that said nothing for this long (or for two death
+/// timeouts, if longer) is named on the progress line.
+const QUIET_MIN: Duration = Duration::from_secs(1);
 /// How often the supervisor looks up from its nodes' lines (signals, hangs).
 const POLL: Duration = Duration::from_millis(250);
 
@@ -201,7 +219,7 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     let failed = RunError::Failed;
     sys::catch_terminate();
     sweep_stale_run_dirs(&std::env::temp_dir(), sys::pid_alive);
-    let dir = match &opts.run_dir {
+    let mut dir = match &opts.run_dir {
         Some(d) => RunDir {
             path: d.clone(),
             remove: false,
@@ -261,26 +279,34 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         });
     }
     drop(tx);
-    let terminated = |sig: i32| {
-        failed(format!(
-            "terminated by signal {sig}: nodes stopped, run directory removed"
-        ))
-    };
 
-    let mut phase = vec![Phase::Starting; n];
-    let mut summaries: Vec<Option<NodeSummary>> = vec![None; n];
-    let mut applied: Vec<CrashAt> = Vec::new();
-    let mut killed: Vec<CrashAt> = Vec::new();
-    let mut unexpected: Vec<CrashAt> = Vec::new();
-    // 2. Everyone ready, then go.
+    let mut w = Watch {
+        clients: topo.clients(),
+        phase: vec![Phase::Starting; n],
+        ready: vec![false; n],
+        summaries: vec![None; n],
+        heard: vec![Instant::now(); n],
+        applied: Vec::new(),
+        killed: Vec::new(),
+        unexpected: Vec::new(),
+        progress: opts.progress,
+    };
+    // 2. Everyone ready, then go. An end before `go` leaves no history: no
+    // client has started.
     let ready_by = Instant::now() + READY_TIMEOUT;
-    while phase.contains(&Phase::Starting) {
+    while w.phase.contains(&Phase::Starting) {
         if let Some(sig) = sys::terminated() {
-            return Err(terminated(sig));
+            return Err(failed(format!(
+                "{}: nodes stopped before the run began",
+                terminated(sig)
+            )));
         }
         let left = ready_by.saturating_duration_since(Instant::now()).min(POLL);
         match rx.recv_timeout(left) {
-            Ok(Msg::Line(i, line)) if line == "ready" => phase[i] = Phase::Running(0),
+            Ok(Msg::Line(i, line)) if line == "ready" => {
+                w.phase[i] = Phase::Running(0);
+                w.ready[i] = true;
+            }
             Ok(Msg::Line(..)) => {}
             Ok(Msg::Eof(i)) => {
                 // Killed by a signal: a crash before cycle 0. Otherwise it
@@ -289,13 +315,12 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
                 if !signalled {
                     return Err(failed(why));
                 }
-                unexpected.push(untold_death(&children, i, topo.clients(), &why, 0, opts.progress)?);
-                phase[i] = Phase::Died;
+                w.untold_death(&children, i, &why, 0);
             }
             Err(_) if Instant::now() < ready_by => {}
             Err(_) => {
                 let slow: Vec<&str> = (0..n)
-                    .filter(|&i| phase[i] == Phase::Starting)
+                    .filter(|&i| w.phase[i] == Phase::Starting)
                     .map(|i| children.names[i].as_str())
                     .collect();
                 return Err(failed(format!(
@@ -310,168 +335,68 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         let pids: Vec<u32> = children.procs.iter().map(|c| c.as_ref().map_or(0, Child::id)).collect();
         hook(&cfg, &pids);
     }
-    let start = Instant::now();
-    for (i, stdin) in children.stdins.iter_mut().enumerate() {
-        if phase[i] == Phase::Died {
-            continue;
-        }
-        let ok = stdin
-            .as_mut()
-            .is_some_and(|s| s.write_all(b"go\n").and_then(|_| s.flush()).is_ok());
-        if !ok {
-            return Err(failed(format!("node {} did not take go", children.names[i])));
-        }
-    }
 
-    // 3. Supervise.
-    let mut progress = Progress::new(opts.progress, spec.cycles);
-    let mut last_heard = Instant::now();
-    let mut seconds = 0.0;
-    let busy = |p: &Phase| matches!(p, Phase::Running(_) | Phase::Parked(_));
-    while phase.iter().any(busy) {
-        if let Some(sig) = sys::terminated() {
-            return Err(terminated(sig));
-        }
-        let msg = match rx.recv_timeout(POLL) {
-            Ok(m) => {
-                last_heard = Instant::now();
-                Some(m)
-            }
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        match msg {
-            Some(Msg::Line(i, line)) => {
-                let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-                match (word, &mut phase[i]) {
-                    ("at", Phase::Running(c)) => {
-                        if let Ok(at) = rest.parse::<u32>() {
-                            *c = at;
-                        }
-                    }
-                    ("kill", Phase::Running(_)) => {
-                        let cycle = rest
-                            .parse::<u32>()
-                            .map_err(|_| failed(format!("node {}: bad kill line {rest:?}", children.names[i])))?;
-                        killed.push(CrashAt {
-                            node: children.names[i].clone(),
-                            cycle,
-                        });
-                        phase[i] = Phase::Killed;
-                    }
-                    ("crash" | "done", Phase::Running(_)) => {
-                        let s: NodeSummary = serde_json::from_str(rest)
-                            .map_err(|e| failed(format!("node {}: bad summary: {e}", children.names[i])))?;
-                        if word == "crash" {
-                            // The node parked before executing its crash cycle.
-                            applied.push(CrashAt {
-                                node: children.names[i].clone(),
-                                cycle: s.cycles,
-                            });
-                            phase[i] = Phase::Parked(s.cycles);
-                        } else {
-                            phase[i] = Phase::Done;
-                        }
-                        summaries[i] = Some(s);
-                    }
-                    _ => {}
-                }
-            }
-            Some(Msg::Eof(i)) => match phase[i] {
-                Phase::Running(at) => {
-                    let (why, _) = exited(&mut children, i, "during the run");
-                    unexpected.push(untold_death(&children, i, topo.clients(), &why, at, opts.progress)?);
-                    phase[i] = Phase::Died;
-                }
-                Phase::Parked(_) | Phase::Killed => {
-                    children.kill(i);
-                    if phase[i] != Phase::Killed {
-                        phase[i] = Phase::Crashed;
-                    }
-                }
-                _ => {}
-            },
-            None => {
-                if last_heard.elapsed() > SILENCE_TIMEOUT {
-                    return Err(failed(format!(
-                        "no node reported for {} s; the cluster hung",
-                        SILENCE_TIMEOUT.as_secs()
-                    )));
-                }
-            }
-        }
-        let running = phase.iter().filter_map(|p| match p {
-            Phase::Running(c) => Some(*c),
-            _ => None,
-        });
-        let at = running.clone().min();
-        // A parked node is killed once every running node has executed its
-        // crash cycle: none can still ask it for a frame.
-        for (i, p) in phase.iter_mut().enumerate() {
-            if let Phase::Parked(c) = *p {
-                let released = match at {
-                    None => true,
-                    Some(low) => low > c,
-                };
-                if released {
-                    children.kill(i);
-                    *p = Phase::Crashed;
-                }
-            }
-        }
-        if at.is_none() && seconds == 0.0 {
-            seconds = start.elapsed().as_secs_f64();
-        }
-        progress.update(at.unwrap_or(spec.cycles), None);
-    }
-    progress.finish();
-    if seconds == 0.0 {
-        seconds = start.elapsed().as_secs_f64();
-    }
-    // Done nodes answer late requests until told to stop; then they exit 0
-    // (an exit code other than 0 is a node's failure and fails the run).
-    for (i, p) in phase.iter().enumerate() {
-        if *p != Phase::Done {
-            continue;
-        }
-        if let Some(s) = children.stdins[i].as_mut() {
-            let _ = s.write_all(b"stop\n").and_then(|_| s.flush());
-        }
-    }
-    for (i, p) in phase.iter().enumerate() {
-        if *p != Phase::Done {
-            continue;
-        }
-        if let Some(mut c) = children.procs[i].take() {
-            match c.wait() {
-                // Killed by a signal after it was done: its part is complete.
-                Ok(s) if s.success() || s.code().is_none() => {}
-                Ok(s) => return Err(failed(format!("node {} exited with {s}", children.names[i]))),
-                Err(e) => return Err(failed(format!("node {}: {e}", children.names[i]))),
-            }
-        }
-    }
+    // 3. Go, supervise, stop. From `go` on, however the run ends, the
+    // history is written: every node is stopped first (so that no client
+    // log grows while it is read), then the logs are merged.
+    let ended = supervise(&mut w, &mut children, &rx, spec, &opts);
     drop(children);
-    if let Some(sig) = sys::terminated() {
-        return Err(terminated(sig));
-    }
+    let ended = ended.and_then(|seconds| match sys::terminated() {
+        Some(sig) => Err(terminated(sig)),
+        None => Ok(seconds),
+    });
 
     // 4. Gather.
     let mut sink = HistorySink::new(topo.clients(), opts.history.take());
-    let mut logs = Vec::with_capacity(topo.clients());
-    for c in 0..topo.clients() {
-        let name = &topo.nodes[c].name;
-        let path = client_log_path(&dir.path, name);
-        let f = File::open(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
-        logs.push((path.display().to_string(), BufReader::new(f)));
-    }
-    merge_client_logs(logs, &mut sink).map_err(|e| failed(format!("merging client logs: {e}")))?;
-    let stats = sink.finish().map_err(|e| failed(format!("writing the history: {e}")))?;
+    let with_history = sink.writes_history();
+    let mut warnings = Vec::new();
+    let gathered = open_client_logs(&dir.path, &topo, &w.ready)
+        .and_then(|logs| merge_client_logs(logs, &mut sink).map_err(|e| format!("merging client logs: {e}")))
+        .and_then(|notes| {
+            for note in notes {
+                w.warn(&note);
+                warnings.push(note);
+            }
+            let last = sink.last_cycle();
+            let stats = sink.finish().map_err(|e| format!("writing the history: {e}"))?;
+            Ok((stats, last))
+        });
+    let gathered = gathered.map_err(|e| {
+        // Keep the logs for a look at what could not be merged.
+        dir.remove = false;
+        format!("{e} (run directory kept: {})", dir.path.display())
+    });
+    let seconds = match ended {
+        Ok(seconds) => seconds,
+        Err(why) => {
+            let history = match (&gathered, with_history) {
+                (Err(e), _) => format!("the client logs could not be merged into a history: {e}"),
+                (Ok(_), false) => "no history was asked for".to_string(),
+                (Ok((stats, last)), true) => {
+                    let at = opts
+                        .history_path
+                        .as_ref()
+                        .map_or(String::new(), |p| format!(" in {}", p.display()));
+                    format!(
+                        "the history{at} holds what the clients logged before the end: {} operations \
+                         up to cycle {}, {} of them without a return (pending: of unknown outcome)",
+                        stats.invoked,
+                        last.map_or("-".to_string(), |c| c.to_string()),
+                        stats.pending
+                    )
+                }
+            };
+            return Err(failed(format!(
+                "{why}; the run ended early: every node was stopped, and {history}"
+            )));
+        }
+    };
+    let (stats, _) = gathered.map_err(failed)?;
     let mut links: BTreeMap<String, LinkBytes> = BTreeMap::new();
     let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
     let (mut duplicates, mut injected, mut resent) = (0, 0, 0);
     let mut deaths = Vec::new();
-    for s in summaries.iter().flatten() {
+    for s in w.summaries.iter().flatten() {
         for (name, bytes, frames) in &s.links {
             links.insert(
                 name.clone(),
@@ -496,12 +421,21 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         }
     }
     // An untold death happened where its neighbours first read it as dead.
-    for u in &mut unexpected {
+    for u in &mut w.unexpected {
         if let Some(first) = deaths.iter().filter(|d| d.dead == u.node).map(|d| d.cycle).min() {
             u.cycle = first;
         }
     }
-    applied.sort_by_key(|c| (c.cycle, c.node.clone()));
+    for u in &w.unexpected {
+        if topo.node_by_name(&u.node).is_some_and(|id| id < topo.clients()) {
+            warnings.push(format!(
+                "client {} died untold at cycle {}: its operations up to its death are in the history, \
+                 and one it had in flight is pending (of unknown outcome)",
+                u.node, u.cycle
+            ));
+        }
+    }
+    w.applied.sort_by_key(|c| (c.cycle, c.node.clone()));
     Ok(Report {
         transport: "udp",
         topology: spec.topology.label(),
@@ -519,15 +453,301 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         bytes_sample_every: 1,
         dropped,
         duplicate_frames: duplicates,
-        crashes: applied,
-        kills: killed,
+        crashes: w.applied,
+        kills: w.killed,
         deaths,
-        unexpected,
+        unexpected: w.unexpected,
+        warnings,
         injected_drops: injected,
         resent_frames: resent,
         history: opts.history_path.clone(),
         state_bytes_per_cycle: None,
     })
+}
+
+/// Why the run ends when the supervisor is told to stop.
+fn terminated(sig: i32) -> String {
+    format!("terminated by signal {sig}")
+}
+
+/// What the supervisor knows of its nodes.
+struct Watch {
+    clients: usize,
+    phase: Vec<Phase>,
+    /// Per node: whether it said `ready` (a client that did has its log).
+    ready: Vec<bool>,
+    summaries: Vec<Option<NodeSummary>>,
+    /// Per node: when it last said anything (or `go`, before that).
+    heard: Vec<Instant>,
+    /// Crashes applied (`--crash`), kills (`--kill`), untold deaths.
+    applied: Vec<CrashAt>,
+    killed: Vec<CrashAt>,
+    unexpected: Vec<CrashAt>,
+    /// Whether a progress line may be on stderr.
+    progress: bool,
+}
+
+/// Says `go`, supervises until every node is done, crashed or dead, then
+/// stops the done ones; returns the seconds the cycles took, or why the run
+/// ended early.
+fn supervise(
+    w: &mut Watch,
+    children: &mut Children,
+    rx: &mpsc::Receiver<Msg>,
+    spec: &RunSpec,
+    opts: &UdpOptions,
+) -> Result<f64, String> {
+    let start = Instant::now();
+    w.heard.fill(start);
+    for (i, stdin) in children.stdins.iter_mut().enumerate() {
+        if w.phase[i] == Phase::Died {
+            continue;
+        }
+        let ok = stdin
+            .as_mut()
+            .is_some_and(|s| s.write_all(b"go\n").and_then(|_| s.flush()).is_ok());
+        if !ok {
+            return Err(format!("node {} did not take go", children.names[i]));
+        }
+    }
+    let mut progress = Progress::new(opts.progress, spec.cycles);
+    let quiet = QUIET_MIN.max(opts.death_timeout * 2);
+    let mut last_heard = Instant::now();
+    let mut seconds = None;
+    let busy = |p: &Phase| matches!(p, Phase::Running(_) | Phase::Parked(_));
+    let ended = loop {
+        if !w.phase.iter().any(busy) {
+            break Ok(());
+        }
+        if let Some(sig) = sys::terminated() {
+            break Err(terminated(sig));
+        }
+        match rx.recv_timeout(POLL) {
+            Ok(msg) => {
+                last_heard = Instant::now();
+                match msg {
+                    Msg::Line(i, line) => {
+                        w.heard[i] = last_heard;
+                        if let Err(e) = w.on_line(i, &line, &children.names[i]) {
+                            break Err(e);
+                        }
+                    }
+                    Msg::Eof(i) => w.on_eof(children, i),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if last_heard.elapsed() > opts.silence_timeout => {
+                let (_, waiting) = w.waiting(children, Duration::ZERO);
+                break Err(format!(
+                    "no node reported for {:?} ({waiting}); the cluster hung",
+                    opts.silence_timeout
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break Ok(()),
+        }
+        let at = w.release_parked(children);
+        if at.is_none() && seconds.is_none() {
+            seconds = Some(start.elapsed().as_secs_f64());
+        }
+        let (shown, note) = w.waiting(children, quiet);
+        progress.update_with_note(shown.unwrap_or(spec.cycles), None, &note);
+    };
+    progress.finish();
+    let seconds = seconds.unwrap_or_else(|| start.elapsed().as_secs_f64());
+    ended?;
+    // Done nodes answer late requests until told to stop; then they exit 0
+    // (an exit code other than 0 is a node's failure and fails the run).
+    let done: Vec<usize> = (0..w.phase.len()).filter(|&i| w.phase[i] == Phase::Done).collect();
+    for &i in &done {
+        if let Some(s) = children.stdins[i].as_mut() {
+            let _ = s.write_all(b"stop\n").and_then(|_| s.flush());
+        }
+    }
+    for &i in &done {
+        if let Some(mut c) = children.procs[i].take() {
+            let name = &children.names[i];
+            match c.wait() {
+                // Killed by a signal after it was done: its part is complete.
+                Ok(s) if s.success() || s.code().is_none() => {}
+                Ok(s) => return Err(format!("node {name} exited with {s}")),
+                Err(e) => return Err(format!("node {name}: {e}")),
+            }
+        }
+    }
+    Ok(seconds)
+}
+
+impl Watch {
+    /// Node `i` (named `name`) said `line`.
+    fn on_line(&mut self, i: usize, line: &str, name: &str) -> Result<(), String> {
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match (word, &mut self.phase[i]) {
+            ("at", Phase::Running(c)) => {
+                if let Ok(at) = rest.parse::<u32>() {
+                    *c = at;
+                }
+            }
+            ("kill", Phase::Running(_)) => {
+                let cycle = rest
+                    .parse::<u32>()
+                    .map_err(|_| format!("node {name}: bad kill line {rest:?}"))?;
+                self.killed.push(CrashAt {
+                    node: name.to_string(),
+                    cycle,
+                });
+                self.phase[i] = Phase::Killed;
+            }
+            ("crash" | "done", Phase::Running(_)) => {
+                let s: NodeSummary =
+                    serde_json::from_str(rest).map_err(|e| format!("node {name}: bad summary: {e}"))?;
+                if word == "crash" {
+                    // The node parked before executing its crash cycle.
+                    self.applied.push(CrashAt {
+                        node: name.to_string(),
+                        cycle: s.cycles,
+                    });
+                    self.phase[i] = Phase::Parked(s.cycles);
+                } else {
+                    self.phase[i] = Phase::Done;
+                }
+                self.summaries[i] = Some(s);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Node `i`'s standard output closed: it exited.
+    fn on_eof(&mut self, children: &mut Children, i: usize) {
+        match self.phase[i] {
+            Phase::Running(at) => {
+                let (why, _) = exited(children, i, "during the run");
+                self.untold_death(children, i, &why, at);
+            }
+            Phase::Parked(_) | Phase::Killed => {
+                children.kill(i);
+                if self.phase[i] != Phase::Killed {
+                    self.phase[i] = Phase::Crashed;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Kills each parked node once every running node has executed its
+    /// crash cycle (none can still ask it for a frame); returns the least
+    /// cycle a running node reported, if any runs.
+    fn release_parked(&mut self, children: &mut Children) -> Option<u32> {
+        let at = self
+            .phase
+            .iter()
+            .filter_map(|p| match p {
+                Phase::Running(c) => Some(*c),
+                _ => None,
+            })
+            .min();
+        for (i, p) in self.phase.iter_mut().enumerate() {
+            if let Phase::Parked(c) = *p {
+                let released = match at {
+                    None => true,
+                    Some(low) => low > c,
+                };
+                if released {
+                    children.kill(i);
+                    *p = Phase::Crashed;
+                }
+            }
+        }
+        at
+    }
+
+    /// The cycle the progress line shows, and what it notes: the least cycle
+    /// of the running nodes that reported within `quiet`, and the running
+    /// nodes that did not (stopped, or silent); when no running node
+    /// reported, the least cycle of all, and what the run waits for.
+    fn waiting(&self, children: &Children, quiet: Duration) -> (Option<u32>, String) {
+        let now = Instant::now();
+        let (mut reporting, mut all) = (None::<u32>, None::<u32>);
+        let mut silent = Vec::new();
+        for (i, p) in self.phase.iter().enumerate() {
+            let Phase::Running(c) = *p else { continue };
+            all = Some(all.map_or(c, |a| a.min(c)));
+            if now.duration_since(self.heard[i]) >= quiet {
+                silent.push((i, c));
+            } else {
+                reporting = Some(reporting.map_or(c, |a| a.min(c)));
+            }
+        }
+        if silent.is_empty() {
+            return (all, String::new());
+        }
+        const SHOWN: usize = 4;
+        let mut list: Vec<String> = silent
+            .iter()
+            .take(SHOWN)
+            .map(|&(i, c)| {
+                let pid = children.procs[i].as_ref().map(Child::id);
+                let how = if pid.is_some_and(sys::stopped) {
+                    "stopped"
+                } else {
+                    "silent"
+                };
+                let secs = now.duration_since(self.heard[i]).as_secs();
+                format!("{} {how} for {secs} s at cycle {}", children.names[i], group(c as u64))
+            })
+            .collect();
+        if silent.len() > SHOWN {
+            list.push(format!("{} more", silent.len() - SHOWN));
+        }
+        let what = if reporting.is_some() {
+            "not reporting"
+        } else {
+            "waiting for"
+        };
+        (reporting.or(all), format!("{what}: {}", list.join(", ")))
+    }
+
+    /// Node `i` died untold (`why`) at about cycle `at`: a crash, as its
+    /// neighbours' failure detectors see it (a client: one that stops
+    /// sending; its log holds its operations up to its death).
+    fn untold_death(&mut self, children: &Children, i: usize, why: &str, at: u32) {
+        let what = if i < self.clients {
+            "a client: its operations up to its death go into the history, one in flight pending"
+        } else {
+            "treated as a crash"
+        };
+        self.warn(&format!("{why} at about cycle {at}; {what}"));
+        self.phase[i] = Phase::Died;
+        self.unexpected.push(CrashAt {
+            node: children.names[i].clone(),
+            cycle: at,
+        });
+    }
+
+    /// Prints a warning on its own line.
+    fn warn(&self, text: &str) {
+        let nl = if self.progress { "\n" } else { "" };
+        eprintln!("{nl}warning: {text}");
+    }
+}
+
+/// A client log to merge, with its name for messages.
+type NamedLog = (String, Box<dyn BufRead>);
+
+/// Opens the client logs for [`merge_client_logs`]. A client that died
+/// before it was ready may have made no log: it did nothing.
+fn open_client_logs(dir: &Path, topo: &Topology, ready: &[bool]) -> Result<Vec<NamedLog>, String> {
+    let mut logs: Vec<NamedLog> = Vec::with_capacity(topo.clients());
+    for (c, &ready) in ready.iter().enumerate().take(topo.clients()) {
+        let path = client_log_path(dir, &topo.nodes[c].name);
+        let log: Box<dyn BufRead> = match File::open(&path) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !ready => Box::new(io::empty()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        logs.push((path.display().to_string(), log));
+    }
+    Ok(logs)
 }
 
 /// Reaps node `i`, which exited on its own; describes how, and says
@@ -540,30 +760,6 @@ fn exited(children: &mut Children, i: usize, when: &str) -> (String, bool) {
         Some(s) => (format!("node {name} exited {when} ({s})"), s.code().is_none()),
         None => (format!("node {name} exited {when}"), false),
     }
-}
-
-/// Node `i` died untold (`why`) at about cycle `at`. A server or FE: a
-/// crash, as its neighbours' failure detectors see it; warns and returns it.
-/// A client: the end of the run (clients are outside the failure model).
-fn untold_death(
-    children: &Children,
-    i: usize,
-    clients: usize,
-    why: &str,
-    at: u32,
-    progress: bool,
-) -> Result<CrashAt, RunError> {
-    if i < clients {
-        return Err(RunError::Failed(format!(
-            "{why}: clients are outside the failure model and its operations are lost, so no history"
-        )));
-    }
-    let nl = if progress { "\n" } else { "" };
-    eprintln!("{nl}warning: {why} at about cycle {at}; treated as a crash");
-    Ok(CrashAt {
-        node: children.names[i].clone(),
-        cycle: at,
-    })
 }
 
 /// `n` distinct free UDP ports on 127.0.0.1. They are held together while
@@ -580,6 +776,65 @@ fn free_ports(n: usize) -> std::io::Result<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16: while a replica was SIGSTOPped the progress line froze at
+    /// its last cycle (the least of the running nodes'), though the others
+    /// went on without it.
+    #[test]
+    fn the_progress_line_moves_on_and_names_a_stopped_node() {
+        let stopped = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = stopped.id();
+        let signal = |sig: &str| {
+            let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
+            assert!(ok.success());
+        };
+        signal("-STOP");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sys::stopped(pid) {
+            assert!(Instant::now() < deadline, "never seen stopped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let names = ["c0", "fe", "r0.0", "r0.1"].map(String::from).to_vec();
+        let children = Children {
+            names,
+            procs: vec![None, None, None, Some(stopped)],
+            stdins: vec![None, None, None, None],
+        };
+        let now = Instant::now();
+        let long_ago = now - Duration::from_secs(5);
+        let mut w = Watch {
+            clients: 1,
+            phase: vec![
+                Phase::Running(1900),
+                Phase::Running(1905),
+                Phase::Running(1210),
+                Phase::Running(1200),
+            ],
+            ready: vec![true; 4],
+            summaries: vec![None; 4],
+            heard: vec![now, now, long_ago, long_ago],
+            applied: Vec::new(),
+            killed: Vec::new(),
+            unexpected: Vec::new(),
+            progress: false,
+        };
+        let quiet = Duration::from_secs(1);
+        let (at, note) = w.waiting(&children, quiet);
+        assert_eq!(at, Some(1900), "the cycle of the nodes that report");
+        assert_eq!(
+            note,
+            "not reporting: r0.0 silent for 5 s at cycle 1,210, r0.1 stopped for 5 s at cycle 1,200"
+        );
+        // Once the others are done, the line says what the run waits for.
+        w.phase[..3].fill(Phase::Done);
+        let (at, note) = w.waiting(&children, quiet);
+        assert_eq!(at, Some(1200));
+        assert_eq!(note, "waiting for: r0.1 stopped for 5 s at cycle 1,200");
+        // Nobody silent: nothing noted.
+        w.heard[3] = Instant::now();
+        assert_eq!(w.waiting(&children, quiet), (Some(1200), String::new()));
+        signal("-CONT");
+    }
 
     #[test]
     fn stale_run_directories_of_dead_supervisors_are_swept() {

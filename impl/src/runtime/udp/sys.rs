@@ -1,7 +1,7 @@
 //! The few POSIX calls the UDP engine needs that `std` lacks, declared
 //! directly (the C library is linked anyway): a node killing itself for
 //! `--kill`, the supervisor noticing SIGTERM and SIGINT so that it can clean
-//! up, and whether a process still exists.
+//! up, and whether a process still exists or is stopped.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -73,6 +73,17 @@ pub fn pid_alive(pid: u32) -> bool {
     std::io::Error::last_os_error().raw_os_error() == Some(EPERM)
 }
 
+/// Whether process `pid` is stopped (SIGSTOP, SIGTSTP, a debugger), as
+/// `/proc/PID/stat` says; `false` where that cannot be read.
+pub fn stopped(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `PID (COMMAND) STATE …`, where COMMAND may hold anything, `)` too.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    matches!(state, Some('T' | 't'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +96,30 @@ mod tests {
         assert!(!pid_alive(u32::MAX));
         // Beyond Linux's largest pid (4,194,304).
         assert!(!pid_alive(4_194_305));
+    }
+
+    #[test]
+    fn a_stopped_process_is_seen_stopped() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        assert!(!stopped(pid));
+        let signal = |sig: &str| {
+            let ok = std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        };
+        signal("-STOP");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !stopped(pid) {
+            assert!(std::time::Instant::now() < deadline, "never seen stopped");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        signal("-CONT");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!stopped(pid), "gone");
     }
 }
