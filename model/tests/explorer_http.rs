@@ -307,7 +307,7 @@ fn check_counterexample_urls_open_the_same_steps_in_the_explorer() {
         let outcome = view["outcome"].as_str().unwrap();
         let property = c["property"].as_str().unwrap();
         assert!(
-            outcome.contains(&format!("VIOLATED here:")) && outcome.contains(&format!("  {property}: ")),
+            outcome.contains("VIOLATED here:") && outcome.contains(&format!("  {property}: ")),
             "{outcome}"
         );
     }

@@ -310,9 +310,9 @@ pub fn timing_diagram_of(m: &TideModel, steps: Vec<(State, Option<CycleAction>)>
             }
         }
     }
-    for n in 0..lanes {
+    for (n, crashed) in crash_at.iter().enumerate() {
         let end = x(now) + 20.0;
-        let dead_from = crash_at[n].map(x).unwrap_or(end).min(end);
+        let dead_from = crashed.map(x).unwrap_or(end).min(end);
         let _ = write!(
             out,
             "<line x1=\"{:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"{C_LANE}\" stroke-width=\"2\"/>",

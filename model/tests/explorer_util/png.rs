@@ -162,15 +162,15 @@ fn dynamic_codes(b: &mut Bits) -> (Huffman, Huffman) {
             16 => {
                 let prev = *lengths.last().expect("a length to repeat");
                 let n = 3 + b.get(2);
-                lengths.extend(std::iter::repeat(prev).take(n as usize));
+                lengths.resize(lengths.len() + n as usize, prev);
             }
             17 => {
                 let n = 3 + b.get(3);
-                lengths.extend(std::iter::repeat(0).take(n as usize));
+                lengths.resize(lengths.len() + n as usize, 0);
             }
             _ => {
                 let n = 11 + b.get(7);
-                lengths.extend(std::iter::repeat(0).take(n as usize));
+                lengths.resize(lengths.len() + n as usize, 0);
             }
         }
     }
