@@ -79,20 +79,7 @@ fn help_exits_0() {
 
 #[test]
 fn check_one_configuration_as_json() {
-    let out = tidekv(&[
-        "check",
-        "--topology",
-        "replicated",
-        "--replicas",
-        "2",
-        "--protocol",
-        "seed",
-        "--ops",
-        "get,put",
-        "--json",
-        "--threads",
-        "1",
-    ]);
+    let out = tidekv(&seed_r2(&["--json", "--threads", "1"]));
     // The seed protocol's violations are expected (finding F1): exit 0.
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
@@ -423,6 +410,15 @@ fn json_of(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
+/// `check` on the seed race (`seed`, R=2, get and put), then `extra`.
+fn seed_r2<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args: Vec<&str> = "check --topology replicated --replicas 2 --protocol seed --ops get,put"
+        .split(' ')
+        .collect();
+    args.extend_from_slice(extra);
+    args
+}
+
 const FANOUT_R2: &[&str] = &[
     "check",
     "--topology",
@@ -565,21 +561,7 @@ fn mid_send_that_equals_atomic_says_so() {
     assert!(!atomic_text.contains("note:"), "{atomic_text}");
     assert!(atomic["mid_send_as_atomic"].is_null(), "{atomic}");
     // With peer links a replica has more than one output: no note.
-    let seed = tidekv(&[
-        "check",
-        "--topology",
-        "replicated",
-        "--replicas",
-        "2",
-        "--protocol",
-        "seed",
-        "--ops",
-        "get,put",
-        "--crashes",
-        "1",
-        "--crash-mode",
-        "mid-send",
-    ]);
+    let seed = tidekv(&seed_r2(&["--crashes", "1", "--crash-mode", "mid-send"]));
     assert!(!String::from_utf8_lossy(&seed.stdout).contains("note:"));
 }
 
@@ -587,26 +569,11 @@ fn mid_send_that_equals_atomic_says_so() {
 /// which carry the configuration's fingerprint; a bad address exits 2.
 #[test]
 fn check_links_name_the_explorer_address_and_the_configuration() {
-    let seed = [
-        "check",
-        "--topology",
-        "replicated",
-        "--replicas",
-        "2",
-        "--protocol",
-        "seed",
-        "--ops",
-        "get,put",
-        "--threads",
-        "1",
-    ];
-    let mut args = seed.to_vec();
-    args.extend(["--addr", "127.0.0.1:3001"]);
+    let args = seed_r2(&["--threads", "1", "--addr", "127.0.0.1:3001"]);
     let text = String::from_utf8_lossy(&tidekv(&args).stdout).to_string();
     let links: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  then open:  ")).collect();
     assert_eq!(links.len(), 2, "{text}");
-    let mut other = seed.to_vec();
-    other.extend(["--cycles", "9", "--json"]);
+    let other = seed_r2(&["--threads", "1", "--cycles", "9", "--json"]);
     let fp_other = json_of(&other)["counterexamples"][0]["explore_url"]
         .as_str()
         .unwrap()

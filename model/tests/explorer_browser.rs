@@ -176,11 +176,19 @@ fn explorer_page_shows_configuration_verdicts_and_diagram() {
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/explorer.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&shot);
+    let image = screenshot(&chrome, &profile, &url, &shot, deadline);
+    assert_eq!((image.width, image.height), (1400, 1000));
+    assert_eq!(lane_name_rows(&image).len(), 5, "five lane names in the screenshot");
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// A screenshot of `url`, written to `shot` and decoded.
+fn screenshot(chrome: &Path, profile: &Path, url: &str, shot: &Path, deadline: Instant) -> png::Image {
     let out = headless(
-        &chrome,
-        &profile,
+        chrome,
+        profile,
         &[&format!("--screenshot={}", shot.display())],
-        &url,
+        url,
         deadline,
     );
     assert!(
@@ -188,11 +196,7 @@ fn explorer_page_shows_configuration_verdicts_and_diagram() {
         "chromium --screenshot: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let png = std::fs::read(&shot).expect("the screenshot was written");
-    let image = png::decode(&png);
-    assert_eq!((image.width, image.height), (1400, 1000));
-    assert_eq!(lane_name_rows(&image).len(), 5, "five lane names in the screenshot");
-    let _ = std::fs::remove_dir_all(&profile);
+    png::decode(&std::fs::read(shot).expect("the screenshot was written"))
 }
 
 /// The rows of the screenshot where a lane name's background shows (the
@@ -255,15 +259,7 @@ fn lane_names_stay_in_view_when_the_diagram_scrolls() {
     let profile = profile_dir("scroll");
     let shot = std::env::temp_dir().join(format!("tidekv-explorer-scroll-{}.png", std::process::id()));
     let url = format!("http://{}/#/steps/{path}", ex.addr);
-    let out = headless(
-        &chrome,
-        &profile,
-        &[&format!("--screenshot={}", shot.display())],
-        &url,
-        deadline,
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let image = png::decode(&std::fs::read(&shot).expect("a screenshot"));
+    let image = screenshot(&chrome, &profile, &url, &shot, deadline);
     let _ = std::fs::remove_file(&shot);
     let _ = std::fs::remove_dir_all(&profile);
     let rows = lane_name_rows(&image);
