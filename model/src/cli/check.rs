@@ -16,7 +16,9 @@ pub struct CheckArgs {
     /// Checker threads [default: the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Print one JSON object per configuration instead of tables.
+    /// Print one JSON object per configuration instead of tables
+    /// (`unique_states`: distinct states, the count the tables report;
+    /// `states_generated`: every state generated, repeats included).
     #[arg(long)]
     pub json: bool,
     /// Search breadth-first instead of depth-first (same verdicts and minimal
