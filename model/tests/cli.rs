@@ -79,20 +79,7 @@ fn help_exits_0() {
 
 #[test]
 fn check_one_configuration_as_json() {
-    let out = tidekv(&[
-        "check",
-        "--topology",
-        "replicated",
-        "--replicas",
-        "2",
-        "--protocol",
-        "seed",
-        "--ops",
-        "get,put",
-        "--json",
-        "--threads",
-        "1",
-    ]);
+    let out = tidekv(&seed_r2(&["--json", "--threads", "1"]));
     // The seed protocol's violations are expected (finding F1): exit 0.
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
@@ -411,4 +398,204 @@ fn a_closed_pipe_ends_output_without_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!out.status.success(), "killed by SIGPIPE: {:?}", out.status);
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = tidekv(args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// `check` on the seed race (`seed`, R=2, get and put), then `extra`.
+fn seed_r2<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args: Vec<&str> = "check --topology replicated --replicas 2 --protocol seed --ops get,put"
+        .split(' ')
+        .collect();
+    args.extend_from_slice(extra);
+    args
+}
+
+const FANOUT_R2: &[&str] = &[
+    "check",
+    "--topology",
+    "replicated",
+    "--replicas",
+    "2",
+    "--ops",
+    "get,put",
+];
+
+/// Issue 22, item 5: a twin this configuration cannot reach (no crash is
+/// allowed) is "n/a in this configuration", not "NOT reached", and the run
+/// exits 0; "NOT reached" is kept for twins whose absence fails the check.
+#[test]
+fn twins_a_configuration_cannot_reach_are_not_applicable() {
+    let out = tidekv(FANOUT_R2);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("NOT reached"), "{text}");
+    for twin in [
+        "an acknowledged write held after a crash",
+        "an operation answered after a crash",
+    ] {
+        assert!(
+            text.contains(&format!("n/a in this configuration ({twin})")),
+            "{twin}: {text}"
+        );
+    }
+    assert!(text.contains("reached (a write, then a read of it)"), "{text}");
+}
+
+/// Issue 22, item 6: `--json` names generated and unique states apart, and
+/// the unique count is the one the text output reports.
+#[test]
+fn json_names_generated_and_unique_states() {
+    let mut args = FANOUT_R2.to_vec();
+    args.push("--json");
+    let v = json_of(&args);
+    assert!(v.get("states").is_none(), "the ambiguous name is gone: {v}");
+    let unique = v["unique_states"].as_u64().expect("unique_states");
+    let generated = v["states_generated"].as_u64().expect("states_generated");
+    assert!(generated > unique, "{v}");
+    let text = String::from_utf8_lossy(&tidekv(FANOUT_R2).stdout).to_string();
+    assert!(
+        text.contains(&format!("checked: {unique} unique states ({generated} generated)")),
+        "{text}"
+    );
+    // Without crashes the crash mode means nothing.
+    assert_eq!(v["crash_mode"], "none", "{v}");
+}
+
+/// Issue 22, item 7: an `owner` counterexample names the owner of the key
+/// whose replica crashes, in the text and in the JSON step.
+#[test]
+fn owner_counterexamples_name_the_owner() {
+    let args = [
+        "check",
+        "--topology",
+        "replicated",
+        "--replicas",
+        "2",
+        "--protocol",
+        "owner",
+        "--ops",
+        "get,put",
+        "--crashes",
+        "1",
+        "--crash-mode",
+        "mid-send",
+        "--threads",
+        "1",
+    ];
+    let text = String::from_utf8_lossy(&tidekv(&args).stdout).to_string();
+    assert!(
+        text.contains("cycle 2: no requests; crash r0.0 (mid-send: only r0.0→fe delivered) [r0.0 was the owner of k0]"),
+        "{text}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = json_of(&json_args);
+    let lost = v["counterexamples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["property"] == "no-lost-writes")
+        .expect("no-lost-writes is violated (F3)");
+    assert_eq!(lost["steps"][2]["note"], "r0.0 was the owner of k0", "{lost}");
+    assert!(
+        lost["trace"][2]
+            .as_str()
+            .unwrap()
+            .ends_with("[r0.0 was the owner of k0]"),
+        "{lost}"
+    );
+    // Only the owner's crash gets a note: `fanout` sends writes everywhere.
+    let text = String::from_utf8_lossy(
+        &tidekv(&[
+            "check",
+            "--topology",
+            "replicated",
+            "--replicas",
+            "2",
+            "--crashes",
+            "2",
+            "--ops",
+            "get,put",
+        ])
+        .stdout,
+    )
+    .to_string();
+    assert!(text.contains("crash r0.1") && !text.contains("owner of"), "{text}");
+}
+
+/// Issue 22, item 8: `fanout` with mid-send crashes says why it explores
+/// exactly the atomic states; JSON carries the same note.
+#[test]
+fn mid_send_that_equals_atomic_says_so() {
+    let run = |mode: &str| {
+        let mut args = FANOUT_R2.to_vec();
+        args.extend(["--crashes", "1", "--crash-mode", mode]);
+        let text = String::from_utf8_lossy(&tidekv(&args).stdout).to_string();
+        args.push("--json");
+        (text, json_of(&args))
+    };
+    let (atomic_text, atomic) = run("atomic");
+    let (mid_text, mid) = run("mid-send");
+    assert_eq!(atomic["unique_states"], mid["unique_states"]);
+    assert_eq!(mid["crash_mode"], "mid-send");
+    assert!(
+        mid_text.contains("note: --crash-mode mid-send explores the same states as atomic here"),
+        "{mid_text}"
+    );
+    assert!(mid_text.contains("one output link"), "{mid_text}");
+    assert!(
+        mid["mid_send_as_atomic"]
+            .as_str()
+            .is_some_and(|n| n.contains("one output link")),
+        "{mid}"
+    );
+    assert!(!atomic_text.contains("note:"), "{atomic_text}");
+    assert!(atomic["mid_send_as_atomic"].is_null(), "{atomic}");
+    // With peer links a replica has more than one output: no note.
+    let seed = tidekv(&seed_r2(&["--crashes", "1", "--crash-mode", "mid-send"]));
+    assert!(!String::from_utf8_lossy(&seed.stdout).contains("note:"));
+}
+
+/// Issue 22, item 1: `check --addr` puts explore's address in the links,
+/// which carry the configuration's fingerprint; a bad address exits 2.
+#[test]
+fn check_links_name_the_explorer_address_and_the_configuration() {
+    let args = seed_r2(&["--threads", "1", "--addr", "127.0.0.1:3001"]);
+    let text = String::from_utf8_lossy(&tidekv(&args).stdout).to_string();
+    let links: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  then open:  ")).collect();
+    assert_eq!(links.len(), 2, "{text}");
+    let other = seed_r2(&["--threads", "1", "--cycles", "9", "--json"]);
+    let fp_other = json_of(&other)["counterexamples"][0]["explore_url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("?cfg=")
+        .unwrap()
+        .1
+        .to_string();
+    for l in &links {
+        let (path, fp) = l
+            .strip_prefix("http://127.0.0.1:3001/#/steps/0/")
+            .and_then(|r| r.split_once("?cfg="))
+            .unwrap_or_else(|| panic!("{l}"));
+        assert!(path.split('/').all(|i| i.parse::<u32>().is_ok()), "{l}");
+        assert_eq!(fp.len(), 8, "{l}");
+        assert_ne!(fp, fp_other, "other flags, another fingerprint");
+    }
+    assert_usage_error(
+        &["check", "--topology", "single", "--addr", "nowhere"],
+        "--addr must be host:port",
+    );
+    assert_usage_error(
+        &["check", "--topology", "single", "--addr", "127.0.0.1:0"],
+        "--addr must be host:port",
+    );
 }

@@ -7,6 +7,8 @@
 //! as CI sets it: then it fails. `TIDEKV_CHROMIUM` names another binary.
 
 mod explorer_util;
+#[path = "explorer_util/png.rs"]
+mod png;
 
 use explorer_util::{Explorer, DEADLINE, SEED_RACE};
 use std::path::{Path, PathBuf};
@@ -71,59 +73,122 @@ fn headless(chrome: &Path, profile: &Path, extra: &[&str], url: &str, deadline: 
     }
 }
 
-#[test]
-fn explorer_page_shows_configuration_verdicts_and_diagram() {
-    let Some(chrome) = chromium() else {
+fn chromium_or_skip() -> Option<PathBuf> {
+    let chrome = chromium();
+    if chrome.is_none() {
         if std::env::var_os("TIDEKV_REQUIRE_BROWSER").is_some() {
             panic!("TIDEKV_REQUIRE_BROWSER is set but no chromium was found (run .ci/install-browser)");
         }
         eprintln!("SKIPPED explorer browser test: no chromium (install with .ci/install-browser)");
+    }
+    chrome
+}
+
+fn profile_dir(tag: &str) -> PathBuf {
+    let profile = std::env::temp_dir().join(format!("tidekv-explorer-chromium-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    profile
+}
+
+/// The page's DOM after its scripts ran on `url`.
+fn dom(chrome: &Path, profile: &Path, url: &str, deadline: Instant) -> String {
+    let out = headless(chrome, profile, &["--dump-dom"], url, deadline);
+    assert!(
+        out.status.success(),
+        "chromium --dump-dom: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn explorer_page_shows_configuration_verdicts_and_diagram() {
+    let Some(chrome) = chromium_or_skip() else {
         return;
     };
     // Port 0: explore picks a free port and prints it.
     let mut ex = Explorer::start(SEED_RACE, "127.0.0.1:0");
     let status = ex.wait_done();
     let converged = Explorer::discovery(&status, "converged").expect("converged is violated");
+    let fingerprint = status["config"]["fingerprint"].as_str().unwrap().to_string();
     ex.wait_for_line(|l| l.contains("counterexample: "));
-    let url = format!("http://{}/#/steps/{converged}", ex.addr);
-    let deadline = ex.started + DEADLINE + Duration::from_secs(60);
+    let url = format!("http://{}/#/steps/{converged}?cfg={fingerprint}", ex.addr);
+    let deadline = ex.started + DEADLINE + Duration::from_secs(90);
+    let profile = profile_dir("page");
 
-    let profile = std::env::temp_dir().join(format!("tidekv-explorer-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-
-    let out = headless(&chrome, &profile, &["--dump-dom"], &url, deadline);
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chromium --dump-dom: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let page = dom(&chrome, &profile, &url, deadline);
     for want in [
-        // The configuration, in the diagram's title and the state text.
-        "tidekv replicated C=2 S=1 R=2 seed K=1 V=2 O=2 H=10 ops=get,put",
-        // The verdicts, without anyone pressing "Run to completion".
-        "Counterexample found",
-        "Always converged",
-        "Safety holds",
-        // The path of actions and the diagram of its last state.
-        "no requests; c0→r0.",
+        // The configuration in the title and the header.
+        "<title>tidekv Explorer: replicated C=2 S=1 R=2 seed K=1 V=2 O=2 H=10 ops=get,put</title>",
+        "<span id=\"config-label\">replicated C=2 S=1 R=2 seed K=1 V=2 O=2 H=10 ops=get,put</span>",
+        // The verdicts, without anyone pressing "Run to completion"; the
+        // crash twins cannot happen without crashes.
+        "⚠️ violated</b> <a href=\"#/steps/0/14/2/0?cfg=",
+        "always converged</a>",
+        "✅ holds</b> <span class=\"font-code\">always no-lost-writes</span>",
+        "not applicable</b> <span class=\"font-code\">sometimes reached: an operation answered after a crash</span> (cannot happen in this configuration)",
+        // The path, numbered by cycle, and the diagram of its last state.
+        "initial state",
+        "<span class=\"cycle\">cycle 1: </span>no requests; c0→r0.",
         "<svg",
         "class=\"tidekv-timing\"",
+        "class=\"tidekv-lanes\"",
         ">r0.1</text>",
         "converged violated: shard 0",
         "VIOLATED here:",
+        // Loaded: the indicator is hidden, and no problem is reported.
+        "<div id=\"loading\" class=\"loading\" hidden=\"\">",
+        "<div id=\"problem\" class=\"problem\" hidden=\"\"></div>",
+        "<div id=\"warning\" class=\"warning\" hidden=\"\"></div>",
     ] {
-        assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
+        assert!(page.contains(want), "the page lacks {want:?}:\n{page}");
     }
+
+    // A path that leads nowhere says why, instead of "No state selected".
+    for (path, why) in [
+        (
+            "0/999",
+            "Cannot open this address: cycle 0 has 16 next actions (0 to 15); the path asks for action 999",
+        ),
+        ("abc", "Cannot open this address: \"abc\" is not an action index"),
+        ("0/0/0/0/0/0/0/0/0/0/0/0/0", "the model stops at cycle 10 (--cycles 10)"),
+    ] {
+        let page = dom(
+            &chrome,
+            &profile,
+            &format!("http://{}/#/steps/{path}", ex.addr),
+            deadline,
+        );
+        assert!(page.contains(why), "{path}: the page lacks {why:?}:\n{page}");
+    }
+    // A link made for other flags warns.
+    let foreign = dom(
+        &chrome,
+        &profile,
+        &format!("http://{}/#/steps/{converged}?cfg=0badf00d", ex.addr),
+        deadline,
+    );
+    assert!(
+        foreign.contains("This link was made for another configuration (fingerprint 0badf00d)"),
+        "{foreign}"
+    );
 
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/explorer.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&shot);
+    let image = screenshot(&chrome, &profile, &url, &shot, deadline);
+    assert_eq!((image.width, image.height), (1400, 1000));
+    assert_eq!(lane_name_rows(&image).len(), 5, "five lane names in the screenshot");
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// A screenshot of `url`, written to `shot` and decoded.
+fn screenshot(chrome: &Path, profile: &Path, url: &str, shot: &Path, deadline: Instant) -> png::Image {
     let out = headless(
-        &chrome,
-        &profile,
+        chrome,
+        profile,
         &[&format!("--screenshot={}", shot.display())],
-        &url,
+        url,
         deadline,
     );
     assert!(
@@ -131,8 +196,79 @@ fn explorer_page_shows_configuration_verdicts_and_diagram() {
         "chromium --screenshot: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let png = std::fs::read(&shot).expect("the screenshot was written");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(png.len() > 20_000, "a {}-byte screenshot is blank", png.len());
+    png::decode(&std::fs::read(shot).expect("the screenshot was written"))
+}
+
+/// The rows of the screenshot where a lane name's background shows (the
+/// diagram's `C_LANE_NAME_BG`, used nowhere else), each with the leftmost
+/// and rightmost x where it shows.
+fn lane_name_rows(image: &png::Image) -> Vec<(usize, usize, usize)> {
+    let want = [0x23, 0x47, 0x6e];
+    let mut rows: Vec<(usize, usize, usize)> = Vec::new();
+    for y in 0..image.height {
+        let xs: Vec<usize> = (0..image.width).filter(|&x| image.at(x, y) == want).collect();
+        if xs.len() < 6 {
+            continue;
+        }
+        let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+        match rows.last_mut() {
+            // Consecutive pixel rows are one lane's chip.
+            Some(r) if y <= r.0 + 2 => *r = (y, r.1.min(lo), r.2.max(hi)),
+            _ => rows.push((y, lo, hi)),
+        }
+    }
+    rows
+}
+
+/// Issue 22, item 3: in a 1400-px window a long path scrolls sideways to
+/// its newest cycle, and the lane names stay at the left edge of the
+/// diagram (before, they scrolled away with it).
+#[test]
+fn lane_names_stay_in_view_when_the_diagram_scrolls() {
+    let Some(chrome) = chromium_or_skip() else {
+        return;
+    };
+    let ex = Explorer::start(
+        &[
+            "--topology",
+            "sharded",
+            "--ops",
+            "get,put",
+            "--cycles",
+            "16",
+            "--ops-per-client",
+            "1",
+        ],
+        "127.0.0.1:0",
+    );
+    let path = vec!["0"; 17].join("/");
+    let view = ex.view(&path);
+    let svg = view["svg"].as_str().unwrap();
+    let width: f64 = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|w| w.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        width * 0.7 > 1100.0,
+        "the diagram ({width} px) must not fit in the panel, even scaled"
+    );
+    let deadline = ex.started + DEADLINE + Duration::from_secs(60);
+    let profile = profile_dir("scroll");
+    let shot = std::env::temp_dir().join(format!("tidekv-explorer-scroll-{}.png", std::process::id()));
+    let url = format!("http://{}/#/steps/{path}", ex.addr);
+    let image = screenshot(&chrome, &profile, &url, &shot, deadline);
+    let _ = std::fs::remove_file(&shot);
     let _ = std::fs::remove_dir_all(&profile);
+    let rows = lane_name_rows(&image);
+    // Lanes: c0, c1, fe, s0, s1.
+    assert_eq!(rows.len(), 5, "lane names in view: {rows:?}");
+    for (y, lo, hi) in rows {
+        assert!(
+            lo > 300 && hi < 420,
+            "lane name at y={y} spans x={lo}..{hi}: not at the panel's left edge"
+        );
+    }
 }

@@ -20,13 +20,21 @@ pub struct Counterexample {
     pub explanation: String,
     /// One line per cycle.
     pub steps: Vec<String>,
+    /// Per step: what [`TideModel::crash_note`] adds to it (which key's
+    /// owner crashes), if anything.
+    pub notes: Vec<Option<String>>,
     /// The same, structured.
     pub steps_json: Vec<Json>,
     /// The history at the violating state, one op per line.
     pub history: Vec<String>,
     /// The Explorer page of the violating state, as `tidekv explore` with
-    /// the same flags serves it on its default address.
+    /// the same flags serves it on its default address (see
+    /// [`Report::retarget_links`]); empty where the path is too wide to
+    /// encode.
     pub explore_url: String,
+    /// The same page without its address: the encoded path and the
+    /// configuration's fingerprint (`0/14/2?cfg=…`); empty with the URL.
+    pub explore_path: String,
     /// The path itself: one action per cycle from the initial state (what
     /// the conformance tests replay on the runtime).
     pub actions: Vec<CycleAction>,
@@ -50,7 +58,32 @@ pub struct Report {
     pub simulated: Option<(u64, u64)>,
 }
 
+impl Counterexample {
+    /// One line per cycle, with its note (`… crash r0.0 [r0.0 was the
+    /// owner of k0]`): what `check` prints and `--json` carries as `trace`.
+    pub fn annotated_steps(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .zip(&self.notes)
+            .map(|(s, n)| match n {
+                Some(n) => format!("{s} [{n}]"),
+                None => s.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Report {
+    /// Points every counterexample's Explorer link at `addr` (host:port),
+    /// where `tidekv explore` runs.
+    pub fn retarget_links(&mut self, addr: &str) {
+        for c in &mut self.counterexamples {
+            if !c.explore_path.is_empty() {
+                c.explore_url = crate::view::link::steps_url(addr, &c.explore_path);
+            }
+        }
+    }
+
     /// Properties whose verdict differs from what the project expects.
     pub fn surprises(&self) -> Vec<Property> {
         self.verdicts
@@ -95,7 +128,7 @@ impl Report {
             .iter()
             .map(|c| {
                 json!({"property": c.property.name(), "explanation": c.explanation, "steps": c.steps_json,
-                       "trace": c.steps, "history": c.history,
+                       "trace": c.annotated_steps(), "history": c.history,
                        "explore": format!("tidekv explore {}", self.config.flags()),
                        "explore_url": c.explore_url})
             })
@@ -108,9 +141,10 @@ impl Report {
             "values": self.config.values, "ops_per_client": self.config.ops_per_client,
             "cycles": self.config.cycles,
             "ops": self.config.ops.iter().map(|o| o.name()).collect::<Vec<_>>(),
-            "crashes": self.config.crashes, "crash_mode": self.config.crash_mode.name(),
+            "crashes": self.config.crashes, "crash_mode": self.config.crash_mode_name(),
             "crash_fe": self.config.crash_fe,
-            "unique_states": self.unique_states, "states": self.states, "max_depth": self.max_depth,
+            "mid_send_as_atomic": TideModel::new(self.config.clone()).ok().and_then(|m| m.mid_send_as_atomic()),
+            "unique_states": self.unique_states, "states_generated": self.states, "max_depth": self.max_depth,
             "seconds": (self.seconds * 1000.0).round() / 1000.0, "threads": self.threads,
             "properties": properties, "seed_claim": seed_claim, "expected": expected,
             "reached": twins,
@@ -317,12 +351,20 @@ pub fn replay(model: &TideModel, p: Property, actions: Vec<CycleAction>) -> Coun
         .with_trace();
     let mut state = replay.init_states().pop().expect("one initial state");
     let mut steps = Vec::new();
+    let mut notes = Vec::new();
     let mut steps_json = Vec::new();
-    let explore_url = crate::view::link::counterexample_url(&model.config, &actions);
+    let explore_path = crate::view::link::counterexample_path(&model.config, &actions);
+    let explore_url = if explore_path.is_empty() {
+        String::new()
+    } else {
+        crate::view::link::steps_url(crate::view::link::DEFAULT_ADDR, &explore_path)
+    };
     for a in &actions {
         let cycle = state.cluster.cycle;
         steps.push(model.describe_action(cycle, a));
-        steps_json.push(action_json(model, cycle, a));
+        let note = replay.crash_note(&state, a);
+        steps_json.push(action_json(model, cycle, a, note.as_deref()));
+        notes.push(note);
         state = replay.next_state(&state, a.clone()).expect("every action applies");
     }
     let explanation = replay
@@ -334,15 +376,18 @@ pub fn replay(model: &TideModel, p: Property, actions: Vec<CycleAction>) -> Coun
         property: p,
         explanation,
         steps,
+        notes,
         steps_json,
         history,
         explore_url,
+        explore_path,
         actions,
     }
 }
 
-/// A cycle's choices as JSON: requests sent, replica choices, crashes.
-pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction) -> Json {
+/// A cycle's choices as JSON: requests sent, replica choices, crashes, and
+/// the cycle's [`TideModel::crash_note`] as `note` where there is one.
+pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction, note: Option<&str>) -> Json {
     let topo = &model.topo;
     let requests: Vec<Json> = a
         .ops
@@ -378,5 +423,9 @@ pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction) -> Json {
             }
         })
         .collect();
-    json!({"cycle": cycle, "requests": requests, "picks": picks, "crashes": crashes})
+    let mut step = json!({"cycle": cycle, "requests": requests, "picks": picks, "crashes": crashes});
+    if let Some(note) = note {
+        step["note"] = json!(note);
+    }
+    step
 }

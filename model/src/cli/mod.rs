@@ -4,5 +4,7 @@
 pub mod args;
 pub mod check;
 pub mod explore;
+pub mod explorer_api;
+pub mod http;
 pub mod run;
 pub mod verify;

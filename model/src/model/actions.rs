@@ -8,7 +8,9 @@ use super::tide::TideModel;
 use std::fmt::Write as _;
 use tidekv::cluster::{Cluster, Crash, CrashKind, CycleInputs};
 use tidekv::node::client::ClientEvent;
-use tidekv::node::{ClientId, Op};
+use tidekv::node::hash::home_shard;
+use tidekv::node::{ClientId, Key, Op};
+use tidekv::protocol::Dispatch;
 use tidekv::topology::{Kind, NodeId, Role};
 use tidekv_checks::Monitor;
 
@@ -174,6 +176,60 @@ impl TideModel {
             }
         }
         s
+    }
+
+    /// The keys whose writes the protocol sends to `node` alone in state
+    /// `s` (its owner: `owner`'s rendezvous choice, `chain`'s head), among
+    /// the live replicas of its shard; empty where writes go to several
+    /// replicas, or a lone live replica serves everything anyway.
+    pub fn owned_keys(&self, s: &State, node: NodeId) -> Vec<Key> {
+        let t = &self.config.topology;
+        let Role::Server { shard, replica } = self.topo.nodes[node].role else {
+            return Vec::new();
+        };
+        if t.kind != Kind::Replicated {
+            return Vec::new();
+        }
+        let live = (0..t.replicas)
+            .filter(|&r| s.cluster.is_alive(self.topo.server(shard, r)))
+            .fold(0u32, |m, r| m | 1 << r);
+        if live.count_ones() < 2 || live & (1 << replica) == 0 {
+            return Vec::new();
+        }
+        (0..self.config.keys)
+            .filter(|&k| t.shards == 1 || home_shard(k, t.shards) == shard)
+            .filter(|&k| {
+                matches!(t.protocol.route(k, true, live), Dispatch::Fixed { targets, .. } if targets == 1 << replica)
+            })
+            .collect()
+    }
+
+    /// What a person needs to know about a cycle's crashes in state `s`
+    /// beyond [`TideModel::describe_action`]: which keys' owner crashes
+    /// (`r0.0 was the owner of k0`). `None` when nothing is worth saying.
+    pub fn crash_note(&self, s: &State, a: &CycleAction) -> Option<String> {
+        let notes: Vec<String> = a
+            .crashes
+            .iter()
+            .filter_map(|c| {
+                let keys = self.owned_keys(s, c.node);
+                (!keys.is_empty()).then(|| {
+                    let keys: Vec<String> = keys.iter().map(|k| format!("k{k}")).collect();
+                    format!("{} was the owner of {}", self.topo.nodes[c.node].name, keys.join(", "))
+                })
+            })
+            .collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
+    /// [`TideModel::describe_action`] of the action taken in state `s`, with
+    /// its [`TideModel::crash_note`] appended.
+    pub fn describe_step(&self, s: &State, a: &CycleAction) -> String {
+        let line = self.describe_action(s.cluster.cycle, a);
+        match self.crash_note(s, a) {
+            Some(note) => format!("{line} [{note}]"),
+            None => line,
+        }
     }
 
     /// The initial state (stateright's `init_states`).

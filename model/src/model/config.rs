@@ -194,6 +194,21 @@ impl ModelConfig {
         s
     }
 
+    /// Whether the model may crash any node (`--crashes` or `--crash-fe`);
+    /// `--crash-mode` means nothing otherwise.
+    pub fn crashes_allowed(&self) -> bool {
+        self.crashes > 0 || self.crash_fe
+    }
+
+    /// The crash mode's name, `none` when no crash is allowed.
+    pub fn crash_mode_name(&self) -> &'static str {
+        if self.crashes_allowed() {
+            self.crash_mode.name()
+        } else {
+            "none"
+        }
+    }
+
     /// The model flags that reproduce this configuration.
     pub fn flags(&self) -> String {
         let t = &self.topology;

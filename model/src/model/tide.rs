@@ -101,6 +101,21 @@ impl TideModel {
         Ok(())
     }
 
+    /// Why `--crash-mode mid-send` explores exactly the states `atomic`
+    /// does here, when it does: every node that may crash has one output
+    /// link, so a crash delivers none of its frames (the atomic crash) or
+    /// all of them (an atomic crash one cycle later). `None` otherwise.
+    pub fn mid_send_as_atomic(&self) -> Option<String> {
+        let (name, links) = widest_crasher(&self.config, &self.topo)?;
+        (links <= 1).then(|| {
+            format!(
+                "--crash-mode mid-send explores the same states as atomic here: every node that may crash \
+                 (e.g. {name}) has one output link, so a partial delivery is all or nothing (nothing: an atomic \
+                 crash; everything: an atomic crash one cycle later)"
+            )
+        })
+    }
+
     /// The same model, keeping the full history in every state.
     pub fn with_trace(mut self) -> Self {
         self.keep_trace = true;

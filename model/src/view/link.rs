@@ -44,11 +44,27 @@ pub fn explorer_model(cfg: ModelConfig) -> Result<TideModel, ConfigError> {
     Ok(m)
 }
 
-/// The Explorer page, on [`DEFAULT_ADDR`], of the state `actions` lead to
-/// from the initial state of `cfg`'s model: the path encoded as the
+/// A short fingerprint of a configuration: 8 hex digits of the FNV-1a hash
+/// of its flags ([`ModelConfig::flags`]). Links carry it (`?cfg=…`) and the
+/// Explorer compares it with its own, so a link made for other flags warns
+/// instead of opening an unrelated state. FNV is fixed by its definition,
+/// so the fingerprint is the same on every build and machine.
+pub fn config_fingerprint(cfg: &ModelConfig) -> String {
+    format!("{:08x}", fnv1a(&cfg.flags()))
+}
+
+/// The 32-bit FNV-1a hash of `s`.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes()
+        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// The Explorer's address of the state `actions` lead to from the initial
+/// state of `cfg`'s model, without host and port: the path encoded as the
 /// Explorer encodes it (`stateright::Path::encode`, action indices) on the
-/// model it serves.
-pub fn counterexample_url(cfg: &ModelConfig, actions: &[CycleAction]) -> String {
+/// model it serves, and the configuration's fingerprint
+/// (`0/14/2?cfg=1a2b3c4d`). Empty where the path is too wide to encode.
+pub fn counterexample_path(cfg: &ModelConfig, actions: &[CycleAction]) -> String {
     let m = explorer_model(cfg.clone()).expect("the configuration was checked");
     // Encoding enumerates every action of every state on the path; with many
     // clients that is millions per state (more than the Explorer could show,
@@ -59,5 +75,26 @@ pub fn counterexample_url(cfg: &ModelConfig, actions: &[CycleAction]) -> String 
     }
     let init = m.init_states().pop().expect("one initial state");
     let path = Path::from_actions(&m, init, actions).expect("the actions are a path of the model");
-    steps_url(DEFAULT_ADDR, &path.encode(&m))
+    format!("{}?cfg={}", path.encode(&m), config_fingerprint(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidekv::topology::Kind;
+
+    #[test]
+    fn fingerprints_are_fixed_and_tell_configurations_apart() {
+        let a = ModelConfig::new(Kind::Single);
+        let mut b = a.clone();
+        b.cycles += 1;
+        assert_eq!(config_fingerprint(&a).len(), 8);
+        assert_eq!(config_fingerprint(&a), config_fingerprint(&a.clone()));
+        assert_ne!(config_fingerprint(&a), config_fingerprint(&b));
+        // The published FNV-1a test vectors: the hash is FNV's, not a
+        // build-dependent hasher.
+        assert_eq!(fnv1a(""), 0x811c_9dc5);
+        assert_eq!(fnv1a("a"), 0xe40c_292c);
+        assert_eq!(fnv1a("foobar"), 0xbf9c_f968);
+    }
 }

@@ -68,7 +68,7 @@ fn text(out: &mut String, x: f64, y: f64, size: u32, color: &str, anchor: &str, 
     let _ = write!(
         out,
         "<text x=\"{x:.1}\" y=\"{y:.1}\" {FONT} font-size=\"{size}\" fill=\"{color}\" text-anchor=\"{anchor}\" \
-         stroke=\"{BG}\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>",
+         stroke=\"{BG}\" stroke-width=\"3\" paint-order=\"stroke\" style=\"white-space:pre\">{}</text>",
         esc(body)
     );
 }
@@ -158,42 +158,115 @@ fn node_summary(m: &TideModel, s: &State, n: usize) -> (String, &'static str) {
     }
 }
 
+/// The fill behind each lane name: a colour found nowhere else on the page,
+/// so a screenshot test can find the names.
+pub const C_LANE_NAME_BG: &str = "#23476e";
+
+/// The lane names, drawn last, in one group (`tidekv-lanes`) on a
+/// background: the Explorer page shifts the group as the diagram scrolls
+/// sideways, so the names stay in view.
+fn lane_names(out: &mut String, m: &TideModel, lanes_bottom: f64, y: impl Fn(usize) -> f64) {
+    let _ = write!(
+        out,
+        "<g class=\"tidekv-lanes\"><rect x=\"0\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{BG}\"/>",
+        TOP + 8.0,
+        LEFT - 2.0,
+        lanes_bottom - TOP - 16.0
+    );
+    for (n, node) in m.topo.nodes.iter().enumerate() {
+        let w = node.name.chars().count() as f64 * 13.0 * CHAR_W + 8.0;
+        let _ = write!(
+            out,
+            "<rect x=\"4\" y=\"{:.1}\" width=\"{w:.1}\" height=\"18\" rx=\"4\" fill=\"{C_LANE_NAME_BG}\"/>",
+            y(n) - 9.0
+        );
+        let _ = write!(
+            out,
+            "<text x=\"8\" y=\"{:.1}\" {FONT} font-size=\"13\" fill=\"{C_TEXT}\">{}</text>",
+            y(n) + 4.5,
+            esc(&node.name)
+        );
+    }
+    out.push_str("</g>");
+}
+
+/// `line` cut into pieces of at most `at` characters, at spaces where it
+/// can; pieces after the first are indented by `indent`.
+fn wrap(line: &str, at: usize, indent: usize) -> Vec<String> {
+    let at = at.max(indent + 20);
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = line.chars().collect();
+    let mut first = true;
+    while !rest.is_empty() {
+        let room = if first { at } else { at - indent };
+        let cut = if rest.len() <= room {
+            rest.len()
+        } else {
+            rest[..room]
+                .iter()
+                .rposition(|c| *c == ' ')
+                .filter(|&i| i > room / 2)
+                .unwrap_or(room)
+        };
+        let piece: String = rest[..cut].iter().collect();
+        out.push(if first {
+            piece
+        } else {
+            format!("{}{piece}", " ".repeat(indent))
+        });
+        rest = rest[cut..].iter().copied().skip_while(|c| *c == ' ').collect();
+        first = false;
+    }
+    out
+}
+
 /// The timing diagram of `path` (a path of `m`) as an SVG document.
 pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
-    let steps = with_trace(m, path.into_vec());
+    timing_diagram_of(m, path.into_vec())
+}
+
+/// The timing diagram of a path given as its steps (each state with the
+/// action taken from it), as an SVG document.
+pub fn timing_diagram_of(m: &TideModel, steps: Vec<(State, Option<CycleAction>)>) -> String {
+    let steps = with_trace(m, steps);
     let topo = &m.topo;
     let last = &steps.last().expect("a path has at least one state").0;
     let now = last.cluster.cycle;
     let lanes = topo.nodes.len();
     let x = |t: u32| LEFT + COL_W * f64::from(t) + 24.0;
     let y = |n: usize| TOP + LANE_H * (n + 1) as f64 - 8.0;
-    let summaries: Vec<(String, &str)> = (0..lanes).map(|n| node_summary(m, last, n)).collect();
-    let right_w = summaries
-        .iter()
-        .map(|(t, _)| t.chars().count() as f64 * 12.0 * CHAR_W)
-        .fold(0.0, f64::max);
-    let mut width = x(now) + 34.0 + right_w + 12.0;
+    let mut width = x(now) + 40.0;
     let lanes_bottom = y(lanes - 1) + 30.0;
-
-    // What the last state violates, with the checks' explanation.
-    let violated: Vec<String> = crate::view::display::violations(m, last)
-        .into_iter()
-        .map(|(name, why)| format!("{name} violated: {why}"))
-        .collect();
-    for v in &violated {
-        width = width.max(8.0 + (v.chars().count() + 2) as f64 * 12.0 * CHAR_W + 12.0);
-    }
     let title = format!("tidekv {}", m.config.label());
     let subtitle = format!(
-        "cycle {now} of {} · lanes: nodes · arrows: frames (sent at t, read at t+1) · bars: client operations",
+        "cycle {now} of {} · arrows: frames (sent at t, read at t+1) · bars: operations",
         m.config.cycles
     );
     width = width
         .max(16.0 + title.chars().count() as f64 * 13.0 * CHAR_W)
         .max(16.0 + subtitle.chars().count() as f64 * 11.0 * CHAR_W)
         .max(LEGEND_W);
+    // Below the lanes, wrapped to the diagram's width (never widening it,
+    // so nothing is cut where the panel ends): each node as it stands in
+    // the last state, then what that state violates and why.
+    let wrap_at = ((width - 24.0) / (12.0 * CHAR_W)) as usize;
+    let mut below: Vec<(String, &str)> = vec![(format!("at cycle {now}:"), C_DIM)];
+    let name_w = topo.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    for n in 0..lanes {
+        let (body, color) = node_summary(m, last, n);
+        let line = format!("{:<name_w$}  {body}", topo.nodes[n].name);
+        for part in wrap(&line, wrap_at, name_w + 2) {
+            below.push((part, color));
+        }
+    }
+    for (name, why) in crate::view::display::violations(m, last) {
+        for part in wrap(&format!("✗ {name} violated: {why}"), wrap_at, 2) {
+            below.push((part, C_CRASH));
+        }
+    }
     let legend_y = lanes_bottom + 18.0;
-    let height = legend_y + 14.0 + 18.0 * violated.len() as f64 + 8.0;
+    let below_y = legend_y + 24.0;
+    let height = below_y + 16.0 * below.len() as f64 + 4.0;
 
     let mut out = String::new();
     let _ = write!(
@@ -201,10 +274,6 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tidekv-timing\" width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\">"
     );
-    // The Explorer lays its two panels out with flexbox, where a wide
-    // diagram would push the state panel below the left one; letting that
-    // panel shrink keeps it beside the list, and its diagram box scrolls.
-    out += "<style>.main-flex-right{min-width:0}</style>";
     out += "<defs>";
     for (id, color) in [("up", C_UP), ("down", C_DOWN), ("peer", C_PEER)] {
         let _ = write!(
@@ -241,10 +310,9 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
             }
         }
     }
-    for (n, node) in topo.nodes.iter().enumerate() {
-        text(&mut out, 8.0, y(n) + 4.0, 13, C_TEXT, "start", &node.name);
+    for (n, crashed) in crash_at.iter().enumerate() {
         let end = x(now) + 20.0;
-        let dead_from = crash_at[n].map(x).unwrap_or(end).min(end);
+        let dead_from = crashed.map(x).unwrap_or(end).min(end);
         let _ = write!(
             out,
             "<line x1=\"{:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"{C_LANE}\" stroke-width=\"2\"/>",
@@ -389,12 +457,6 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
         }
     }
 
-    // The last state, per node, in the right margin.
-    let xr = x(now) + 34.0;
-    for (n, (body, color)) in summaries.iter().enumerate() {
-        text(&mut out, xr, y(n) + 4.0, 12, color, "start", body);
-    }
-
     // Legend and verdicts.
     let mut lx = 8.0;
     for (name, color) in [
@@ -427,17 +489,10 @@ pub fn timing_diagram(m: &TideModel, path: Path<State, CycleAction>) -> String {
         "start",
         "store changed (hover)",
     );
-    for (i, v) in violated.iter().enumerate() {
-        text(
-            &mut out,
-            8.0,
-            legend_y + 20.0 + 18.0 * i as f64,
-            12,
-            C_CRASH,
-            "start",
-            &format!("✗ {v}"),
-        );
+    for (i, (line, color)) in below.iter().enumerate() {
+        text(&mut out, 8.0, below_y + 16.0 * i as f64, 12, color, "start", line);
     }
+    lane_names(&mut out, m, lanes_bottom, y);
     out += "</svg>";
     out
 }
@@ -497,13 +552,35 @@ mod tests {
         );
         assert!(svg.contains(">c0:Put(k0,2)</text>"), "{svg}");
         assert!(svg.contains("tidekv-arrow-peer"), "{svg}");
-        // The diverged stores and the verdict.
-        assert!(svg.contains(">store {k0=1}, {k0=2} once updates apply</text>"), "{svg}");
-        assert!(svg.contains(">store {k0=2}, {k0=1} once updates apply</text>"), "{svg}");
+        // The diverged stores, below the lanes (not in a right margin a
+        // narrow panel cuts off), and the verdict with both stores: now, and
+        // once the updates in flight apply.
         assert!(
-            svg.contains("converged violated: shard 0: r0.0 holds {k0=2} but r0.1 holds {k0=1}"),
+            svg.contains(">r0.0  store {k0=1}, {k0=2} once updates apply</text>"),
             "{svg}"
         );
+        assert!(
+            svg.contains(">r0.1  store {k0=2}, {k0=1} once updates apply</text>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(">✗ converged violated: shard 0: r0.0 holds {k0=1} and r0.1 holds {k0=2} now;</text>")
+                && svg.contains(">  once the updates in flight apply, r0.0 will hold {k0=2} but r0.1 will hold</text>"),
+            "{svg}"
+        );
+        // The lane names are one group the page pins while it scrolls.
+        let lanes = &svg[svg.find("<g class=\"tidekv-lanes\">").expect("a lane-name group")..];
+        for name in ["c0", "c1", "fe", "r0.0", "r0.1"] {
+            assert!(lanes.contains(&format!(">{name}</text>")), "lane {name} in the group");
+        }
+        // Nothing is wider than the cycles and the title need.
+        let width: f64 = svg["<svg".len()..]
+            .split("width=\"")
+            .nth(1)
+            .and_then(|w| w.split('"').next())
+            .and_then(|w| w.parse().ok())
+            .expect("a width");
+        assert!(width <= 700.0, "{width}");
         // Each replica's store changes once, in cycle 2.
         assert_eq!(svg.matches(" store from cycle 3: ").count(), 2, "{svg}");
         // Operations still pending at the end are open bars.
@@ -534,5 +611,21 @@ mod tests {
     #[test]
     fn text_is_escaped() {
         assert_eq!(esc("a<b>&\"c\""), "a&lt;b&gt;&amp;&quot;c&quot;");
+    }
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap;
+
+    #[test]
+    fn long_lines_wrap_at_spaces_with_an_indent() {
+        let line = "r0.0  store {k0=1, k1=2, k2=3}, {k0=2, k1=2, k2=3} once updates apply";
+        let parts = wrap(line, 30, 6);
+        assert!(parts.len() > 1, "{parts:?}");
+        assert!(parts.iter().all(|p| p.chars().count() <= 30), "{parts:?}");
+        assert!(parts[1..].iter().all(|p| p.starts_with("      ")), "{parts:?}");
+        let joined: Vec<&str> = parts.iter().flat_map(|p| p.split_whitespace()).collect();
+        assert_eq!(joined, line.split_whitespace().collect::<Vec<_>>());
     }
 }

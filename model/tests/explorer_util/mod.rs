@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
-use tidekv_model::cli::explore::http_request;
+use tidekv_model::cli::http::http_request;
 
 /// The configuration the tests and docs/EXPLORING.md explore: the `seed`
 /// protocol's replicas diverge in 3 cycles.
@@ -147,26 +147,22 @@ impl Explorer {
             .map(str::to_string)
     }
 
-    /// The steps along an encoded path (`0/14/2/0`): for each action index
-    /// after the first (the initial state), the step `/.states/<prefix>`
-    /// lists under it.
-    pub fn steps(&self, encoded: &str) -> Vec<Json> {
-        let indices: Vec<&str> = encoded.split('/').collect();
-        let mut out = Vec::new();
-        for k in 1..indices.len() {
-            let prefix = indices[..k].join("/");
-            let next = self.get_json(&format!("/.states/{prefix}"));
-            let want: u64 = indices[k].parse().expect("an action index");
-            let step = next
-                .as_array()
-                .expect("a list of steps")
-                .iter()
-                .find(|s| s["actionIndex"].as_u64() == Some(want))
-                .unwrap_or_else(|| panic!("/.states/{prefix} lists no action {want}"))
-                .clone();
-            out.push(step);
-        }
-        out
+    /// The Explorer's view of the state at an encoded path (`0/14/2/0`):
+    /// `GET /.states/<path>` (its text, diagram, violations, the path's
+    /// steps and a page of next actions).
+    pub fn view(&self, encoded: &str) -> Json {
+        self.get_json(&format!("/.states/{encoded}"))
+    }
+
+    /// The actions along an encoded path, as the Explorer names them.
+    pub fn actions(&self, encoded: &str) -> Vec<String> {
+        let view = self.view(encoded);
+        view["steps"]
+            .as_array()
+            .expect("the path's steps")
+            .iter()
+            .map(|s| s["action"].as_str().expect("an action").to_string())
+            .collect()
     }
 }
 
