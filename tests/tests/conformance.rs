@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use tidekv::cluster::{Crash, CrashKind, CycleInputs};
 use tidekv::history::{read_jsonl, write_jsonl, History};
 use tidekv::node::{Op, Protocol};
+use tidekv::protocol::quorum::QuorumParams;
 use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::script::{run_script, ScriptedCycle};
 use tidekv::runtime::value::Value;
@@ -118,6 +119,39 @@ fn configs() -> Vec<ModelConfig> {
             c.topology.replicas = 2;
             c.crashes = 2;
         }),
+        // Quorum: majorities of three, a crash mid-send (a retried write
+        // keeps its version); with read repair and anti-entropy (peer
+        // links, repairs); W = Q = 1 (stale reads).
+        replicated(Protocol::Quorum(QuorumParams::DEFAULT), &|c| {
+            c.topology.replicas = 3;
+            c.crashes = 1;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        }),
+        replicated(
+            Protocol::Quorum(QuorumParams {
+                read_repair: true,
+                anti_entropy: true,
+                ..QuorumParams::DEFAULT
+            }),
+            &|c| {
+                c.topology.replicas = 3;
+                c.crashes = 1;
+                c.crash_mode = CrashMode::MidSend;
+                c.ops_per_client = 1
+            },
+        ),
+        replicated(
+            Protocol::Quorum(QuorumParams {
+                write: 1,
+                read: 1,
+                ..QuorumParams::DEFAULT
+            }),
+            &|c| {
+                c.topology.replicas = 3;
+                c.ops_per_client = 1
+            },
+        ),
     ]
 }
 
@@ -367,6 +401,7 @@ fn runs() -> Vec<(RunSpec, usize)> {
                 spec(Kind::Replicated, &|s| {
                     s.seed = seed;
                     s.topology.protocol = p;
+                    s.workload.ops = tidekv::runtime::workload::OpKind::defaults(p);
                     s.topology.replicas = 3;
                     s.crashes = vec![crash("r0.0", 4 + seed as u32)];
                 }),
@@ -377,6 +412,7 @@ fn runs() -> Vec<(RunSpec, usize)> {
                 spec(Kind::Replicated, &|s| {
                     s.seed = seed;
                     s.topology.protocol = p;
+                    s.workload.ops = tidekv::runtime::workload::OpKind::defaults(p);
                     s.topology.replicas = 2;
                     s.crashes = vec![crash("r0.1", 2 + seed as u32), crash("r0.0", 6 + seed as u32)];
                 }),
@@ -450,12 +486,7 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
                             Some(p) => p.2,
                             None => panic!("{label} cycle {cycle}: the model has no choice for c{client}"),
                         };
-                        Pick {
-                            fe,
-                            client,
-                            replica,
-                            server: m.topo.server(shard, replica),
-                        }
+                        Pick::new(&m.topo, fe, client, shard, replica)
                     })
                     .collect(),
                 crashes: inputs
