@@ -74,6 +74,14 @@ fn configs() -> Vec<ModelConfig> {
             f(c)
         })
     };
+    let quorum3 = |params: QuorumParams, crashes: usize| {
+        replicated(Protocol::Quorum(params), &|c| {
+            c.topology.replicas = 3;
+            c.crashes = crashes;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        })
+    };
     vec![
         base(Kind::Single, &|c| c.crashes = 1),
         base(Kind::Single, &|c| c.ops = OpKind::ALL.to_vec()),
@@ -119,38 +127,26 @@ fn configs() -> Vec<ModelConfig> {
             c.topology.replicas = 2;
             c.crashes = 2;
         }),
-        // Quorum: majorities of three, a crash mid-send (a retried write
-        // keeps its version); with read repair and anti-entropy (peer
-        // links, repairs); W = Q = 1 (stale reads).
-        replicated(Protocol::Quorum(QuorumParams::DEFAULT), &|c| {
-            c.topology.replicas = 3;
-            c.crashes = 1;
-            c.crash_mode = CrashMode::MidSend;
-            c.ops_per_client = 1
-        }),
-        replicated(
-            Protocol::Quorum(QuorumParams {
+        // Quorum with three replicas, one operation per client: majorities
+        // and a crash mid-send (a retried write keeps its version); with
+        // read repair and anti-entropy (peer links, repairs); W = Q = 1
+        // (stale reads).
+        quorum3(QuorumParams::DEFAULT, 1),
+        quorum3(
+            QuorumParams {
                 read_repair: true,
                 anti_entropy: true,
                 ..QuorumParams::DEFAULT
-            }),
-            &|c| {
-                c.topology.replicas = 3;
-                c.crashes = 1;
-                c.crash_mode = CrashMode::MidSend;
-                c.ops_per_client = 1
             },
+            1,
         ),
-        replicated(
-            Protocol::Quorum(QuorumParams {
+        quorum3(
+            QuorumParams {
                 write: 1,
                 read: 1,
                 ..QuorumParams::DEFAULT
-            }),
-            &|c| {
-                c.topology.replicas = 3;
-                c.ops_per_client = 1
             },
+            0,
         ),
     ]
 }
@@ -428,7 +424,7 @@ fn model_for(spec: &RunSpec, crashes: usize) -> TideModel {
     c.topology = spec.topology.clone();
     c.keys = spec.workload.keys;
     c.values = 16;
-    c.ops = OpKind::ALL.to_vec();
+    c.ops = OpKind::defaults(spec.topology.protocol);
     c.ops_per_client = spec.cycles;
     c.cycles = spec.cycles;
     c.crashes = crashes;
