@@ -318,7 +318,7 @@ fn cell(v: Verdict, shortest: Option<usize>) -> String {
 
 fn print_tables(base: &ModelConfig, rows: &[Row], seconds: f64) {
     println!(
-        "compare: replicated C={} S={} R={}, model K={} V={} O={} ops={} (H = a write then a read), runtime {}",
+        "compare: replicated C={} S={} R={}, model K={} V={} O={} ops={} (H = a write then a read), runtime seed 1, write ratio 0.5",
         base.topology.clients,
         base.topology.shards,
         base.topology.replicas,
@@ -326,7 +326,6 @@ fn print_tables(base: &ModelConfig, rows: &[Row], seconds: f64) {
         base.values,
         base.ops_per_client,
         base.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(","),
-        "seed 1, write ratio 0.5",
     );
     println!();
     print!("{:<24} {:<12}", "protocol", "crashes");
