@@ -22,6 +22,10 @@ pub enum Property {
     Latency,
     /// Every request gets an answer other than `Unavailable`.
     Available,
+    /// Once writes stop, the live replicas of a shard agree within a bound
+    /// the protocol derives (for protocols that leave replicas apart by
+    /// design and reconcile them in the background).
+    Converges,
 }
 
 /// Where a property is evaluated: what decides whether it applies.
@@ -29,16 +33,19 @@ pub enum Property {
 pub struct Scope {
     /// Some shard has two or more replicas.
     pub replicas: bool,
+    /// ... and the protocol reconciles them in the background (`quorum`).
+    pub lazy: bool,
 }
 
 impl Property {
     /// Every property, in table order.
-    pub const ALL: [Property; 5] = [
+    pub const ALL: [Property; 6] = [
         Property::Linearizable,
         Property::Converged,
         Property::NoLostWrites,
         Property::Latency,
         Property::Available,
+        Property::Converges,
     ];
     /// How many there are.
     pub const COUNT: usize = Property::ALL.len();
@@ -51,6 +58,7 @@ impl Property {
             Property::NoLostWrites => "no-lost-writes",
             Property::Latency => "latency",
             Property::Available => "available",
+            Property::Converges => "converges",
         }
     }
 
@@ -73,6 +81,7 @@ impl Property {
             Property::NoLostWrites => "reached: an acknowledged write held after a crash",
             Property::Latency => "reached: an operation completes",
             Property::Available => "reached: an operation answered after a crash",
+            Property::Converges => "reached: live replicas apart, agreeing once writes stop",
         }
     }
 
@@ -81,6 +90,7 @@ impl Property {
     pub const fn applies(self, scope: Scope) -> bool {
         match self {
             Property::Converged => scope.replicas,
+            Property::Converges => scope.lazy,
             Property::Linearizable | Property::NoLostWrites | Property::Latency | Property::Available => true,
         }
     }
@@ -134,8 +144,11 @@ mod tests {
         }
         let twins: std::collections::BTreeSet<&str> = Property::ALL.iter().map(|p| p.twin()).collect();
         assert_eq!(twins.len(), Property::COUNT, "twins are distinct");
-        assert!(!Property::Converged.applies(Scope { replicas: false }));
-        assert!(Property::Converged.applies(Scope { replicas: true }));
+        let scope = |replicas, lazy| Scope { replicas, lazy };
+        assert!(!Property::Converged.applies(scope(false, false)));
+        assert!(Property::Converged.applies(scope(true, false)));
+        assert!(!Property::Converges.applies(scope(true, false)));
+        assert!(Property::Converges.applies(scope(true, true)));
         let m = PerProperty::from_fn(|p| p.name().len());
         assert_eq!(m[Property::NoLostWrites], "no-lost-writes".len());
     }

@@ -129,6 +129,7 @@ fn quarter_full_frame(clients: usize) -> Frame<Value> {
                 (c % 4 == 0).then(|| Request {
                     tag: c as u32,
                     op: Op::Put(c as u32, Value::new(c as u64, 8)),
+                    version: 0,
                 })
             })
             .collect(),

@@ -297,7 +297,15 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
     /// the servers alone run that many more cycles, serving nothing new.
     /// What `converged` compares.
     pub fn converging_stores(&self, topo: &Topology) -> Vec<(usize, NodeId, Cow<'_, S>)> {
-        let settle = settle_cycles(topo);
+        self.quiet_stores(topo, settle_cycles(topo))
+    }
+
+    /// The stores of the live servers after the servers alone run `settle`
+    /// more cycles, exchanging what is on the links between them and
+    /// receiving nothing from the FE ([`Cluster::live_stores`] for 0): what
+    /// the replicas would hold if writes stopped now (`converged` with the
+    /// protocol's settling time, `converges` with its convergence bound).
+    pub fn quiet_stores(&self, topo: &Topology, settle: u32) -> Vec<(usize, NodeId, Cow<'_, S>)> {
         if settle == 0 {
             return self.live_stores(topo);
         }

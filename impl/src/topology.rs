@@ -165,6 +165,9 @@ impl TopologyConfig {
                 if self.kind == Kind::Replicated && (self.replicas == 0 || self.replicas > REPLICAS_MAX) {
                     return err(format!("--replicas must be 1..={REPLICAS_MAX}, got {}", self.replicas));
                 }
+                if self.kind == Kind::Replicated {
+                    self.protocol.validate(self.replicas).map_err(ConfigError)?;
+                }
             }
         }
         Ok(())
@@ -207,7 +210,7 @@ impl TopologyConfig {
             s += &format!(" S={}", self.shards);
         }
         if self.kind == Kind::Replicated {
-            s += &format!(" R={} {}", self.replicas, self.protocol);
+            s += &format!(" R={} {}", self.replicas, self.protocol.label(self.replicas));
         }
         if self.levels > 1 {
             s += &format!(" L={}", self.levels);
@@ -322,7 +325,7 @@ impl Topology {
         let peers = config.kind == Kind::Replicated && config.protocol.has_peer_links();
         // A lone server behaves the same in every protocol.
         let protocol = if config.kind == Kind::Replicated {
-            config.protocol
+            config.protocol.resolved(replicas)
         } else {
             Protocol::Fanout
         };
@@ -400,7 +403,7 @@ impl Topology {
                     Downstream::Servers {
                         shards,
                         replicas,
-                        protocol: config.protocol,
+                        protocol,
                         rehash: config.kind == Kind::Sharded,
                     }
                 };

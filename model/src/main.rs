@@ -2,7 +2,9 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
-use tidekv_model::cli::{check as check_cmd, explore as explore_cmd, run as run_cmd, verify as verify_cmd};
+use tidekv_model::cli::{
+    check as check_cmd, compare as compare_cmd, explore as explore_cmd, run as run_cmd, verify as verify_cmd,
+};
 
 mod bench;
 use bench::cmd as bench_cmd;
@@ -30,6 +32,9 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Measure the runtime and the checker against their baselines (ratios; --json for scripts).
     Bench(bench_cmd::BenchArgs),
+    /// Every replication protocol side by side on one configuration: verdicts per crash budget and
+    /// mode, latency, per-replica load, bytes per link, ops/s.
+    Compare(compare_cmd::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Node(args) => run_cmd::node_main(args),
         Command::Verify(args) => verify_cmd::main(args),
         Command::Bench(args) => bench_cmd::main(args),
+        Command::Compare(args) => compare_cmd::main(args),
     };
     ExitCode::from(code)
 }

@@ -599,3 +599,101 @@ fn check_links_name_the_explorer_address_and_the_configuration() {
         "--addr must be host:port",
     );
 }
+
+#[test]
+fn bad_quorum_flags_exit_2_naming_the_flag() {
+    let q = ["--topology", "replicated", "--replicas", "3", "--protocol", "quorum"];
+    let with = |cmd: &str, more: &[&str]| -> Vec<String> {
+        std::iter::once(cmd)
+            .chain(q)
+            .chain(more.iter().copied())
+            .map(String::from)
+            .collect()
+    };
+    for cmd in ["check", "run"] {
+        let cases: [(&[&str], &str); 4] = [
+            (&["--write-quorum", "0"], "--write-quorum must be at least 1, got 0"),
+            (
+                &["--read-quorum", "4"],
+                "--read-quorum must be 1..=3 (the replicas), got 4",
+            ),
+            (&["--ops", "get,insert"], "supports get, put and delete only"),
+            (&["--ops", "modify"], "supports get, put and delete only"),
+        ];
+        for (more, needle) in cases {
+            let args = with(cmd, more);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            assert_usage_error(&args, needle);
+        }
+    }
+    assert_usage_error(
+        &[
+            "check",
+            "--topology",
+            "replicated",
+            "--protocol",
+            "fanout",
+            "--read-repair",
+        ],
+        "apply to --protocol quorum, not fanout",
+    );
+    assert_usage_error(&["compare", "--protocol", "fanout"], "compare runs every protocol");
+    assert_usage_error(&["compare", "--topology", "single"], "--topology replicated");
+    assert_usage_error(
+        &["compare", "--replicas", "3", "--write-quorum", "4"],
+        "--write-quorum must be 1..=3",
+    );
+}
+
+#[test]
+fn compare_prints_every_protocol_and_json_gives_the_same_verdicts() {
+    let flags = [
+        "compare",
+        "--replicas",
+        "2",
+        "--clients",
+        "2",
+        "--crashes",
+        "1",
+        "--run-cycles",
+        "200",
+        "--quiet",
+    ];
+    let out = tidekv(&flags);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for p in [
+        "seed",
+        "owner",
+        "fanout",
+        "chain",
+        "quorum W=2 Q=2",
+        "quorum W=2 Q=2 +rr +ae",
+        "quorum W=1 Q=2",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{p:<24} F=1 mid-send"))),
+            "{p}: {text}"
+        );
+    }
+    let mut json_flags = flags.to_vec();
+    json_flags.push("--json");
+    let out = tidekv(&json_flags);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let rows = v["protocols"].as_array().expect("protocols");
+    assert_eq!(rows.len(), 7);
+    // The same verdicts as the text: seed's race diverges replicas at once.
+    let seed = &rows[0];
+    assert_eq!(seed["label"], "seed");
+    let f0 = &seed["checks"][0]["properties"]["converged"];
+    assert_eq!(f0["verdict"], "violated");
+    assert_eq!(f0["shortest_counterexample_cycles"], 3);
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("seed                     F=0") && l.contains("VIOLATED (3)")));
+    for r in rows {
+        let load = r["runtime"]["writes_per_replica_cycle"].as_f64().expect("a load");
+        assert!(load > 0.0, "{}: writes reach the replicas", r["label"]);
+    }
+}

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use tidekv::cluster::{Crash, CrashKind, CycleInputs};
 use tidekv::history::{read_jsonl, write_jsonl, History};
 use tidekv::node::{Op, Protocol};
+use tidekv::protocol::quorum::QuorumParams;
 use tidekv::runtime::inproc::{self, InprocOptions};
 use tidekv::runtime::script::{run_script, ScriptedCycle};
 use tidekv::runtime::value::Value;
@@ -73,6 +74,14 @@ fn configs() -> Vec<ModelConfig> {
             f(c)
         })
     };
+    let quorum3 = |params: QuorumParams, crashes: usize| {
+        replicated(Protocol::Quorum(params), &|c| {
+            c.topology.replicas = 3;
+            c.crashes = crashes;
+            c.crash_mode = CrashMode::MidSend;
+            c.ops_per_client = 1
+        })
+    };
     vec![
         base(Kind::Single, &|c| c.crashes = 1),
         base(Kind::Single, &|c| c.ops = OpKind::ALL.to_vec()),
@@ -118,6 +127,27 @@ fn configs() -> Vec<ModelConfig> {
             c.topology.replicas = 2;
             c.crashes = 2;
         }),
+        // Quorum with three replicas, one operation per client: majorities
+        // and a crash mid-send (a retried write keeps its version); with
+        // read repair and anti-entropy (peer links, repairs); W = Q = 1
+        // (stale reads).
+        quorum3(QuorumParams::DEFAULT, 1),
+        quorum3(
+            QuorumParams {
+                read_repair: true,
+                anti_entropy: true,
+                ..QuorumParams::DEFAULT
+            },
+            1,
+        ),
+        quorum3(
+            QuorumParams {
+                write: 1,
+                read: 1,
+                ..QuorumParams::DEFAULT
+            },
+            0,
+        ),
     ]
 }
 
@@ -367,6 +397,7 @@ fn runs() -> Vec<(RunSpec, usize)> {
                 spec(Kind::Replicated, &|s| {
                     s.seed = seed;
                     s.topology.protocol = p;
+                    s.workload.ops = tidekv::runtime::workload::OpKind::defaults(p);
                     s.topology.replicas = 3;
                     s.crashes = vec![crash("r0.0", 4 + seed as u32)];
                 }),
@@ -377,6 +408,7 @@ fn runs() -> Vec<(RunSpec, usize)> {
                 spec(Kind::Replicated, &|s| {
                     s.seed = seed;
                     s.topology.protocol = p;
+                    s.workload.ops = tidekv::runtime::workload::OpKind::defaults(p);
                     s.topology.replicas = 2;
                     s.crashes = vec![crash("r0.1", 2 + seed as u32), crash("r0.0", 6 + seed as u32)];
                 }),
@@ -392,7 +424,7 @@ fn model_for(spec: &RunSpec, crashes: usize) -> TideModel {
     c.topology = spec.topology.clone();
     c.keys = spec.workload.keys;
     c.values = 16;
-    c.ops = OpKind::ALL.to_vec();
+    c.ops = OpKind::defaults(spec.topology.protocol);
     c.ops_per_client = spec.cycles;
     c.cycles = spec.cycles;
     c.crashes = crashes;
@@ -450,12 +482,7 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
                             Some(p) => p.2,
                             None => panic!("{label} cycle {cycle}: the model has no choice for c{client}"),
                         };
-                        Pick {
-                            fe,
-                            client,
-                            replica,
-                            server: m.topo.server(shard, replica),
-                        }
+                        Pick::new(&m.topo, fe, client, shard, replica)
                     })
                     .collect(),
                 crashes: inputs

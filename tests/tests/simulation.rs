@@ -4,7 +4,7 @@
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 use tidekv_checks::Property;
-use tidekv_checks::Verdict::{Holds, Violated};
+use tidekv_checks::Verdict::{Holds, NotApplicable as NA, Violated};
 use tidekv_model::checker::simulate::{simulate, SimOptions};
 use tidekv_model::model::{CrashMode, ModelConfig};
 
@@ -49,9 +49,10 @@ fn same_seed_same_walks() {
 #[test]
 fn big_fanout_cluster_holds_on_random_walks() {
     let r = simulate(&big(Protocol::Fanout), &opts(500, 1)).unwrap();
-    assert_eq!(r.verdicts.0, [Holds; 5]);
+    // `converges` is for protocols that reconcile replicas in the background.
+    assert_eq!(r.verdicts.0, [Holds, Holds, Holds, Holds, Holds, NA]);
     assert!(
-        r.twins.iter().all(|(_, t)| *t),
+        r.twins.iter().all(|(p, t)| *t || p == Property::Converges),
         "every interesting case reached: {:?}",
         r.twins
     );

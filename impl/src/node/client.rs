@@ -114,8 +114,19 @@ impl<V: Val> Client<V> {
             self.next_tag += 1;
             event(ClientEvent::Invoke { tag, op: op.clone() });
             if upstream_alive {
-                out.set(0, Request { tag, op: op.clone() });
-                self.pending = Some(Request { tag, op: op.clone() });
+                out.set(
+                    0,
+                    Request {
+                        tag,
+                        op: op.clone(),
+                        version: 0,
+                    },
+                );
+                self.pending = Some(Request {
+                    tag,
+                    op: op.clone(),
+                    version: 0,
+                });
             } else {
                 event(ClientEvent::Return {
                     tag,
@@ -132,7 +143,14 @@ mod tests {
     use crate::node::Response;
 
     fn down(tag: Tag, result: OpResult<u8>) -> Frame<u8> {
-        Frame::Down(vec![Some(Response { tag, result })].into())
+        Frame::Down(
+            vec![Some(Response {
+                tag,
+                result,
+                version: 0,
+            })]
+            .into(),
+        )
     }
 
     #[test]

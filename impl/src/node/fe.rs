@@ -35,7 +35,8 @@
 //! a node the request was waiting for.
 
 use super::hash::{home_shard, rendezvous};
-use super::{ClientId, Frame, OpResult, Outputs, Protocol, Request, Response, Slots, Val};
+use super::{ClientId, Frame, Op, OpResult, Outputs, Protocol, Request, Response, Slots, Val};
+use crate::protocol::quorum::subsets;
 use crate::protocol::{bits, Dispatch, Sent};
 use std::ops::Range;
 
@@ -100,12 +101,19 @@ pub struct InFlight<V> {
     /// The replicas whose answer completes it (the targets, except in
     /// protocols where another replica answers, e.g. `chain`'s tail).
     pub answer: u32,
+    /// A read of a [`crate::protocol::Replication::versioned`] protocol
+    /// being repaired: the answer it will give once the stale targets
+    /// acknowledged the newest version (`None` otherwise).
+    pub repair: Option<Response<V>>,
 }
 
-/// An FE's state: what it has in flight, per client.
+/// An FE's state: what it has in flight, per client, and the cycle it is
+/// in (a versioned protocol's writes carry it; in a lockstep network every
+/// node's step count is the global cycle).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Fe<V> {
     pub inflight: Vec<Option<InFlight<V>>>,
+    pub cycle: u32,
 }
 
 /// A request the FE must route this cycle.
@@ -125,6 +133,10 @@ pub enum Source {
     Child { input: usize, entry: usize },
     /// The request in flight for the client, to route again.
     Retry,
+    /// A versioned read's repair: write the newest answer, the `entry`-th
+    /// full slot of the frame of downstream link `link`, back to the stale
+    /// targets (the route's).
+    Repair { link: usize, entry: usize },
 }
 
 /// A response to send towards its client: the `entry`-th full slot of the
@@ -147,6 +159,9 @@ pub enum Route {
     Fixed { shard: usize, targets: u32, answer: u32 },
     /// To one of these replicas of this shard: the driver chooses.
     Open { shard: usize, candidates: u32 },
+    /// To `size` of these replicas of this shard: the driver chooses which
+    /// (among [`crate::protocol::quorum::subsets`], when there are several).
+    Subset { shard: usize, candidates: u32, size: u32 },
 }
 
 /// What an FE will do this cycle, before the open choices are made. It
@@ -161,6 +176,8 @@ pub struct Plan {
     /// In-flight entries that keep waiting for fewer replicas (the
     /// protocol's failover rule): `(client, targets, answer)`.
     pub still_waiting: Vec<(ClientId, u32, u32)>,
+    /// Repaired reads to answer with their repaired value, in client order.
+    pub finish: Vec<ClientId>,
     /// Per downstream shard (the parent, for an inner FE): the live
     /// replicas, a bit set.
     live: Vec<u32>,
@@ -208,6 +225,7 @@ impl<V: Val> Fe<V> {
     pub fn new(clients: usize) -> Self {
         Fe {
             inflight: vec![None; clients],
+            cycle: 0,
         }
     }
 
@@ -228,6 +246,7 @@ impl<V: Val> Fe<V> {
         plan.deliver.clear();
         plan.jobs.clear();
         plan.still_waiting.clear();
+        plan.finish.clear();
         // 1. Liveness, per downstream shard.
         let replicas = ctx.replicas();
         plan.live.clear();
@@ -239,7 +258,8 @@ impl<V: Val> Fe<V> {
                 .fold(0, |m, (r, _)| m | 1 << r)
         }));
         // 2. Requests in flight.
-        if down.iter().all(Option::is_some) {
+        let versioned = matches!(ctx.downstream, Downstream::Servers { protocol, .. } if protocol.versioned());
+        if down.iter().all(Option::is_some) && !versioned {
             // Nothing to retry or re-target: only the answers matter.
             self.deliver_arrived(replicas, down, plan);
         } else {
@@ -270,10 +290,19 @@ impl<V: Val> Fe<V> {
     /// some targets died, the live ones left, or a new route if none is left.
     fn check_inflight(&self, ctx: &FeCtx, down: &[Option<&Frame<V>>], plan: &mut Plan) {
         let replicas = ctx.replicas();
+        let (versioned, repair) = match ctx.downstream {
+            Downstream::Servers { protocol, .. } => (protocol.versioned(), protocol.read_repair()),
+            Downstream::Parent => (false, false),
+        };
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
             let link = |r: usize| f.shard as usize * replicas + r;
-            let answer = bits(f.answer).find_map(|r| {
+            if versioned && self.check_versioned(client, f, down, replicas, repair, plan) {
+                continue;
+            }
+            // A versioned request is answered by all its targets at once,
+            // never by the first (check_versioned).
+            let answer = bits(if versioned { 0 } else { f.answer }).find_map(|r| {
                 let slots = down[link(r)]?.down();
                 let entry = slots.position(client)?;
                 (slots.entries()[entry].1.tag == f.req.tag).then_some(Delivery {
@@ -308,6 +337,68 @@ impl<V: Val> Fe<V> {
                 route: route(ctx, &plan.live, &f.req),
             });
         }
+    }
+
+    /// Step 2 of [`Fe::plan`] for one request of a versioned protocol: it
+    /// completes when every target answered (in lockstep they answer in the
+    /// same cycle), a write with any answer, a read with the newest one or,
+    /// with read repair and stale targets, by repairing them first; a repair
+    /// completes when its targets acknowledged it, or when one of them died
+    /// (it is best effort). Returns whether it decided the request's fate;
+    /// otherwise the protocol's failover rule does.
+    fn check_versioned(
+        &self,
+        client: ClientId,
+        f: &InFlight<V>,
+        down: &[Option<&Frame<V>>],
+        replicas: usize,
+        repair: bool,
+        plan: &mut Plan,
+    ) -> bool {
+        let shard = f.shard as usize;
+        let link = |r: usize| shard * replicas + r;
+        let answer = |r: usize| {
+            let slots = down[link(r)]?.down();
+            let entry = slots.position(client)?;
+            let resp = &slots.entries()[entry].1;
+            (resp.tag == f.req.tag).then_some((r, entry, resp.version))
+        };
+        let all = bits(f.targets).all(|r| answer(r).is_some());
+        if f.repair.is_some() {
+            if all || bits(f.targets).any(|r| down[link(r)].is_none()) {
+                plan.finish.push(client);
+                return true;
+            }
+            return false;
+        }
+        if !all {
+            return false;
+        }
+        let answers: Vec<(usize, usize, u64)> = bits(f.targets).filter_map(answer).collect();
+        // The newest answer, the lowest replica among equals.
+        let (r, entry, _) = *answers
+            .iter()
+            .max_by_key(|&&(r, _, v)| (v, std::cmp::Reverse(r)))
+            .expect("a request has targets");
+        let stale = crate::protocol::quorum::stale(answers.iter().map(|&(r, _, v)| (r, v)));
+        if repair && !f.req.op.is_write() && stale != 0 {
+            plan.jobs.push(Job {
+                client,
+                source: Source::Repair { link: link(r), entry },
+                route: Route::Fixed {
+                    shard,
+                    targets: stale,
+                    answer: stale,
+                },
+            });
+        } else {
+            plan.deliver.push(Delivery {
+                client,
+                link: link(r),
+                entry,
+            });
+        }
+        true
     }
 
     /// Step 2 of [`Fe::plan`] when every downstream frame arrived: no target
@@ -357,7 +448,9 @@ impl<V: Val> Fe<V> {
     }
 
     /// The open choices of this cycle: for each, the client, the shard and
-    /// the candidate replicas in ascending order. The chooser passed to
+    /// the candidate replicas in ascending order (for a [`Route::Subset`]
+    /// with more than one subset: the candidate subsets, as bit sets, in
+    /// ascending order). The chooser passed to
     /// [`Fe::step`] is asked exactly these, in this order.
     pub fn choice_points(&self, ctx: &FeCtx, inputs: &[Option<&Frame<V>>]) -> Vec<(ClientId, usize, Vec<usize>)> {
         self.plan(ctx, inputs)
@@ -365,6 +458,14 @@ impl<V: Val> Fe<V> {
             .into_iter()
             .filter_map(|j| match j.route {
                 Route::Open { shard, candidates } => Some((j.client, shard, bits(candidates).collect())),
+                Route::Subset {
+                    shard,
+                    candidates,
+                    size,
+                } => {
+                    let sets: Vec<usize> = subsets(candidates, size).map(|m| m as usize).collect();
+                    (sets.len() > 1).then_some((j.client, shard, sets))
+                }
                 _ => None,
             })
             .collect()
@@ -405,7 +506,16 @@ impl<V: Val> Fe<V> {
         for d in plan.deliver.drain(..) {
             self.inflight[d.client] = None;
             let frame = inputs[nchildren + d.link].expect("a delivery comes from a frame that arrived");
-            respond(outs, d.client, frame.down().entries()[d.entry].1.clone());
+            let mut resp = frame.down().entries()[d.entry].1.clone();
+            // Versions stay between the FE and the replicas.
+            resp.version = 0;
+            respond(outs, d.client, resp);
+        }
+        for client in plan.finish.drain(..) {
+            let f = self.inflight[client].take().expect("a repaired read is in flight");
+            let mut resp = f.repair.expect("a finished repair has its answer");
+            resp.version = 0;
+            respond(outs, client, resp);
         }
         for &(client, targets, answer) in &plan.still_waiting {
             if let Some(f) = &mut self.inflight[client] {
@@ -413,24 +523,85 @@ impl<V: Val> Fe<V> {
             }
         }
         let replicas = ctx.replicas();
+        let versioned = matches!(ctx.downstream, Downstream::Servers { protocol, .. } if protocol.versioned());
         for job in plan.jobs.drain(..) {
+            let mut repaired = None;
+            let owned: Request<V>;
             let req = match job.source {
                 Source::Child { input, entry } => {
                     let frame = inputs[input].expect("a new request comes from a frame that arrived");
-                    &frame.up().entries()[entry].1
+                    let req = &frame.up().entries()[entry].1;
+                    if versioned && req.op.is_write() {
+                        // A new write's version: this cycle, this client.
+                        owned = Request {
+                            version: crate::node::version(self.cycle, job.client),
+                            ..req.clone()
+                        };
+                        &owned
+                    } else {
+                        req
+                    }
                 }
                 Source::Retry => &self.inflight[job.client].as_ref().expect("a retry is in flight").req,
+                Source::Repair { link, entry } => {
+                    let frame = inputs[nchildren + link].expect("a repair comes from a frame that arrived");
+                    let newest = frame.down().entries()[entry].1.clone();
+                    let f = self.inflight[job.client]
+                        .as_ref()
+                        .expect("a repaired read is in flight");
+                    let key = f.req.op.key();
+                    let op = match &newest.result {
+                        OpResult::Value(Some(v)) => Op::Put(key, v.clone()),
+                        _ => Op::Delete(key),
+                    };
+                    owned = Request {
+                        tag: f.req.tag,
+                        op,
+                        version: newest.version,
+                    };
+                    repaired = Some(newest);
+                    &owned
+                }
             };
             let (shard, targets, answer) = match job.route {
                 Route::Unavailable => {
                     let tag = req.tag;
                     self.inflight[job.client] = None;
                     let result = OpResult::Unavailable;
-                    respond(outs, job.client, Response { tag, result });
+                    respond(
+                        outs,
+                        job.client,
+                        Response {
+                            tag,
+                            result,
+                            version: 0,
+                        },
+                    );
                     continue;
                 }
                 Route::Parent => (0, 1, 1),
                 Route::Fixed { shard, targets, answer } => (shard, targets, answer),
+                Route::Subset {
+                    shard,
+                    candidates,
+                    size,
+                } => {
+                    let mut list = [0u32; 64];
+                    let mut n = 0;
+                    for m in subsets(candidates, size) {
+                        assert!(n < list.len(), "at most {} subsets to choose from", list.len());
+                        list[n] = m;
+                        n += 1;
+                    }
+                    let i = if n == 1 {
+                        0
+                    } else {
+                        let sets: Vec<usize> = list[..n].iter().map(|&m| m as usize).collect();
+                        choose(job.client, &sets)
+                    };
+                    assert!(i < n, "chooser returned {i} of {n} subsets");
+                    (shard, list[i], list[i])
+                }
                 Route::Open { shard, candidates } => {
                     let mut list = [0usize; 32];
                     let mut n = 0;
@@ -454,6 +625,12 @@ impl<V: Val> Fe<V> {
                     let f = self.inflight[job.client].as_mut().expect("a retry is in flight");
                     (f.shard, f.targets, f.answer) = (shard, targets, answer);
                 }
+                Source::Repair { .. } => {
+                    let f = self.inflight[job.client]
+                        .as_mut()
+                        .expect("a repaired read is in flight");
+                    (f.targets, f.answer, f.repair) = (targets, answer, repaired);
+                }
                 Source::Child { .. } => {
                     let req = req.clone();
                     self.inflight[job.client] = Some(InFlight {
@@ -461,10 +638,12 @@ impl<V: Val> Fe<V> {
                         shard,
                         targets,
                         answer,
+                        repair: None,
                     });
                 }
             }
         }
+        self.cycle += 1;
     }
 }
 
@@ -497,7 +676,7 @@ fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
         return Route::Unavailable;
     };
     let live = live[shard];
-    if live.count_ones() == 1 {
+    if live.count_ones() == 1 && !protocol.versioned() {
         // A lone live replica serves everything, whatever the protocol.
         return Route::Fixed {
             shard,
@@ -508,6 +687,12 @@ fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
     match protocol.route(key, req.op.is_write(), live) {
         Dispatch::Fixed { targets, answer } => Route::Fixed { shard, targets, answer },
         Dispatch::Open { candidates } => Route::Open { shard, candidates },
+        Dispatch::Subset { candidates, size } => Route::Subset {
+            shard,
+            candidates,
+            size,
+        },
+        Dispatch::Unavailable => Route::Unavailable,
     }
 }
 
@@ -552,10 +737,12 @@ mod tests {
                         req: Request {
                             tag: rng.below(3) as Tag,
                             op: Op::Get(0),
+                            version: 0,
                         },
                         shard: rng.below(shards as u64) as u16,
                         targets,
                         answer: targets,
+                        repair: None,
                     });
                 }
             }
@@ -567,6 +754,7 @@ mod tests {
                                 (rng.below(2) == 0).then(|| Response {
                                     tag: rng.below(3) as Tag,
                                     result: OpResult::Value(Some(rng.below(4) as u8)),
+                                    version: 0,
                                 })
                             })
                             .collect(),
@@ -609,7 +797,7 @@ mod tests {
     }
 
     fn up(op: Op<u8>) -> Frame<u8> {
-        Frame::Up(vec![Some(Request { tag: 0, op })].into())
+        Frame::Up(vec![Some(Request { tag: 0, op, version: 0 })].into())
     }
 
     fn empty_down() -> Frame<u8> {

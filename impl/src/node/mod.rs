@@ -42,6 +42,20 @@ pub type Key = u32;
 pub type Tag = u32;
 /// Index of a client, `0..clients`; also the slot index in server-side frames.
 pub type ClientId = usize;
+/// The version of a write, for protocols that order writes by version
+/// (`quorum`): 0 for "none" (a request no FE stamped, a key never written),
+/// otherwise [`version`] of the cycle the root FE accepted the write and the
+/// client that sent it. The global cycle counter of a lockstep network orders
+/// writes without coordination: a write accepted after another was answered
+/// has a higher version.
+pub type Version = u64;
+
+/// The version of a write the root FE accepts in `cycle` from `client`:
+/// cycle first, client second, never 0.
+pub fn version(cycle: u32, client: ClientId) -> Version {
+    debug_assert!(client < 1 << 16, "clients fit 16 bits (CLIENTS_MAX)");
+    ((cycle as Version) << 16 | client as Version) + 1
+}
 
 /// What a value must be. The model uses `u8`; the runtime uses byte strings.
 pub trait Val: Clone + Eq + Ord + Hash + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {}
@@ -180,6 +194,8 @@ impl<V: Debug> fmt::Display for OpResult<V> {
 pub struct Request<V> {
     pub tag: Tag,
     pub op: Op<V>,
+    /// The write's version where the protocol stamps one (0 otherwise).
+    pub version: Version,
 }
 
 /// A response travelling from a server towards a client.
@@ -187,6 +203,9 @@ pub struct Request<V> {
 pub struct Response<V> {
     pub tag: Tag,
     pub result: OpResult<V>,
+    /// For a protocol that versions writes: the version of the value read
+    /// (0: never written), or of the write acknowledged. 0 otherwise.
+    pub version: Version,
 }
 
 /// A write one replica served, sent to other replicas of its shard
@@ -202,6 +221,8 @@ pub struct Update<V> {
     /// first, then by client: 0 unless a protocol re-sends older updates
     /// beside newer ones (`chain`, after a re-link).
     pub seq: u16,
+    /// The write's version (`quorum`'s anti-entropy; 0 for the others).
+    pub version: Version,
 }
 
 /// What one link carries in one cycle.

@@ -123,6 +123,20 @@ pub struct Server<V, S = super::VecStore<V>> {
     /// protocols that re-send them after a re-link (`chain`); empty for the
     /// others.
     pub relay: Relay<V>,
+    /// The versions of the keys it holds, for protocols that version writes
+    /// (`quorum`); empty for the others.
+    pub versions: Versions,
+}
+
+/// What a replica of a versioning protocol keeps beside its store (see
+/// [`crate::protocol::quorum`]).
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Versions {
+    /// Per key written: the version of the value held, or of the `Delete`
+    /// that removed it (a tombstone).
+    pub by_key: super::VecMap<Key, super::Version>,
+    /// The key the next anti-entropy sweep starts from.
+    pub sweep: Key,
 }
 
 /// The updates a replica forwarded in its last cycles and to whom (see
@@ -185,6 +199,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             store: S::default(),
             sessions: vec![None; clients],
             relay: Relay::default(),
+            versions: Versions::default(),
         }
     }
 
@@ -193,7 +208,13 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     pub fn apply_updates(&mut self, peer_inputs: &[Option<&Frame<V>>]) {
         for frame in peer_inputs.iter().flatten() {
             for (client, update) in frame.peer().iter() {
-                self.apply_update(client, update);
+                if update.version != 0 {
+                    // A versioned entry (`quorum`'s anti-entropy) applies
+                    // only if it is newer than what the replica holds.
+                    crate::protocol::quorum::apply_versioned(self, &update.op, update.version);
+                } else {
+                    self.apply_update(client, update);
+                }
             }
         }
     }
@@ -286,13 +307,19 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                                 op: req.op.clone(),
                                 result: result.clone(),
                                 seq: 0,
+                                version: 0,
                             },
                         );
                     }
                 }
-                outs.out(out)
-                    .down_mut()
-                    .set(out_slot, Response { tag: req.tag, result });
+                outs.out(out).down_mut().set(
+                    out_slot,
+                    Response {
+                        tag: req.tag,
+                        result,
+                        version: 0,
+                    },
+                );
             }
         }
     }
@@ -359,7 +386,7 @@ mod tests {
     use super::*;
 
     fn req(tag: Tag, op: Op<u8>) -> Option<Request<u8>> {
-        Some(Request { tag, op })
+        Some(Request { tag, op, version: 0 })
     }
 
     #[test]

@@ -161,9 +161,26 @@ fn step<V: Val, S: Store<V>, O: Outputs<V> + ?Sized>(
             let result = server.serve(client, req);
             if req.op.is_write() {
                 let (tag, op, seq) = (req.tag, req.op.clone(), 0);
-                batch.push((client, Update { tag, op, result, seq }));
+                batch.push((
+                    client,
+                    Update {
+                        tag,
+                        op,
+                        result,
+                        seq,
+                        version: 0,
+                    },
+                ));
             } else {
-                answer(outs, client, Response { tag: req.tag, result });
+                answer(
+                    outs,
+                    client,
+                    Response {
+                        tag: req.tag,
+                        result,
+                        version: 0,
+                    },
+                );
             }
         }
     }
@@ -208,6 +225,7 @@ fn step<V: Val, S: Store<V>, O: Outputs<V> + ?Sized>(
                 let resp = Response {
                     tag: u.tag,
                     result: u.result.clone(),
+                    version: 0,
                 };
                 answer(outs, *client, resp);
             }

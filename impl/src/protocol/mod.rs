@@ -27,6 +27,7 @@
 pub mod chain;
 pub mod fanout;
 pub mod owner;
+pub mod quorum;
 pub mod seed;
 
 use crate::node::server::{Server, ServerCtx, Store};
@@ -44,6 +45,13 @@ pub enum Dispatch {
     /// every choice; the runtime draws one from its seeded generator). The
     /// chosen replica's answer completes it.
     Open { candidates: u32 },
+    /// To `size` of `candidates`, which subset the driver chooses (the model
+    /// explores every one); only a protocol that is
+    /// [`Replication::versioned`] routes so, and every target's answer
+    /// completes the request.
+    Subset { candidates: u32, size: u32 },
+    /// Nowhere: too few replicas are alive; the FE answers `Unavailable`.
+    Unavailable,
 }
 
 /// A request the FE has sent: to `targets`, completed by an answer from a
@@ -69,7 +77,11 @@ pub enum PeerLinks {
 /// whether a protocol's known counterexample can occur.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scenario {
+    /// The protocol, with its parameters.
+    pub protocol: Protocol,
     pub replicas: usize,
+    pub clients: usize,
+    pub keys: u32,
     /// Distinct values a write may carry.
     pub values: u8,
     /// Server crashes allowed per shard.
@@ -101,7 +113,8 @@ pub trait Replication {
     const SUMMARY: &'static str;
 
     /// Where a request for `key` goes, given the live replicas of its shard
-    /// (a bit set with at least two members: a lone live replica gets every
+    /// (a bit set with at least two members, unless the protocol is
+    /// [`Replication::versioned`]: otherwise a lone live replica gets every
     /// request, whatever the protocol).
     fn route(&self, key: Key, is_write: bool, live: u32) -> Dispatch;
 
@@ -173,6 +186,31 @@ pub trait Replication {
         false
     }
 
+    /// Whether writes carry versions and reads return the newest of several
+    /// answers: the root FE stamps each write with a version
+    /// ([`crate::node::version`]), waits for the answer of *every* target
+    /// (not the first), answers a read with the highest-versioned answer,
+    /// and leaves the routing of a lone live replica to the protocol. The
+    /// default, `false`, changes nothing in the FE.
+    fn versioned(&self) -> bool {
+        false
+    }
+
+    /// Whether the FE writes the newest version back to the targets of a
+    /// read that answered with an older one before answering it (only for
+    /// a [`Replication::versioned`] protocol).
+    fn read_repair(&self) -> bool {
+        false
+    }
+
+    /// Whether replicas may differ by design and are reconciled in the
+    /// background, so that `converges` (they agree within a bound once
+    /// writes stop) is the property to judge them by; `converges` does not
+    /// apply otherwise (`converged` holds them to agreeing every cycle).
+    fn converges_lazily(&self) -> bool {
+        false
+    }
+
     /// The findings recorded for the protocol.
     fn findings(&self) -> &'static [Finding] {
         &[]
@@ -194,43 +232,57 @@ pub fn bits(mut set: u32) -> impl Iterator<Item = usize> {
 /// The registry: `Variant => module::Type`, one line per protocol. It
 /// generates the [`Protocol`] handle and its dispatch to each module.
 macro_rules! registry {
-    ($($variant:ident => $module:ident :: $ty:ident),+ $(,)?) => {
-        /// A registered replication protocol (see the module documentation).
+    // A variant's pattern, binding its parameters (if any) to `$p`.
+    (@pat $variant:ident $p:ident) => { Protocol::$variant };
+    (@pat $variant:ident $p:ident $param:ty) => { Protocol::$variant($p) };
+    // The protocol's value, built from its parameters.
+    (@val $module:ident $ty:ident $p:ident) => { $module::$ty };
+    (@val $module:ident $ty:ident $p:ident $param:ty) => { $module::$ty($p) };
+    // A variant's pattern, whatever its parameters.
+    (@any $variant:ident) => { Protocol::$variant };
+    (@any $variant:ident $param:ty) => { Protocol::$variant(_) };
+    // A variant with default parameters.
+    (@default $variant:ident) => { Protocol::$variant };
+    (@default $variant:ident $param:ty) => { Protocol::$variant(<$param>::DEFAULT) };
+    ($($variant:ident $(($param:ty))? => $module:ident :: $ty:ident),+ $(,)?) => {
+        /// A registered replication protocol (see the module documentation),
+        /// with its parameters where it has any.
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
         pub enum Protocol {
             $(
                 #[doc = concat!("[`", stringify!($module), "::", stringify!($ty), "`]")]
-                $variant,
+                $variant $(($param))?,
             )+
         }
 
         impl Protocol {
-            /// Every registered protocol, in registry order.
-            pub const ALL: [Protocol; [$(stringify!($variant)),+].len()] = [$(Protocol::$variant),+];
+            /// Every registered protocol, in registry order, with default
+            /// parameters.
+            pub const ALL: [Protocol; [$(stringify!($variant)),+].len()] = [$(registry!(@default $variant $($param)?)),+];
 
             /// The protocol's command-line name.
             pub fn name(self) -> &'static str {
-                match self { $(Protocol::$variant => <$module::$ty as Replication>::NAME),+ }
+                match self { $(registry!(@any $variant $($param)?) => <$module::$ty as Replication>::NAME),+ }
             }
 
             /// One line describing the protocol.
             pub fn summary(self) -> &'static str {
-                match self { $(Protocol::$variant => <$module::$ty as Replication>::SUMMARY),+ }
+                match self { $(registry!(@any $variant $($param)?) => <$module::$ty as Replication>::SUMMARY),+ }
             }
 
             /// See [`Replication::route`].
             pub fn route(self, key: Key, is_write: bool, live: u32) -> Dispatch {
-                match self { $(Protocol::$variant => $module::$ty.route(key, is_write, live)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).route(key, is_write, live)),+ }
             }
 
             /// See [`Replication::failover`].
             pub fn failover(self, sent: Sent, live: u32) -> Option<Sent> {
-                match self { $(Protocol::$variant => $module::$ty.failover(sent, live)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).failover(sent, live)),+ }
             }
 
             /// See [`Replication::peer_links`].
             pub fn peer_links(self) -> PeerLinks {
-                match self { $(Protocol::$variant => $module::$ty.peer_links()),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).peer_links()),+ }
             }
 
             /// See [`Replication::replica_step`].
@@ -242,37 +294,52 @@ macro_rules! registry {
                 inputs: &[Option<&Frame<V>>],
                 outs: &mut O,
             ) {
-                match self { $(Protocol::$variant => $module::$ty.replica_step(server, ctx, inputs, outs)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).replica_step(server, ctx, inputs, outs)),+ }
             }
 
             /// See [`Replication::extra_latency`].
             pub fn extra_latency(self, is_write: bool, replicas: usize) -> u32 {
-                match self { $(Protocol::$variant => $module::$ty.extra_latency(is_write, replicas)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).extra_latency(is_write, replicas)),+ }
             }
 
             /// See [`Replication::crash_delay`].
             pub fn crash_delay(self, replicas: usize) -> u32 {
-                match self { $(Protocol::$variant => $module::$ty.crash_delay(replicas)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).crash_delay(replicas)),+ }
             }
 
             /// See [`Replication::settle_cycles`].
             pub fn settle_cycles(self, replicas: usize) -> u32 {
-                match self { $(Protocol::$variant => $module::$ty.settle_cycles(replicas)),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).settle_cycles(replicas)),+ }
             }
 
             /// See [`Replication::single_writer`].
             pub fn single_writer(self) -> bool {
-                match self { $(Protocol::$variant => $module::$ty.single_writer()),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).single_writer()),+ }
             }
 
             /// See [`Replication::replicas_symmetric`].
             pub fn replicas_symmetric(self) -> bool {
-                match self { $(Protocol::$variant => $module::$ty.replicas_symmetric()),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).replicas_symmetric()),+ }
+            }
+
+            /// See [`Replication::versioned`].
+            pub fn versioned(self) -> bool {
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).versioned()),+ }
+            }
+
+            /// See [`Replication::read_repair`].
+            pub fn read_repair(self) -> bool {
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).read_repair()),+ }
+            }
+
+            /// See [`Replication::converges_lazily`].
+            pub fn converges_lazily(self) -> bool {
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).converges_lazily()),+ }
             }
 
             /// See [`Replication::findings`].
             pub fn findings(self) -> &'static [Finding] {
-                match self { $(Protocol::$variant => $module::$ty.findings()),+ }
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).findings()),+ }
             }
         }
     };
@@ -283,6 +350,7 @@ registry! {
     Owner => owner::Owner,
     Fanout => fanout::Fanout,
     Chain => chain::Chain,
+    Quorum(quorum::QuorumParams) => quorum::Quorum,
 }
 
 impl Protocol {
@@ -299,6 +367,48 @@ impl Protocol {
     /// The error for an unknown name, listing the registered ones.
     pub fn unknown(s: &str) -> String {
         format!("unknown protocol {s:?}: expected one of {}", Protocol::names(", "))
+    }
+
+    /// The protocol with every parameter that depends on the replica count
+    /// made a number (a quorum's majorities): what the nodes run.
+    pub fn resolved(self, replicas: usize) -> Protocol {
+        match self {
+            Protocol::Quorum(q) => Protocol::Quorum(q.resolved(replicas)),
+            p => p,
+        }
+    }
+
+    /// The protocol's parameters, if it has any.
+    pub fn quorum(self) -> Option<quorum::QuorumParams> {
+        match self {
+            Protocol::Quorum(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// Checks the parameters against the replica count; the message names
+    /// the flag.
+    pub fn validate(self, replicas: usize) -> Result<(), String> {
+        match self {
+            Protocol::Quorum(q) => q.validate(replicas),
+            _ => Ok(()),
+        }
+    }
+
+    /// The name with its parameters, e.g. `quorum W=2 Q=2 +rr`.
+    pub fn label(self, replicas: usize) -> String {
+        match self {
+            Protocol::Quorum(q) => format!("{} {}", self.name(), q.label(replicas)),
+            p => p.name().to_string(),
+        }
+    }
+
+    /// The command-line flags that select this protocol with its parameters.
+    pub fn flags(self, replicas: usize) -> String {
+        match self {
+            Protocol::Quorum(q) => format!("--protocol {} {}", self.name(), q.flags(replicas)),
+            p => format!("--protocol {}", p.name()),
+        }
     }
 
     /// Whether replicas exchange frames (and so have peer links).
@@ -331,7 +441,7 @@ mod tests {
             assert_eq!(Protocol::ALL.iter().filter(|q| q.name() == p.name()).count(), 1);
         }
         assert_eq!(Protocol::parse("paxos"), None);
-        assert!(Protocol::unknown("paxos").contains("seed, owner, fanout, chain"));
+        assert!(Protocol::unknown("paxos").contains("seed, owner, fanout, chain, quorum"));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! replicas = 3
 //! levels = 1
 //! protocol = "fanout"
+//! quorum = { write = 2, read = 2, read_repair = false, anti_entropy = false }
+//!                            # protocol "quorum" only
 //! cycles = 1000
 //! seed = "42"                # a string: TOML integers stop at 2^63
 //! keys = 100
@@ -93,6 +95,9 @@ struct RunSection {
     replicas: usize,
     levels: usize,
     protocol: String,
+    /// `quorum` only: its parameters (see `QuorumSection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quorum: Option<QuorumSection>,
     cycles: u32,
     seed: String,
     keys: u32,
@@ -102,6 +107,17 @@ struct RunSection {
     value_bytes: usize,
     think_cycles: u32,
     crashes: Vec<String>,
+}
+
+/// `[run.quorum]`: `write = 2`, `read = 2`, `read_repair = false`,
+/// `anti_entropy = false` (the `quorum` protocol's flags).
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct QuorumSection {
+    write: u8,
+    read: u8,
+    read_repair: bool,
+    anti_entropy: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -233,8 +249,24 @@ impl ClusterConfig {
                 r.topology
             )
         })?;
-        let protocol =
+        let mut protocol =
             Protocol::parse(&r.protocol).ok_or_else(|| format!("run.protocol: {}", Protocol::unknown(&r.protocol)))?;
+        match (&mut protocol, &r.quorum) {
+            (Protocol::Quorum(q), Some(s)) => {
+                if s.write == 0 || s.read == 0 {
+                    return Err("run.quorum: write and read must be at least 1".into());
+                }
+                (q.write, q.read, q.read_repair, q.anti_entropy) = (s.write, s.read, s.read_repair, s.anti_entropy);
+            }
+            (Protocol::Quorum(_), None) => {}
+            (_, Some(_)) => {
+                return Err(format!(
+                    "run.quorum: applies to protocol \"quorum\", not {:?}",
+                    r.protocol
+                ))
+            }
+            (_, None) => {}
+        }
         let seed = r
             .seed
             .parse::<u64>()
@@ -316,6 +348,15 @@ impl ClusterConfig {
                 replicas: t.replicas,
                 levels: t.levels,
                 protocol: t.protocol.name().into(),
+                quorum: t.protocol.quorum().map(|q| {
+                    let q = q.resolved(t.replicas);
+                    QuorumSection {
+                        write: q.write,
+                        read: q.read,
+                        read_repair: q.read_repair,
+                        anti_entropy: q.anti_entropy,
+                    }
+                }),
                 cycles: s.cycles,
                 seed: s.seed.to_string(),
                 keys: w.keys,

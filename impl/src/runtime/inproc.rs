@@ -210,7 +210,7 @@ fn drive(
             // The inbox now holds the frames sent this cycle.
             for (l, frame) in cluster.inbox().iter().enumerate() {
                 if let Some(f) = frame {
-                    links[l].add(frame_bytes(f));
+                    links[l].add_frame(frame_bytes(f), f);
                 }
             }
         }

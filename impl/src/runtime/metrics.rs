@@ -10,17 +10,37 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Bytes one link carried: the sum of the postcard-encoded sizes of the
-/// frames measured, and how many were measured.
+/// frames measured, and how many were measured; and (in-process engine)
+/// the slots that carried something in those frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkBytes {
     pub bytes: u64,
     pub frames: u64,
+    pub slots: u64,
+    /// Of the full slots, those carrying a write request.
+    pub writes: u64,
 }
 
 impl LinkBytes {
     pub fn add(&mut self, bytes: usize) {
         self.bytes += bytes as u64;
         self.frames += 1;
+    }
+
+    /// [`LinkBytes::add`], counting the frame's full slots, and the write
+    /// requests among them, too.
+    pub fn add_frame<V>(&mut self, bytes: usize, frame: &crate::node::Frame<V>) {
+        self.add(bytes);
+        self.slots += frame.used_slots() as u64;
+        if let crate::node::Frame::Up(s) = frame {
+            self.writes += s.iter().filter(|(_, r)| r.op.is_write()).count() as u64;
+        }
+    }
+
+    /// Mean full slots per frame: on a link from the FE to a replica, the
+    /// requests that replica serves per cycle (its load).
+    pub fn mean_slots(&self) -> Option<f64> {
+        (self.frames > 0).then(|| self.slots as f64 / self.frames as f64)
     }
 
     /// Mean bytes per frame: per cycle, over the cycles the link carried one.
@@ -133,6 +153,12 @@ impl Report {
             .iter()
             .filter_map(|(name, b)| b.mean().map(|m| (name.clone(), json!(round3(m)))))
             .collect();
+        let slots: Map<String, Json> = self
+            .links
+            .iter()
+            .filter(|_| self.transport == "inproc")
+            .filter_map(|(name, b)| b.mean_slots().map(|m| (name.clone(), json!(round3(m)))))
+            .collect();
         let s = &self.stats;
         json!({
             "transport": self.transport,
@@ -150,6 +176,7 @@ impl Report {
             "latency_cycles": latency,
             "latency_expected": self.latency_expected,
             "bytes_per_link_cycle": bytes,
+            "slots_per_link_cycle": slots,
             "bytes_sample_every": self.bytes_sample_every,
             "state_bytes_per_cycle": self.state_bytes_per_cycle.map(|b| b.round()),
             "dropped_frames": self.dropped_frames(),

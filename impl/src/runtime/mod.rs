@@ -37,7 +37,7 @@ pub mod workload;
 pub use metrics::Report;
 pub use value::Value;
 
-use crate::topology::{NodeId, Role, Topology, TopologyConfig};
+use crate::topology::{Kind, NodeId, Role, Topology, TopologyConfig};
 use std::fmt;
 use workload::WorkloadSpec;
 
@@ -99,6 +99,13 @@ impl RunSpec {
     pub fn build(&self) -> Result<Topology, SpecError> {
         let topo = Topology::new(self.topology.clone()).map_err(|e| SpecError(e.0))?;
         self.workload.validate().map_err(SpecError)?;
+        let t = &self.topology;
+        if t.kind == Kind::Replicated && t.protocol.versioned() && self.workload.ops.iter().any(|o| o.conditional()) {
+            return Err(SpecError(format!(
+                "--protocol {} supports get, put and delete only (--ops): a conditional operation (insert, modify) decided by a lagging replica would be decided on a stale value",
+                t.protocol
+            )));
+        }
         if self.cycles == 0 || self.cycles > CYCLES_MAX {
             return Err(SpecError(format!(
                 "--cycles must be 1..={CYCLES_MAX}, got {}",

@@ -112,10 +112,10 @@ pub fn fits_link(frame: &Frame<Value>, link: &Link) -> bool {
 /// An upper bound on the postcard size of any frame on a link with `slots`
 /// slots when values are `value_bytes` long. Per slot: the `Option` tag,
 /// then at worst an update (tag, op with key and value, result with a
-/// previous value), varints at their longest.
+/// previous value, order, version), varints at their longest.
 pub fn frame_bytes_max(slots: usize, value_bytes: usize) -> usize {
     let value = 3 + value_bytes;
-    let update = 5 + (1 + 5 + value) + (1 + value);
+    let update = 5 + (1 + 5 + value) + (1 + value) + 3 + 10;
     1 + 5 + slots * (1 + update)
 }
 
@@ -149,6 +149,7 @@ mod tests {
                 Some(Request {
                     tag: 3,
                     op: Op::Put(9, Value::new(42, 16)),
+                    version: 0,
                 }),
             ]
             .into(),
@@ -198,10 +199,12 @@ mod tests {
             op: Op::Modify(u32::MAX, v(1)),
             result: OpResult::Modified(v(2)),
             seq: u16::MAX,
+            version: u64::MAX,
         });
         let worst_response = Some(Response {
             tag: u32::MAX,
             result: OpResult::Modified(v(2)),
+            version: u64::MAX,
         });
         for f in [
             Frame::Peer(vec![worst_update; slots].into()),

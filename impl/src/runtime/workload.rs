@@ -44,6 +44,21 @@ impl OpKind {
     pub fn parse(s: &str) -> Option<OpKind> {
         OpKind::ALL.into_iter().find(|k| k.name() == s)
     }
+
+    /// Whether the operation is conditional (decided on the value held).
+    pub fn conditional(self) -> bool {
+        matches!(self, OpKind::Insert | OpKind::Modify)
+    }
+
+    /// The kinds a workload of `protocol` uses by default: all five, except
+    /// for a versioned protocol (`quorum`), which refuses the conditional
+    /// ones.
+    pub fn defaults(protocol: crate::node::Protocol) -> Vec<OpKind> {
+        OpKind::ALL
+            .into_iter()
+            .filter(|k| !(protocol.versioned() && k.conditional()))
+            .collect()
+    }
 }
 
 /// How keys are drawn.

@@ -44,6 +44,8 @@ pub fn seed_claim(c: &ModelConfig, p: Property) -> Claim {
             }
         }
         Property::Converged => Claim::Holds, // "replica updates are processed exactly in 1 cycle"
+        // The seed has no replicas that differ by design.
+        Property::Converges => Claim::None,
         Property::NoLostWrites => {
             if fatal_server_crashes(c) || (kind == Kind::Sharded && c.crashes > 0) {
                 Claim::Violated
@@ -78,7 +80,10 @@ pub fn findings() -> impl Iterator<Item = &'static Finding> {
 /// What the protocol's findings depend on in this configuration.
 pub fn scenario(c: &ModelConfig) -> Scenario {
     Scenario {
+        protocol: c.topology.protocol.resolved(c.topology.replicas),
         replicas: c.topology.replicas,
+        clients: c.topology.clients,
+        keys: c.keys,
         values: c.values,
         crashes: c.crashes,
         mid_send: c.crash_mode == CrashMode::MidSend,
@@ -126,6 +131,16 @@ pub fn twin_expected(c: &ModelConfig, p: Property) -> bool {
         }
         Property::Latency => c.cycles > read,
         Property::Available => c.crashes > 0 && c.topology.kind != Kind::Single && c.cycles > read + 2,
+        // Replicas left apart by a partial write, then reconciled: needs a
+        // write quorum smaller than the replicas and anti-entropy.
+        Property::Converges => {
+            let apart = tidekv::protocol::quorum::apart_despite_anti_entropy(&scenario(c));
+            let q = c.topology.protocol.resolved(c.topology.replicas).quorum();
+            writes
+                && apart
+                && q.is_some_and(|q| q.anti_entropy && (q.write as usize) < c.topology.replicas)
+                && c.cycles > write
+        }
     }
 }
 

@@ -95,12 +95,7 @@ pub fn random_action(m: &TideModel, s: &crate::model::State, rng: &mut SplitMix6
         })
         .map(|(fe, client, shard, cands)| {
             let replica = cands[rng.below(cands.len())];
-            Pick {
-                fe,
-                client,
-                replica,
-                server: topo.server(shard, replica),
-            }
+            Pick::new(topo, fe, client, shard, replica)
         })
         .collect();
     CycleAction { ops, picks, crashes }

@@ -27,6 +27,57 @@ fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, delete, insert or modify, got {s:?}"))
 }
 
+/// The `quorum` protocol's parameters (shared by the model's flags and `run`'s).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct QuorumArgs {
+    /// quorum: replicas each write goes to, 1..=R [default: a majority, R/2+1].
+    #[arg(long, value_name = "W")]
+    pub write_quorum: Option<u8>,
+    /// quorum: replicas each read goes to, 1..=R [default: a majority, R/2+1].
+    #[arg(long, value_name = "Q")]
+    pub read_quorum: Option<u8>,
+    /// quorum: write the newest version back to stale replicas before answering a read.
+    #[arg(long)]
+    pub read_repair: bool,
+    /// quorum: replicas exchange entries with their peers in the background so they converge.
+    #[arg(long)]
+    pub anti_entropy: bool,
+}
+
+impl QuorumArgs {
+    /// Whether any quorum flag was given.
+    pub fn any_given(&self) -> bool {
+        self.write_quorum.is_some() || self.read_quorum.is_some() || self.read_repair || self.anti_entropy
+    }
+
+    /// `protocol` with these parameters: only `quorum` takes them, and a
+    /// quorum of 0 is refused here (0 stands for "a majority" inside).
+    pub fn apply(&self, protocol: Protocol) -> Result<Protocol, ConfigError> {
+        let Protocol::Quorum(mut q) = protocol else {
+            if self.any_given() {
+                return Err(ConfigError(format!(
+                    "--write-quorum, --read-quorum, --read-repair and --anti-entropy apply to --protocol quorum, not {protocol}"
+                )));
+            }
+            return Ok(protocol);
+        };
+        for (flag, given, field) in [
+            ("--write-quorum", self.write_quorum, &mut q.write),
+            ("--read-quorum", self.read_quorum, &mut q.read),
+        ] {
+            if let Some(n) = given {
+                if n == 0 {
+                    return Err(ConfigError(format!("{flag} must be at least 1, got 0")));
+                }
+                *field = n;
+            }
+        }
+        q.read_repair |= self.read_repair;
+        q.anti_entropy |= self.anti_entropy;
+        Ok(Protocol::Quorum(q))
+    }
+}
+
 /// The model flags (shared by `check` and `explore`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ModelArgs {
@@ -60,7 +111,8 @@ pub struct ModelArgs {
     #[arg(long, value_parser = parse_protocol, long_help = protocol_help(),
           help = format!("Replication protocol: {} [default: fanout]", Protocol::names(" | ")))]
     pub protocol: Option<Protocol>,
-    /// Operation kinds clients may start, comma-separated [default: get,put,delete,insert,modify].
+    /// Operation kinds clients may start, comma-separated [default: get,put,delete,insert,modify;
+    /// quorum: get,put,delete].
     #[arg(long, value_delimiter = ',', value_parser = parse_op)]
     pub ops: Option<Vec<OpKind>>,
     /// Server crashes the model may inject (per shard for replicated) [default: 0].
@@ -72,6 +124,8 @@ pub struct ModelArgs {
     /// Let the model crash one front end too.
     #[arg(long)]
     pub crash_fe: bool,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
 }
 
 impl ModelArgs {
@@ -90,6 +144,7 @@ impl ModelArgs {
             || self.crashes.is_some()
             || self.crash_mode.is_some()
             || self.crash_fe
+            || self.quorum.any_given()
     }
 
     /// The configuration these flags describe, with defaults filled in.
@@ -112,18 +167,20 @@ impl ModelArgs {
             }
             t.protocol = p;
         }
+        t.protocol = self.quorum.apply(t.protocol)?;
         if self.crash_fe && kind == Kind::Single {
             return Err(ConfigError("--crash-fe: --topology single has no front end".into()));
         }
         t.validate()?;
         let ops_per_client = self.ops_per_client.unwrap_or(2);
+        let default_ops = OpKind::defaults(t.protocol);
         let cfg = ModelConfig {
             cycles: self.cycles.unwrap_or(ops_per_client * t.latency().slowest() + 2),
             topology: t,
             keys: self.keys.unwrap_or(1),
             values: self.values.unwrap_or(2),
             ops_per_client,
-            ops: self.ops.clone().unwrap_or_else(|| OpKind::ALL.to_vec()),
+            ops: self.ops.clone().unwrap_or(default_ops),
             crashes: self.crashes.unwrap_or(0),
             crash_mode: self.crash_mode.unwrap_or(CrashMode::Atomic),
             crash_fe: self.crash_fe,

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod check;
+pub mod compare;
 pub mod explore;
 pub mod explorer_api;
 pub mod http;

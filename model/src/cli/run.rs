@@ -24,7 +24,7 @@ use tidekv::topology::{Kind, TopologyConfig};
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
 }
-use crate::cli::args::{parse_protocol, protocol_help};
+use crate::cli::args::{parse_protocol, protocol_help, QuorumArgs};
 fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, insert, modify or delete, got {s:?}"))
 }
@@ -59,6 +59,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_protocol, long_help = protocol_help(),
           help = format!("Replication protocol: {} [default: fanout]", Protocol::names(" | ")))]
     pub protocol: Option<Protocol>,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
     /// Cycles to execute.
     #[arg(long, default_value_t = 100_000)]
     pub cycles: u32,
@@ -71,7 +73,8 @@ pub struct RunArgs {
     /// Probability that an operation is a write.
     #[arg(long, default_value_t = 0.5)]
     pub write_ratio: f64,
-    /// Operation kinds clients use, comma-separated [default: get,put,insert,modify,delete].
+    /// Operation kinds clients use, comma-separated [default: get,put,insert,modify,delete;
+    /// quorum: get,put,delete].
     #[arg(long, value_delimiter = ',', value_parser = parse_op)]
     pub ops: Option<Vec<OpKind>>,
     /// Key distribution: uniform | zipf:S (S > 0; key 0 is the hottest).
@@ -191,6 +194,7 @@ impl RunArgs {
             }
             t.protocol = p;
         }
+        t.protocol = self.quorum.apply(t.protocol).map_err(|e| e.0)?;
         if self.bytes_sample_every == 0 {
             return Err("--bytes-sample-every must be at least 1".into());
         }
@@ -221,11 +225,11 @@ impl RunArgs {
             return Err("--prefill-keys makes reads return values no client wrote: it takes no --history".into());
         }
         let spec = RunSpec {
-            topology: t,
+            topology: t.clone(),
             workload: WorkloadSpec {
                 keys: self.keys,
                 write_ratio: self.write_ratio,
-                ops: self.ops.clone().unwrap_or_else(|| OpKind::ALL.to_vec()),
+                ops: self.ops.clone().unwrap_or_else(|| OpKind::defaults(t.protocol)),
                 distribution: self.distribution,
                 value_bytes: self.value_bytes,
                 think_cycles: self.think_cycles,

@@ -150,11 +150,7 @@ impl TideModel {
             s += &format!(" {}", sends.join(", "));
         }
         if !a.picks.is_empty() {
-            let picks: Vec<String> = a
-                .picks
-                .iter()
-                .map(|p| format!("c{}→{}", p.client, self.topo.nodes[p.server].name))
-                .collect();
+            let picks: Vec<String> = a.picks.iter().map(|p| self.describe_pick(p)).collect();
             let _ = write!(s, "; {}", picks.join(", "));
         }
         for crash in &a.crashes {
@@ -232,6 +228,18 @@ impl TideModel {
         }
     }
 
+    /// One open choice: `c0→r0.1`, or for a subset `c0→{r0.0,r0.2}`.
+    pub fn describe_pick(&self, p: &Pick) -> String {
+        if !Pick::subsets(&self.topo) {
+            return format!("c{}→{}", p.client, self.topo.nodes[p.server].name);
+        }
+        let first = p.server - p.server_replica(&self.topo);
+        let names: Vec<&str> = tidekv::protocol::bits(p.targets(&self.topo))
+            .map(|r| self.topo.nodes[first + r].name.as_str())
+            .collect();
+        format!("c{}→{{{}}}", p.client, names.join(","))
+    }
+
     /// The initial state (stateright's `init_states`).
     pub fn initial_state(&self) -> State {
         let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
@@ -298,12 +306,7 @@ impl TideModel {
                     .flat_map(|prefix| {
                         cands.iter().map(move |&replica| {
                             let mut p = prefix.clone();
-                            p.push(Pick {
-                                fe,
-                                client,
-                                replica,
-                                server: topo.server(shard, replica),
-                            });
+                            p.push(Pick::new(topo, fe, client, shard, replica));
                             p
                         })
                     })

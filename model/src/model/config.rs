@@ -34,6 +34,21 @@ impl OpKind {
     pub fn parse(s: &str) -> Option<OpKind> {
         OpKind::ALL.into_iter().find(|k| k.name() == s)
     }
+
+    /// Whether the operation is conditional (decided on the value held).
+    pub fn conditional(self) -> bool {
+        matches!(self, OpKind::Insert | OpKind::Modify)
+    }
+
+    /// The operation kinds a model of `protocol` starts by default: all
+    /// five, except for a versioned protocol (`quorum`), which refuses the
+    /// conditional ones.
+    pub fn defaults(protocol: tidekv::node::Protocol) -> Vec<OpKind> {
+        OpKind::ALL
+            .into_iter()
+            .filter(|k| !(protocol.versioned() && k.conditional()))
+            .collect()
+    }
 }
 
 /// How crashing nodes behave in their crash cycle.
@@ -121,6 +136,13 @@ impl ModelConfig {
         if self.ops.is_empty() {
             return err("--ops must name at least one of get,put,delete,insert,modify".into());
         }
+        if self.has_replicas() && self.topology.protocol.versioned() && self.ops.iter().any(|o| o.conditional()) {
+            return err(format!(
+                "--protocol {} supports get, put and delete only: a conditional operation (insert, modify) \
+                 decided by a lagging replica would be decided on a stale value",
+                self.topology.protocol
+            ));
+        }
         if self.topology.clients > 8 {
             return err(format!(
                 "the model supports up to 8 clients, got {}",
@@ -157,6 +179,18 @@ impl ModelConfig {
     pub fn scope(&self) -> Scope {
         Scope {
             replicas: self.has_replicas(),
+            lazy: self.has_replicas() && self.topology.protocol.converges_lazily(),
+        }
+    }
+
+    /// The cycles within which live replicas must agree once writes stop
+    /// (`converges`): the protocol's settling time, or, for a quorum with
+    /// anti-entropy, its sweep's bound; `None` when nothing reconciles them.
+    pub fn converge_cycles(&self) -> Option<u32> {
+        let t = &self.topology;
+        match t.protocol.resolved(t.replicas) {
+            tidekv::node::Protocol::Quorum(q) => tidekv::protocol::quorum::converge_cycles(q, self.keys, t.clients),
+            p => Some(p.settle_cycles(t.replicas)),
         }
     }
 
@@ -179,7 +213,7 @@ impl ModelConfig {
             " K={} V={} O={} H={}",
             self.keys, self.values, self.ops_per_client, self.cycles
         );
-        if self.ops.len() != OpKind::ALL.len() {
+        if self.ops.len() != OpKind::defaults(self.topology.protocol).len() {
             s += &format!(
                 " ops={}",
                 self.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
@@ -220,7 +254,7 @@ impl ModelConfig {
             }
         }
         if t.kind == Kind::Replicated {
-            s += &format!(" --replicas {} --protocol {}", t.replicas, t.protocol);
+            s += &format!(" --replicas {} {}", t.replicas, t.protocol.flags(t.replicas));
         }
         s += &format!(
             " --keys {} --values {} --ops-per-client {} --cycles {}",

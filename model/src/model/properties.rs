@@ -32,7 +32,26 @@ impl TideModel {
             Property::NoLostWrites => s.monitor.crashes() > 0 && s.monitor.any_acked() && self.lost_writes(s).is_ok(),
             Property::Latency => s.monitor.flags.completed,
             Property::Available => s.monitor.flags.answered_after_crash,
+            Property::Converges => self.with_stores(s, checks::converged).is_err() && self.converges(s).is_ok(),
         }
+    }
+
+    /// Whether the live replicas of each shard would agree within the
+    /// configuration's convergence bound if writes stopped now
+    /// ([`crate::model::ModelConfig::converge_cycles`]); violated at once
+    /// when nothing reconciles replicas that differ.
+    pub fn converges(&self, s: &State) -> Result<(), String> {
+        let Some(bound) = self.config.converge_cycles() else {
+            return self
+                .with_stores(s, checks::converged)
+                .map_err(|e| format!("{e}, and nothing reconciles them"));
+        };
+        let stores = s.cluster.quiet_stores(&self.topo, bound);
+        let mut shards: Vec<Vec<checks::StoreView<'_, V>>> = vec![Vec::new(); self.config.topology.shards];
+        for (shard, id, st) in &stores {
+            shards[*shard].push((self.topo.nodes[*id].name.as_str(), st.as_ref()));
+        }
+        checks::converged(&shards).map_err(|e| format!("{e} {bound} cycles after writes stop"))
     }
 
     /// Calls `f` with, per shard, the stores of its live servers once the
@@ -61,6 +80,7 @@ impl TideModel {
             Property::NoLostWrites => self.lost_writes(s).is_ok(),
             Property::Latency => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
             Property::Available => !f.unavailable && s.monitor.check_pending(now).is_ok(),
+            Property::Converges => self.converges(s).is_ok(),
         }
     }
 
@@ -86,6 +106,7 @@ impl TideModel {
             Property::NoLostWrites => self.lost_writes(s),
             Property::Latency => checks::latency(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
+            Property::Converges => self.converges(s),
         };
         r.err()
     }
@@ -160,4 +181,5 @@ const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
     (always::<2>, sometimes::<2>),
     (always::<3>, sometimes::<3>),
     (always::<4>, sometimes::<4>),
+    (always::<5>, sometimes::<5>),
 ];

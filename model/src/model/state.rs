@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tidekv::cluster::{Cluster, Crash};
 use tidekv::history::History;
 use tidekv::node::{ClientId, Op};
-use tidekv::topology::NodeId;
+use tidekv::topology::{NodeId, Topology};
 use tidekv_checks::Monitor;
 
 /// One cycle's choices.
@@ -20,13 +20,55 @@ pub struct CycleAction {
 }
 
 /// One open FE choice: `fe` sends `client`'s request to `replica` (the
-/// server node `server`).
+/// server node `server`). For a protocol that routes to subsets (`quorum`),
+/// `replica` is the chosen subset as a bit set, and `server` its lowest
+/// replica.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Pick {
     pub fe: NodeId,
     pub client: ClientId,
     pub replica: usize,
     pub server: NodeId,
+}
+
+impl Pick {
+    /// The pick of `candidate`, one of the candidates the FE listed for
+    /// `client`'s request to `shard` ([`Cluster::choice_points`]).
+    pub fn new(topo: &Topology, fe: NodeId, client: ClientId, shard: usize, candidate: usize) -> Pick {
+        let lowest = if Pick::subsets(topo) {
+            candidate.trailing_zeros() as usize
+        } else {
+            candidate
+        };
+        Pick {
+            fe,
+            client,
+            replica: candidate,
+            server: topo.server(shard, lowest),
+        }
+    }
+
+    /// Whether the topology's choices are subsets of replicas.
+    pub fn subsets(topo: &Topology) -> bool {
+        topo.config.kind == tidekv::topology::Kind::Replicated && topo.config.protocol.versioned()
+    }
+
+    /// The replica index of `server` in its shard.
+    pub fn server_replica(&self, topo: &Topology) -> usize {
+        match topo.nodes[self.server].role {
+            tidekv::topology::Role::Server { replica, .. } => replica,
+            _ => 0,
+        }
+    }
+
+    /// The replicas the request goes to, as a bit set.
+    pub fn targets(&self, topo: &Topology) -> u32 {
+        if Pick::subsets(topo) {
+            self.replica as u32
+        } else {
+            1 << self.replica
+        }
+    }
 }
 
 /// The model's state: the cluster, and what the property monitor needs of

@@ -403,6 +403,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
                 LinkBytes {
                     bytes: *bytes,
                     frames: *frames,
+                    slots: 0,
+                    writes: 0,
                 },
             );
         }
