@@ -9,7 +9,7 @@ use tidekv::topology::Kind;
 use tidekv_checks::Property;
 use tidekv_checks::Verdict::{self, Holds, NotApplicable as NA, Violated};
 use tidekv_model::checker::runner::{check, Report, RunOptions};
-use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
+use tidekv_model::model::{CrashMode, ModelConfig, OpKind, Reduction};
 
 fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
     let mut c = ModelConfig::new(kind);
@@ -28,7 +28,10 @@ fn run_sym(c: &ModelConfig) -> Report {
         &RunOptions {
             threads: 1,
             bfs: false,
-            symmetry: true,
+            symmetry: Reduction {
+                replicas: true,
+                clients: false,
+            },
             progress: false,
         },
     )
@@ -41,7 +44,7 @@ fn run(c: &ModelConfig) -> Report {
         &RunOptions {
             threads: 1,
             bfs: false,
-            symmetry: false,
+            symmetry: Reduction::NONE,
             progress: false,
         },
     )
@@ -330,7 +333,10 @@ fn symmetry_refuses_protocols_whose_replicas_differ() {
             &RunOptions {
                 threads: 1,
                 bfs: false,
-                symmetry: true,
+                symmetry: Reduction {
+                    replicas: true,
+                    clients: false,
+                },
                 progress: false,
             },
         )

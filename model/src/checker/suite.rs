@@ -4,7 +4,7 @@
 //! check --topology … ` explores any configuration at any bounds.
 
 use crate::checker::runner::RunOptions;
-use crate::model::{CrashMode, ModelConfig, OpKind};
+use crate::model::{CrashMode, ModelConfig, OpKind, Reduction};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 
@@ -99,13 +99,18 @@ pub fn default_suite() -> Vec<ModelConfig> {
     out
 }
 
-/// The options the suite checks `config` with: `opts`, plus symmetry
-/// reduction over replicas wherever it applies (fanout, depth-first), since
-/// it changes no verdict (`tests/tests/symmetry.rs`) and the suite is faster
-/// with it (docs/PERFORMANCE.md).
+/// The options the suite checks `config` with: `opts`, with the reductions
+/// `opts.symmetry` allows narrowed to those sound for `config`
+/// ([`Reduction::within`]; none breadth-first, which ignores them). They
+/// change no verdict (`tests/tests/symmetry.rs`) and make the suite faster
+/// (docs/PERFORMANCE.md).
 pub fn run_options(config: &ModelConfig, opts: &RunOptions) -> RunOptions {
     RunOptions {
-        symmetry: !opts.bfs && config.replicas_symmetric(),
+        symmetry: if opts.bfs {
+            Reduction::NONE
+        } else {
+            opts.symmetry.within(config)
+        },
         ..opts.clone()
     }
 }

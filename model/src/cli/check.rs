@@ -1,9 +1,10 @@
 //! `tidekv check`: one configuration, or the default suite.
 
 use crate::checker::expect;
-use crate::checker::runner::{self, Report, RunOptions};
+use crate::checker::runner::{self, Bound, Report, RunOptions};
 use crate::checker::suite;
 use crate::cli::args::ModelArgs;
+use crate::model::Reduction;
 use std::time::Instant;
 use tidekv_checks::{Property, Verdict};
 
@@ -22,10 +23,25 @@ pub struct CheckArgs {
     /// counterexamples; much more memory).
     #[arg(long)]
     pub bfs: bool,
-    /// Symmetry reduction: explore one state per permutation of the replicas
-    /// of each shard (fanout only; same verdicts, fewer states).
-    #[arg(long)]
+    /// Insist on replica symmetry (an error where the replicas are not
+    /// interchangeable). Without it the check still uses every reduction
+    /// that is sound for the configuration: one state per permutation of a
+    /// shard's replicas (fanout), and clients renamed keeping the order of
+    /// those that may still send, with sessions nothing can read dropped
+    /// (docs/PERFORMANCE.md). Same verdicts and counterexamples, fewer states.
+    #[arg(long, conflicts_with = "no_symmetry")]
     pub symmetry: bool,
+    /// Turn every state reduction off (see --symmetry).
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Stop after about this many generated states; verdicts not found
+    /// violated are then `unknown`, never `holds` (exit 3).
+    #[arg(long, value_name = "N")]
+    pub max_states: Option<usize>,
+    /// Stop after about this many seconds (2 or more threads); verdicts not
+    /// found violated are then `unknown`, never `holds` (exit 3).
+    #[arg(long, value_name = "S")]
+    pub max_seconds: Option<f64>,
     /// Instead of the exhaustive search, run this many seeded random walks of
     /// --cycles cycles (for configurations too big to check exhaustively).
     #[arg(long, value_name = "WALKS")]
@@ -34,6 +50,11 @@ pub struct CheckArgs {
     /// [default: drawn from the clock, and printed].
     #[arg(long, requires = "simulate")]
     pub seed: Option<u64>,
+}
+
+fn usage(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    2
 }
 
 /// Runs `check`; returns the exit code.
@@ -45,12 +66,30 @@ pub fn main(args: CheckArgs) -> u8 {
         eprintln!("error: --threads must be at least 1");
         return 2;
     }
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         threads,
         bfs: args.bfs,
-        symmetry: args.symmetry,
+        symmetry: if args.no_symmetry || args.bfs {
+            Reduction::NONE
+        } else {
+            Reduction::ALL
+        },
         progress: true,
     };
+    let mut limits = Vec::new();
+    match args.max_states {
+        Some(0) => return usage("--max-states must be at least 1"),
+        Some(n) => limits.push(Bound::States(n)),
+        None => {}
+    }
+    match args.max_seconds {
+        Some(s) if !(s > 0.0 && s.is_finite()) => return usage("--max-seconds must be a positive number"),
+        Some(s) => limits.push(Bound::Seconds(s)),
+        None => {}
+    }
+    if !limits.is_empty() && (args.model.topology.is_none() || args.simulate.is_some()) {
+        return usage("--max-states and --max-seconds bound one exhaustive check: give --topology, not --simulate");
+    }
     match args.model.topology {
         Some(kind) => {
             let cfg = match args.model.to_config(kind) {
@@ -60,8 +99,15 @@ pub fn main(args: CheckArgs) -> u8 {
                     return 2;
                 }
             };
+            opts.symmetry = opts.symmetry.within(&cfg);
+            if args.symmetry {
+                if args.bfs {
+                    return usage("--symmetry works depth-first: drop --bfs");
+                }
+                opts.symmetry.replicas = true;
+            }
             let result = match args.simulate {
-                None => runner::check(&cfg, &opts),
+                None => runner::check_limited(&cfg, &opts, &limits),
                 Some(0) => {
                     eprintln!("error: --simulate must be at least 1");
                     return 2;
@@ -100,7 +146,11 @@ pub fn main(args: CheckArgs) -> u8 {
                 .verdicts
                 .iter()
                 .any(|(p, v)| *v == Verdict::Violated && expect::expected(&cfg, p).0 == Verdict::Holds);
-            u8::from(bad)
+            match (bad, report.cut) {
+                (true, _) => 1,
+                (false, Some(_)) => 3,
+                (false, None) => 0,
+            }
         }
         None => {
             if args.model.any_given() || args.simulate.is_some() {
@@ -234,8 +284,20 @@ fn print_one(r: &Report) {
     println!("configuration: {}", r.config.label());
     match r.simulated {
         None => println!(
-            "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); exhaustive within --cycles {}",
-            r.unique_states, r.states, r.max_depth, r.seconds, r.threads, r.config.cycles
+            "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); {}; reduction: {}",
+            r.unique_states,
+            r.states,
+            r.max_depth,
+            r.seconds,
+            r.threads,
+            match r.cut {
+                None => format!("exhaustive within --cycles {}", r.config.cycles),
+                Some(b) => format!(
+                    "INCOMPLETE: cut by {}, verdicts not found violated are unknown",
+                    b.flag()
+                ),
+            },
+            r.reduction.name()
         ),
         Some((walks, seed)) => println!(
             "simulated: {walks} random walks of {} cycles (seed {seed}), {} states ({} distinct), {:.2}s; \
@@ -261,7 +323,11 @@ fn print_one(r: &Report) {
         } else {
             "NOT reached".to_string()
         };
-        let mark = if r.verdicts[p] != exp { "  <- unexpected" } else { "" };
+        let mark = match r.verdicts[p] {
+            Verdict::Unknown => "  <- search cut short",
+            v if v != exp => "  <- unexpected",
+            _ => "",
+        };
         println!(
             "{:<16} {:<10} {:<10} {:<22} {twin} ({}){mark}",
             p.name(),

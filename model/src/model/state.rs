@@ -44,14 +44,10 @@ pub struct State {
     pub symmetry: Symmetry,
 }
 
-/// What symmetry reduction needs: the root FE (the one node that names
-/// replicas, in its in-flight target sets), and the replicas of each shard:
-/// per shard, per replica, `(server node, fe→server link, server→fe link)`.
+/// What [`representative`] needs of the topology when a reduction is on
+/// (see [`super::symmetry`]).
 #[derive(Clone, Debug, Default)]
-pub struct Symmetry(pub(super) Option<Arc<(NodeId, ShardReplicas)>>);
-
-/// Per shard, per replica: `(server node, fe→server link, server→fe link)`.
-pub type ShardReplicas = Vec<Vec<(NodeId, usize, usize)>>;
+pub struct Symmetry(pub(super) Option<Arc<super::symmetry::Canon>>);
 
 impl std::hash::Hash for Symmetry {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
