@@ -8,7 +8,7 @@
 
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
-use tidekv_model::checker::runner::{check, Report, RunOptions};
+use tidekv_model::checker::runner::{search as check, Report, RunOptions};
 use tidekv_model::checker::suite::{default_suite, run_options};
 use tidekv_model::model::{ModelConfig, Reduction};
 
@@ -88,7 +88,9 @@ fn symmetry_changes_no_verdict_of_the_default_suite() {
 /// with replica symmetry where it applies): the same verdicts, twins and
 /// counterexample lengths. The reductions are pinned: 16,924,480 unique
 /// states without any, 15,315,472 with replica symmetry alone (the suite
-/// before the client reduction), 10,726,068 with both.
+/// before the client reduction), 14,529,988 with the suite's (10,726,068
+/// with the client reduction on every configuration, not only where no
+/// violation is expected).
 #[test]
 fn the_client_reduction_changes_no_verdict_of_the_default_suite() {
     let (mut without, mut with) = (0, 0);
@@ -115,8 +117,15 @@ fn the_suite_uses_symmetry_exactly_where_it_applies_and_searches_depth_first() {
     for c in default_suite() {
         let o = run_options(&c, &base);
         assert_eq!(o.symmetry.replicas, c.replicas_symmetric(), "{}", c.label());
-        assert_eq!(o.symmetry.clients, c.topology.levels <= 1, "{}", c.label());
-        assert_eq!(o.symmetry, Reduction::sound(&c), "{}", c.label());
+        let violation_expected = tidekv_checks::Property::ALL
+            .into_iter()
+            .any(|p| tidekv_model::checker::expect::expected(&c, p).0 == tidekv_checks::Verdict::Violated);
+        assert_eq!(
+            o.symmetry.clients,
+            c.topology.levels <= 1 && !violation_expected,
+            "{}",
+            c.label()
+        );
         // `--no-symmetry`: none.
         assert_eq!(run_options(&c, &opts(Reduction::NONE)).symmetry, Reduction::NONE);
         assert_eq!((o.threads, o.bfs, o.progress), (base.threads, base.bfs, base.progress));

@@ -176,7 +176,7 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
         print_header();
     }
     for cfg in &configs {
-        let report = runner::check(cfg, &suite::run_options(cfg, opts)).expect("suite configurations are valid");
+        let report = runner::search(cfg, &suite::run_options(cfg, opts)).expect("suite configurations are valid");
         if json {
             println!("{}", report.to_json());
         } else {
