@@ -39,12 +39,12 @@
 //! only to decide whether it has seen a state), so every counterexample is a
 //! path of the unreduced model.
 
-use super::state::{State, Symmetry};
+use super::state::{Canon, ClientLinks, ShardReplicas, State, Symmetry};
 use super::tide::TideModel;
 use std::sync::Arc;
 use tidekv::cluster::NodeState;
 use tidekv::node::server::Session;
-use tidekv::node::{ClientId, Frame, Slots, Tag};
+use tidekv::node::{Frame, Slots, Tag};
 use tidekv::topology::{ConfigError, NodeId};
 
 /// Which reductions a search uses.
@@ -70,7 +70,7 @@ impl Reduction {
     };
 
     /// The reductions of `self` that are sound for `config`.
-    pub fn within(self, config: &super::ModelConfig) -> Reduction {
+    pub fn within(self, config: &super::config::ModelConfig) -> Reduction {
         let sound = Reduction::sound(config);
         Reduction {
             replicas: self.replicas && sound.replicas,
@@ -79,7 +79,7 @@ impl Reduction {
     }
 
     /// Every reduction that is sound for `config`.
-    pub fn sound(config: &super::ModelConfig) -> Reduction {
+    pub fn sound(config: &super::config::ModelConfig) -> Reduction {
         Reduction {
             replicas: config.replicas_symmetric(),
             clients: config.clients_symmetric(),
@@ -99,29 +99,6 @@ impl Reduction {
             (false, false) => "none",
         }
     }
-}
-
-/// What [`representative`] needs of the topology; constant per model.
-#[derive(Debug)]
-pub struct Canon {
-    /// The root FE (the one node that names replicas, in its in-flight
-    /// target sets) and the replicas of each shard.
-    replicas: Option<(NodeId, ShardReplicas)>,
-    clients: Option<ClientLinks>,
-}
-
-/// Per shard, per replica: `(server node, fe→server link, server→fe link)`.
-pub type ShardReplicas = Vec<Vec<(NodeId, usize, usize)>>;
-
-/// The links of each client, for renaming clients.
-#[derive(Debug)]
-struct ClientLinks {
-    /// Per client: its link up (to the FE or server), its link down.
-    links: Vec<(usize, usize)>,
-    /// Per link: the client it belongs to, if it is a client's own link
-    /// (one slot); other links carry one slot per client.
-    owner: Vec<Option<ClientId>>,
-    ops_per_client: Tag,
 }
 
 /// The representative of a state's class under the model's reductions
