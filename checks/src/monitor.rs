@@ -72,6 +72,10 @@ struct Cand<V> {
     acked: bool,
 }
 
+/// A finished candidate write as its canonical name sees it: what it holds,
+/// and which pending writes (in client order) supersede it.
+type Finished<V> = (Cand<V>, Vec<bool>);
+
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 struct KeyState<V> {
     configs: VecSet<Config<V>>,
@@ -463,7 +467,7 @@ impl<V: Val> Monitor<V> {
         let mut next = 0u16;
         for ks in self.keys.values_mut() {
             // Per finished candidate: (what it holds, which pending ops supersede it), its name.
-            let mut finished: Vec<((Cand<V>, Vec<bool>), WriteId)> = ks
+            let mut finished: Vec<(Finished<V>, WriteId)> = ks
                 .cands
                 .iter()
                 .filter(|(id, _)| !live.contains(id))
@@ -485,7 +489,7 @@ impl<V: Val> Monitor<V> {
                 .filter(|(id, _)| live.contains(id))
                 .map(|(id, c)| (*id, c.clone()))
                 .collect();
-            let mut prev: Option<&(Cand<V>, Vec<bool>)> = None;
+            let mut prev: Option<&Finished<V>> = None;
             for (data, old) in &finished {
                 if prev != Some(data) {
                     next += 1;
