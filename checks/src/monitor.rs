@@ -32,6 +32,9 @@ use tidekv::topology::Latency;
 /// Identity of a write: (client, tag); the initial value is `(u16::MAX, 0)`.
 pub type WriteId = (u16, Tag);
 const INITIAL: WriteId = (u16::MAX, 0);
+/// Names of finished writes in canonical form count down from here
+/// ([`Monitor::canonical_write_names`]); client numbers stay far below.
+const FINISHED: u16 = u16::MAX - 1;
 
 /// Default bound on configurations per key: a history that needs more is
 /// reported as not checkable rather than exhausting memory
@@ -68,6 +71,10 @@ struct Cand<V> {
     returned: bool,
     acked: bool,
 }
+
+/// A finished candidate write as its canonical name sees it: what it holds,
+/// and which pending writes (in client order) supersede it.
+type Finished<V> = (Cand<V>, Vec<bool>);
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 struct KeyState<V> {
@@ -420,6 +427,160 @@ impl<V: Val> Monitor<V> {
     /// Whether some key has an acknowledged write.
     pub fn any_acked(&self) -> bool {
         self.keys.values().any(|k| k.has_acked)
+    }
+
+    /// What the monitor records under client `c`'s name once it has nothing
+    /// in flight: per key, its writes still candidates (tag, effect,
+    /// returned, acknowledged), in key then tag order. Two such clients with
+    /// the same footprint are interchangeable in the monitor.
+    pub fn footprint(&self, c: ClientId) -> Vec<(Key, Tag, Option<V>, bool, bool)> {
+        let mut out = Vec::new();
+        for (key, ks) in self.keys.iter() {
+            for (&(d, tag), cand) in ks.cands.iter() {
+                if d as usize == c {
+                    out.push((*key, tag, cand.effect.clone(), cand.returned, cand.acked));
+                }
+            }
+        }
+        out
+    }
+
+    /// Renames the candidate writes of finished operations canonically.
+    ///
+    /// A finished write's name `(client, tag)` is read again only through
+    /// the lists of what pending writes supersede (its client has moved on,
+    /// and every later invocation supersedes all returned candidates alike).
+    /// So finished candidates are renamed in the order of (key, what they
+    /// hold, which pending writes supersede them), and two with equal such
+    /// data are merged: they stand or fall together, and `no-lost-writes`
+    /// reads only the values the candidates hold. Monitors that differ only
+    /// in who wrote what, long ago, become equal.
+    pub fn canonical_write_names(&mut self) {
+        let live: Vec<WriteId> = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter_map(|(c, p)| p.as_ref().map(|p| (c as u16, p.tag)))
+            .collect();
+        let pending: Vec<usize> = (0..self.pending.len()).filter(|&c| self.pending[c].is_some()).collect();
+        let mut renames: Vec<(WriteId, WriteId)> = Vec::new();
+        let mut next = 0u16;
+        for ks in self.keys.values_mut() {
+            // Per finished candidate: (what it holds, which pending ops supersede it), its name.
+            let mut finished: Vec<(Finished<V>, WriteId)> = ks
+                .cands
+                .iter()
+                .filter(|(id, _)| !live.contains(id))
+                .map(|(id, cand)| {
+                    let by: Vec<bool> = pending
+                        .iter()
+                        .map(|&c| self.pending[c].as_ref().is_some_and(|p| p.supersedes.contains(id)))
+                        .collect();
+                    ((cand.clone(), by), *id)
+                })
+                .collect();
+            if finished.is_empty() {
+                continue;
+            }
+            finished.sort();
+            let mut cands: Vec<(WriteId, Cand<V>)> = ks
+                .cands
+                .iter()
+                .filter(|(id, _)| live.contains(id))
+                .map(|(id, c)| (*id, c.clone()))
+                .collect();
+            let mut prev: Option<&Finished<V>> = None;
+            for (data, old) in &finished {
+                if prev != Some(data) {
+                    next += 1;
+                    cands.push(((FINISHED - next, 0), data.0.clone()));
+                }
+                renames.push((*old, (FINISHED - next, 0)));
+                prev = Some(data);
+            }
+            ks.cands = cands.into_iter().collect();
+        }
+        renames.sort();
+        for p in self.pending.iter_mut().flatten() {
+            // Read only by `contains`: as a set, whoever wrote the values.
+            p.acked_before.sort_unstable();
+            p.acked_before.dedup();
+            for w in &mut p.supersedes {
+                if let Ok(i) = renames.binary_search_by(|(old, _)| old.cmp(w)) {
+                    *w = renames[i].1;
+                }
+            }
+            // A write superseded already is gone for good (names are never
+            // reused): removing it again does nothing.
+            let cands = self.keys.get(&p.op.key()).map(|ks| &ks.cands);
+            p.supersedes.retain(|w| cands.is_some_and(|c| c.get(w).is_some()));
+            p.supersedes.sort_unstable();
+            p.supersedes.dedup();
+        }
+    }
+
+    /// The same monitor with client `c` renamed `to[c]` (`to` a permutation
+    /// of the clients): what it records under each name moves to the new
+    /// name, in canonical order. The monitor's checks treat client numbers
+    /// as names only (configurations keep their linearized operations
+    /// sorted by client for a canonical form, not for their meaning), so the
+    /// renamed monitor accepts and rejects the same renamed histories.
+    pub fn rename_clients(&self, to: &[usize]) -> Self {
+        assert_eq!(to.len(), self.pending.len(), "a permutation of every client");
+        // The initial value's and canonical names ([`Monitor::canonical_write_names`]) name no client.
+        let id = |(c, tag): WriteId| match to.get(c as usize) {
+            Some(&d) => (d as u16, tag),
+            None => (c, tag),
+        };
+        let mut pending = vec![None; self.pending.len()];
+        for (c, p) in self.pending.iter().enumerate() {
+            pending[to[c]] = p.as_ref().map(|p| {
+                let mut p = p.clone();
+                for w in &mut p.supersedes {
+                    *w = id(*w);
+                }
+                p.supersedes.sort_unstable();
+                p
+            });
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|(key, ks)| {
+                let configs = ks
+                    .configs
+                    .iter()
+                    .map(|cfg| {
+                        let mut lin: Vec<(u16, OpResult<V>)> = cfg
+                            .lin
+                            .iter()
+                            .map(|(d, r)| (to[*d as usize] as u16, r.clone()))
+                            .collect();
+                        lin.sort_unstable_by_key(|(d, _)| *d);
+                        Config {
+                            value: cfg.value.clone(),
+                            lin,
+                            floating: cfg.floating.clone(),
+                        }
+                    })
+                    .collect();
+                let cands = ks.cands.iter().map(|(w, c)| (id(*w), c.clone())).collect();
+                let ks = KeyState {
+                    configs,
+                    cands,
+                    has_acked: ks.has_acked,
+                };
+                (*key, ks)
+            })
+            .collect();
+        Monitor {
+            pending,
+            keys,
+            crashes: self.crashes,
+            latency: self.latency,
+            max_configs: self.max_configs,
+            flags: self.flags,
+        }
     }
 }
 

@@ -67,6 +67,37 @@ fn bad_flags_exit_2_with_one_line() {
         "a protocol whose replicas are interchangeable (fanout)",
     );
     assert_usage_error(&["check", "--topology", "single", "--seed", "3"], "--simulate");
+    assert_usage_error(&["check", "--topology", "single", "--max-states", "0"], "--max-states");
+    assert_usage_error(
+        &["check", "--topology", "single", "--max-seconds", "1", "--threads", "1"],
+        "--max-seconds needs 2 or more --threads",
+    );
+    assert_usage_error(&["check", "--max-states", "10"], "give --topology");
+}
+
+/// A search cut by `--max-states` says so, reports every property it found
+/// no violation of as `unknown` (never `holds`) and exits 3; without the
+/// bound the same check holds everything and exits 0.
+#[test]
+fn a_cut_search_is_incomplete_never_holding() {
+    let args = ["check", "--topology", "single", "--json"];
+    let cut = tidekv(&[&args[..], &["--max-states", "5000"]].concat());
+    assert_eq!(cut.status.code(), Some(3));
+    let j: serde_json::Value = serde_json::from_slice(&cut.stdout).expect("one JSON object");
+    assert_eq!(
+        (j["exhaustive"].as_bool(), j["cut_by"].as_str()),
+        (Some(false), Some("--max-states"))
+    );
+    for (p, v) in j["properties"].as_object().unwrap() {
+        assert!(v == "unknown" || v == "n/a", "{p}: {v}");
+    }
+    let full = tidekv(&args);
+    assert_eq!(full.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&full.stdout).expect("one JSON object");
+    assert_eq!(
+        (j["exhaustive"].as_bool(), j["properties"]["linearizable"].as_str()),
+        (Some(true), Some("holds"))
+    );
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn counterexamples_replay_on_the_runtime() {
     let opts = RunOptions {
         threads: 1,
         bfs: false,
-        symmetry: false,
+        symmetry: tidekv_model::model::Reduction::NONE,
         progress: false,
     };
     let mut replayed = 0;
@@ -260,7 +260,7 @@ fn a_perturbed_path_gives_another_history() {
     let opts = RunOptions {
         threads: 1,
         bfs: false,
-        symmetry: false,
+        symmetry: tidekv_model::model::Reduction::NONE,
         progress: false,
     };
     let c = &configs()[3]; // seed R=2: the race

@@ -8,8 +8,8 @@ use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 use tidekv_checks::Property;
 use tidekv_checks::Verdict::{self, Holds, NotApplicable as NA, Violated};
-use tidekv_model::checker::runner::{check, Report, RunOptions};
-use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
+use tidekv_model::checker::runner::{check, search, Report, RunOptions};
+use tidekv_model::model::{CrashMode, ModelConfig, OpKind, Reduction};
 
 fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
     let mut c = ModelConfig::new(kind);
@@ -22,13 +22,18 @@ fn get_put(c: &mut ModelConfig) {
     c.ops = vec![OpKind::Get, OpKind::Put];
 }
 
+/// The search with replica symmetry as it runs (`check` would search again
+/// without it on a violation, to print the unreduced counterexample).
 fn run_sym(c: &ModelConfig) -> Report {
-    check(
+    search(
         c,
         &RunOptions {
             threads: 1,
             bfs: false,
-            symmetry: true,
+            symmetry: Reduction {
+                replicas: true,
+                clients: false,
+            },
             progress: false,
         },
     )
@@ -41,7 +46,7 @@ fn run(c: &ModelConfig) -> Report {
         &RunOptions {
             threads: 1,
             bfs: false,
-            symmetry: false,
+            symmetry: Reduction::NONE,
             progress: false,
         },
     )
@@ -330,7 +335,10 @@ fn symmetry_refuses_protocols_whose_replicas_differ() {
             &RunOptions {
                 threads: 1,
                 bfs: false,
-                symmetry: true,
+                symmetry: Reduction {
+                    replicas: true,
+                    clients: false,
+                },
                 progress: false,
             },
         )

@@ -61,6 +61,12 @@ fn tail(live: u32) -> u32 {
 }
 
 impl Replication for Chain {
+    /// Client numbers are slot indices and frame order only (see
+    /// `Replication::clients_symmetric`).
+    fn clients_symmetric(&self) -> bool {
+        true
+    }
+
     const NAME: &'static str = "chain";
     const SUMMARY: &'static str =
         "chain replication: writes enter at the head and travel the chain of live replicas, the tail answers and serves reads; re-linked on a death";

@@ -9,6 +9,12 @@ use crate::node::Key;
 pub struct Fanout;
 
 impl Replication for Fanout {
+    /// Client numbers are slot indices and frame order only (see
+    /// `Replication::clients_symmetric`).
+    fn clients_symmetric(&self) -> bool {
+        true
+    }
+
     const NAME: &'static str = "fanout";
     const SUMMARY: &'static str =
         "the FE sends every write to all live replicas and each read to one; replicas never talk to each other (the default)";

@@ -211,6 +211,18 @@ pub trait Replication {
         false
     }
 
+    /// Whether clients may be renamed: the protocol uses a client's number
+    /// only to index slots and sessions and to order the entries of a frame
+    /// (never to choose a replica or otherwise break a tie), and reads a
+    /// server's sessions only through [`Server::serve`] and
+    /// [`Server::apply_once`]. Then renaming clients while keeping the order
+    /// of every client that may still send, and forgetting sessions no
+    /// request can reach any more, changes nothing the properties see (the
+    /// model merges such states).
+    fn clients_symmetric(&self) -> bool {
+        false
+    }
+
     /// The findings recorded for the protocol.
     fn findings(&self) -> &'static [Finding] {
         &[]
@@ -335,6 +347,11 @@ macro_rules! registry {
             /// See [`Replication::converges_lazily`].
             pub fn converges_lazily(self) -> bool {
                 match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).converges_lazily()),+ }
+            }
+
+            /// See [`Replication::clients_symmetric`].
+            pub fn clients_symmetric(self) -> bool {
+                match self { $(registry!(@pat $variant p $($param)?) => registry!(@val $module $ty p $($param)?).clients_symmetric()),+ }
             }
 
             /// See [`Replication::findings`].

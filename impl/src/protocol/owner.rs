@@ -16,6 +16,12 @@ fn mid_send_crash(s: &Scenario) -> bool {
 }
 
 impl Replication for Owner {
+    /// Client numbers are slot indices and frame order only (see
+    /// `Replication::clients_symmetric`).
+    fn clients_symmetric(&self) -> bool {
+        true
+    }
+
     const NAME: &'static str = "owner";
     const SUMMARY: &'static str =
         "writes for a key go to its rendezvous owner among the live replicas, reads to any; the owner forwards its writes to every peer";

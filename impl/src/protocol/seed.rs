@@ -11,6 +11,12 @@ use crate::node::Key;
 pub struct Seed;
 
 impl Replication for Seed {
+    /// Client numbers are slot indices and frame order only (see
+    /// `Replication::clients_symmetric`).
+    fn clients_symmetric(&self) -> bool {
+        true
+    }
+
     const NAME: &'static str = "seed";
     const SUMMARY: &'static str =
         "the slides: the FE sends each request to one replica chosen at random; replicas forward the writes they served to every peer";

@@ -5,8 +5,10 @@
 //! - `dfs_vs_bfs_states_per_s`, `threads2_vs_1`: unique states per second of
 //!   the depth-first search against breadth-first and against one thread, on
 //!   fixed suite configurations searched exhaustively.
-//! - `symmetry_reduction`: unique states without ÷ with `--symmetry` on 3
-//!   clients × 3 replicas, both searched exhaustively (verdicts compared).
+//! - `symmetry_reduction`, `client_reduction`, `clients_x_replicas_reduction`:
+//!   unique states without any reduction ÷ with replica symmetry, with the
+//!   client reduction, and with both, on 3 clients × 3 replicas, each
+//!   searched exhaustively (verdicts compared).
 //! - `checker_vs_paxos`: unique states per second of the default replicated
 //!   configuration (`tidekv check --topology replicated`), which is too big
 //!   to finish here and so runs for a fixed time, ÷ those of stateright's own
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 use tidekv_model::checker::runner::{check_bounded, Bound, Report, RunOptions};
-use tidekv_model::model::{CrashMode, ModelConfig, OpKind};
+use tidekv_model::model::{CrashMode, ModelConfig, OpKind, Reduction};
 
 /// What [`checker_bench`] runs.
 #[derive(Clone, Debug)]
@@ -67,7 +69,8 @@ pub struct Run {
     /// `dfs` or `bfs`.
     pub search: &'static str,
     pub threads: usize,
-    pub symmetry: bool,
+    /// The reductions: `none`, `replicas`, `clients`, `clients × replicas`.
+    pub reduction: &'static str,
     pub unique_states: usize,
     /// Generated states (stateright's `state_count`).
     pub states: usize,
@@ -104,16 +107,28 @@ pub struct SearchComparison {
     pub consistent: bool,
 }
 
-/// The same configuration with and without `--symmetry`, both exhaustive.
+/// The same configuration without a reduction, with replica symmetry, with
+/// the client reduction, and with both, each exhaustive.
 #[derive(Clone, Debug, Serialize)]
 pub struct SymmetryComparison {
     pub configuration: String,
     pub without: Run,
+    /// Replica symmetry alone (what `--symmetry` did before the client
+    /// reduction).
     pub with: Run,
+    pub clients: Run,
+    pub clients_x_replicas: Run,
     /// `without` ÷ `with` unique states.
     pub symmetry_reduction: f64,
+    /// `without` ÷ `clients` unique states.
+    pub client_reduction: f64,
+    /// `without` ÷ `clients_x_replicas` unique states.
+    pub clients_x_replicas_reduction: f64,
     /// `without` ÷ `with` seconds.
     pub speedup: f64,
+    /// `without` ÷ `clients_x_replicas` seconds.
+    pub clients_x_replicas_speedup: f64,
+    /// All four runs give the same verdicts.
     pub same_verdicts: bool,
     /// What the reduction covers.
     pub note: &'static str,
@@ -149,6 +164,8 @@ pub struct CheckerBench {
     /// From `searches[0]`.
     pub threads2_vs_1: f64,
     pub symmetry_reduction: f64,
+    pub client_reduction: f64,
+    pub clients_x_replicas_reduction: f64,
     pub checker_vs_paxos: f64,
     pub checker_vs_paxos_like_for_like: f64,
     pub searches: Vec<SearchComparison>,
@@ -228,7 +245,7 @@ fn bound_label(bound: Option<Bound>) -> Option<String> {
     })
 }
 
-fn tidekv_run(config: &ModelConfig, threads: usize, bfs: bool, symmetry: bool, bound: Option<Bound>) -> Run {
+fn tidekv_run(config: &ModelConfig, threads: usize, bfs: bool, symmetry: Reduction, bound: Option<Bound>) -> Run {
     let opts = RunOptions {
         threads,
         bfs,
@@ -240,15 +257,15 @@ fn tidekv_run(config: &ModelConfig, threads: usize, bfs: bool, symmetry: bool, b
     if bfs {
         command += " --bfs";
     }
-    if symmetry {
-        command += " --symmetry";
+    if symmetry == Reduction::NONE && !bfs {
+        command += " --no-symmetry";
     }
     Run {
         configuration: config.label(),
         command,
         search: if bfs { "bfs" } else { "dfs" },
         threads,
-        symmetry,
+        reduction: symmetry.name(),
         unique_states: r.unique_states,
         states: r.states,
         max_depth: r.max_depth,
@@ -277,7 +294,7 @@ fn paxos_run(p: PaxosRun, timeout: Option<f64>) -> Run {
         command,
         search: p.search,
         threads: p.threads,
-        symmetry: false,
+        reduction: "none",
         unique_states: p.unique_states,
         states: p.states,
         max_depth: p.max_depth,
@@ -305,7 +322,11 @@ fn line(r: &Run) -> String {
         r.configuration,
         r.search,
         r.threads,
-        if r.symmetry { " symmetry" } else { "" },
+        if r.reduction == "none" {
+            String::new()
+        } else {
+            format!(" reduction {}", r.reduction)
+        },
         r.unique_states,
         r.seconds,
         r.unique_states_per_s,
@@ -325,9 +346,10 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
 
     let mut searches = Vec::new();
     for c in search_configs(opts.tiny) {
-        let dfs = report(tidekv_run(&c, threads, false, false, None));
-        let bfs = report(tidekv_run(&c, threads, true, false, None));
-        let dfs_1_thread = report(tidekv_run(&c, 1, false, false, None));
+        let none = Reduction::NONE;
+        let dfs = report(tidekv_run(&c, threads, false, none, None));
+        let bfs = report(tidekv_run(&c, threads, true, none, None));
+        let dfs_1_thread = report(tidekv_run(&c, 1, false, none, None));
         let consistent = [&bfs, &dfs_1_thread]
             .iter()
             .all(|r| r.unique_states == dfs.unique_states && r.verdicts == dfs.verdicts);
@@ -343,17 +365,36 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
     }
 
     let c = symmetry_config(opts.tiny);
-    let without = report(tidekv_run(&c, threads, false, false, None));
-    let with = report(tidekv_run(&c, threads, false, true, None));
+    let run = |r: Reduction| tidekv_run(&c, threads, false, r, None);
+    let without = report(run(Reduction::NONE));
+    let with = report(run(Reduction {
+        replicas: true,
+        clients: false,
+    }));
+    let clients = report(run(Reduction {
+        replicas: false,
+        clients: true,
+    }));
+    let clients_x_replicas = report(run(Reduction::ALL));
+    let reduction = |r: &Run| ratio(without.unique_states as f64, r.unique_states as f64);
     let symmetry = SymmetryComparison {
         configuration: c.label(),
-        symmetry_reduction: ratio(without.unique_states as f64, with.unique_states as f64),
+        symmetry_reduction: reduction(&with),
+        client_reduction: reduction(&clients),
+        clients_x_replicas_reduction: reduction(&clients_x_replicas),
         speedup: ratio(without.seconds, with.seconds),
-        same_verdicts: without.verdicts == with.verdicts,
-        note: "replicas of a shard only (fanout); clients are not symmetric: servers serve a frame's slots in \
-               client order, so racing writes resolve by client index",
+        clients_x_replicas_speedup: ratio(without.seconds, clients_x_replicas.seconds),
+        same_verdicts: [&with, &clients, &clients_x_replicas]
+            .iter()
+            .all(|r| r.verdicts == without.verdicts),
+        note: "replicas: permutations of a shard's replicas (fanout). clients: not every permutation (servers \
+               serve a frame's slots in client order, so racing writes resolve by client number): clients that \
+               may still send keep their order, done clients are interchangeable, and sessions nothing can \
+               read are dropped",
         without,
         with,
+        clients,
+        clients_x_replicas,
     };
 
     let bound = if threads >= 2 {
@@ -371,7 +412,7 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
             &default_replicated(opts.tiny),
             threads,
             false,
-            false,
+            Reduction::NONE,
             Some(bound),
         )));
         bfs_runs.push(report(paxos_run(
@@ -424,6 +465,8 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
         dfs_vs_bfs_states_per_s: searches[0].dfs_vs_bfs_states_per_s,
         threads2_vs_1: searches[0].threads2_vs_1,
         symmetry_reduction: symmetry.symmetry_reduction,
+        client_reduction: symmetry.client_reduction,
+        clients_x_replicas_reduction: symmetry.clients_x_replicas_reduction,
         checker_vs_paxos: paxos.checker_vs_paxos,
         checker_vs_paxos_like_for_like: paxos.checker_vs_paxos_like_for_like,
         searches,
@@ -449,13 +492,14 @@ mod tests {
         };
         let mut lines = 0;
         let b = checker_bench(&opts, &mut |_| lines += 1);
-        assert_eq!(lines, 3 + 2 + 3 * 2);
+        assert_eq!(lines, 3 + 4 + 3 * 2);
         assert_eq!(b.paxos.rounds.len(), 2);
         let s = &b.searches[0];
         assert!(s.consistent, "dfs, bfs and one thread agree: {s:?}");
         assert!(b.symmetry.same_verdicts);
         assert!(b.symmetry.with.unique_states < b.symmetry.without.unique_states);
         assert!(b.symmetry_reduction > 1.0);
+        assert!(b.client_reduction > 1.0 && b.clients_x_replicas_reduction > b.symmetry_reduction);
         assert!(!b.symmetry.with.cut && !b.searches[0].dfs.cut);
         assert!(b.paxos.paxos_bfs.verdicts["linearizable"] == "holds");
         assert!(!b.paxos.paxos_bfs.cut);

@@ -151,6 +151,8 @@ pub fn main(args: BenchArgs) -> u8 {
         let b = checker_bench(&opts, &mut progress);
         for (k, v) in [
             ("symmetry_reduction", b.symmetry_reduction),
+            ("client_reduction", b.client_reduction),
+            ("clients_x_replicas_reduction", b.clients_x_replicas_reduction),
             ("checker_vs_paxos", b.checker_vs_paxos),
             ("checker_vs_paxos_like_for_like", b.checker_vs_paxos_like_for_like),
             ("dfs_vs_bfs_states_per_s", b.dfs_vs_bfs_states_per_s),
@@ -356,6 +358,14 @@ fn print_table(out: &Json) {
             sym["without"]["unique_states"],
             sym["with"]["unique_states"],
             sym["configuration"].as_str().unwrap_or("")
+        );
+        println!(
+            "client_reduction    {:.2}  ({} → {} unique states); clients × replicas {:.2} ({} unique states)",
+            f("client_reduction"),
+            sym["without"]["unique_states"],
+            sym["clients"]["unique_states"],
+            f("clients_x_replicas_reduction"),
+            sym["clients_x_replicas"]["unique_states"]
         );
         let p = &c["paxos"];
         println!(

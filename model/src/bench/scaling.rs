@@ -357,7 +357,7 @@ pub fn growth(threads: usize, progress: &mut dyn FnMut(&str)) -> Result<Growth, 
     let opts = RunOptions {
         threads,
         bfs: false,
-        symmetry: false,
+        symmetry: tidekv_model::model::Reduction::NONE,
         progress: false,
     };
     let mut checker = Vec::new();

@@ -2,7 +2,7 @@
 //! verdicts, state counts, and minimal counterexamples.
 
 use crate::checker::expect::{self, Claim};
-use crate::model::{CycleAction, ModelConfig, State, TideModel};
+use crate::model::{CycleAction, ModelConfig, Reduction, State, TideModel};
 use serde_json::{json, Value as Json};
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::collections::BTreeSet;
@@ -56,6 +56,11 @@ pub struct Report {
     pub threads: usize,
     /// `Some((walks, seed))` for a simulation, `None` for an exhaustive check.
     pub simulated: Option<(u64, u64)>,
+    /// The reductions the search used.
+    pub reduction: Reduction,
+    /// Which bound (`--max-states`, `--max-seconds`) cut the search short,
+    /// if one did: then every property not found violated is `unknown`.
+    pub cut: Option<Bound>,
 }
 
 impl Counterexample {
@@ -149,7 +154,9 @@ impl Report {
             "properties": properties, "seed_claim": seed_claim, "expected": expected,
             "reached": twins,
             "as_expected": self.surprises().is_empty() && self.unreached_twins().is_empty(),
-            "exhaustive": self.simulated.is_none(),
+            "exhaustive": self.simulated.is_none() && self.cut.is_none(),
+            "cut_by": self.cut.map(|b| b.flag()),
+            "reduction": self.reduction.name(),
             "simulation": self.simulated.map(|(walks, seed)| json!({"walks": walks, "seed": seed})),
             "counterexamples": cex,
         })
@@ -177,17 +184,39 @@ pub struct RunOptions {
     /// breadth-first holds a whole cycle's states in memory: about 30 times
     /// more on `replicated R=3 F=2 mid-send`, and slower.
     pub bfs: bool,
-    /// Symmetry reduction over the replicas of each shard (depth-first only;
-    /// `fanout` only, see [`crate::model::representative`]).
-    pub symmetry: bool,
+    /// The state reductions (depth-first only; see
+    /// [`crate::model::representative`]): [`Reduction::sound`] by default.
+    pub symmetry: Reduction,
     /// Print a progress line to stderr every couple of seconds.
     pub progress: bool,
 }
 
 /// Checks one configuration exhaustively (depth-first unless `opts.bfs`) and
-/// reports, with a minimal counterexample per violated property.
+/// reports, with a minimal counterexample per violated property: the one
+/// the unreduced search finds. A reduction merges states the unreduced
+/// search tells apart, so a reduced search meets another member of a class
+/// first and can keep another minimal counterexample (as short, with other
+/// choices); the documented and pinned counterexamples are the unreduced
+/// search's, so when a reduced search finds a violation, this searches
+/// again without reductions. Verdicts and state counts of a search without
+/// a violation are the reduced search's.
 pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
-    let report = check_once(config, opts, None)?;
+    let report = search(config, opts)?;
+    if report.reduction.any() && report.verdicts.iter().any(|(_, v)| *v == Verdict::Violated) {
+        let opts = RunOptions {
+            symmetry: Reduction::NONE,
+            ..opts.clone()
+        };
+        return search(config, &opts);
+    }
+    Ok(report)
+}
+
+/// One exhaustive search with `opts` as given (reductions included), with a
+/// minimal counterexample per violated property, whichever the search kept
+/// (the default suite's; [`check`] for the unreduced one).
+pub fn search(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
+    let report = check_once(config, opts, &[])?;
     // With several threads, a discovery at a later cycle can land after the
     // earliest one (stateright overwrites discoveries); the minimal cycle is
     // known from the model, so a mismatch is re-run on one thread, where no
@@ -199,14 +228,14 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
                 threads: 1,
                 ..opts.clone()
             },
-            None,
+            &[],
         )?
         .0);
     }
     Ok(report.0)
 }
 
-/// Where a bounded run ([`check_bounded`]) stops.
+/// Where a bounded run ([`check_bounded`], [`check_limited`]) stops.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Bound {
     /// stateright's `timeout`: it stops the search only with 2 or more threads.
@@ -214,6 +243,44 @@ pub enum Bound {
     /// stateright's `target_state_count` (generated states, checked every
     /// 1,500 states per thread).
     States(usize),
+}
+
+impl Bound {
+    /// The command-line flag that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Bound::Seconds(_) => "--max-seconds",
+            Bound::States(_) => "--max-states",
+        }
+    }
+}
+
+/// [`check`] within `limits` (`--max-states`, `--max-seconds`): when one
+/// cuts the search short, the report says which ([`Report::cut`]), keeps
+/// the violations found (each a real path) and makes every other verdict
+/// `unknown`, never `holds`. Without limits, exactly [`check`].
+pub fn check_limited(config: &ModelConfig, opts: &RunOptions, limits: &[Bound]) -> Result<Report, ConfigError> {
+    if limits.is_empty() {
+        return check(config, opts);
+    }
+    if limits.iter().any(|b| matches!(b, Bound::Seconds(_))) && opts.threads < 2 {
+        return Err(ConfigError(
+            "--max-seconds needs 2 or more --threads (stateright's timeout does nothing on one)".into(),
+        ));
+    }
+    let (mut report, _) = check_once(config, opts, limits)?;
+    report.cut = limits.iter().copied().find(|b| match *b {
+        Bound::Seconds(s) => report.seconds >= s,
+        Bound::States(n) => report.states >= n,
+    });
+    if report.cut.is_some() {
+        for p in Property::ALL {
+            if report.verdicts[p] == Verdict::Holds {
+                report.verdicts[p] = Verdict::Unknown;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// One search as [`check`] makes it, cut by `bound` if given, and without
@@ -230,7 +297,7 @@ pub fn check_bounded(
             "a time bound needs 2 or more threads (stateright's timeout)".into(),
         ));
     }
-    let (report, _) = check_once(config, opts, bound)?;
+    let (report, _) = check_once(config, opts, bound.as_slice())?;
     let cut = match bound {
         None => false,
         Some(Bound::Seconds(s)) => report.seconds >= s,
@@ -239,49 +306,41 @@ pub fn check_bounded(
     Ok((report, cut))
 }
 
-fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> Result<(Report, bool), ConfigError> {
+fn check_once(config: &ModelConfig, opts: &RunOptions, bounds: &[Bound]) -> Result<(Report, bool), ConfigError> {
     let mut model = TideModel::new(config.clone())?;
     model.exhaustive_limits()?;
-    if opts.symmetry {
+    if opts.symmetry.any() {
         if opts.bfs {
             return Err(ConfigError("--symmetry works depth-first: drop --bfs".into()));
         }
-        model = model.with_symmetry()?;
+        model = model.with_reduction(opts.symmetry)?;
     }
     let start = Instant::now();
     let builder = model
         .checker()
         .threads(opts.threads.max(1))
         .finish_when(HasDiscoveries::AnyOf(BTreeSet::new()));
-    let builder = if opts.symmetry {
+    let builder = if opts.symmetry.any() {
         builder.symmetry_fn(crate::model::representative)
     } else {
         builder
     };
-    let builder = match bound {
-        None => builder,
-        Some(Bound::Seconds(s)) => builder.timeout(Duration::from_secs_f64(s)),
-        Some(Bound::States(n)) => builder.target_state_count(n),
-    };
+    let builder = bounds.iter().fold(builder, |b, bound| match *bound {
+        Bound::Seconds(s) => b.timeout(Duration::from_secs_f64(s)),
+        Bound::States(n) => b.target_state_count(n),
+    });
     let mut checker: Box<dyn Checker<TideModel> + Send + Sync> = if opts.bfs {
         Box::new(builder.spawn_bfs())
     } else {
         Box::new(builder.spawn_dfs())
     };
     let tty = std::io::stderr().is_terminal();
-    let mut last = Instant::now();
+    let mut progress = Progress::new(start);
     let mut printed = false;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
-        if opts.progress && last.elapsed() >= Duration::from_secs(2) {
-            last = Instant::now();
-            let line = format!(
-                "  {}: {} unique states, depth {}, {:.0}s",
-                config.label(),
-                checker.unique_state_count(),
-                checker.max_depth(),
-                start.elapsed().as_secs_f64()
-            );
+        if opts.progress && progress.last.elapsed() >= Duration::from_secs(2) {
+            let line = format!("  {}: {}", config.label(), progress.line(&*checker));
             if tty {
                 eprint!("\r{line}\x1b[K");
             } else {
@@ -324,8 +383,62 @@ fn check_once(config: &ModelConfig, opts: &RunOptions, bound: Option<Bound>) -> 
         counterexamples,
         threads: opts.threads.max(1),
         simulated: None,
+        reduction: if opts.symmetry.any() {
+            opts.symmetry
+        } else {
+            Reduction::NONE
+        },
+        cut: None,
     };
     Ok((report, not_minimal))
+}
+
+/// The progress line of a long search: what it has done, how fast, how
+/// deep, in how much memory, and how much of what it generates in the last
+/// interval was new (a falling share means the search is mostly meeting
+/// states it has seen: depth-first search has no cheaper estimate of what
+/// is left).
+struct Progress {
+    start: Instant,
+    last: Instant,
+    /// Unique and generated states at `last`.
+    seen: (usize, usize),
+}
+
+impl Progress {
+    fn new(start: Instant) -> Self {
+        Progress {
+            start,
+            last: start,
+            seen: (0, 0),
+        }
+    }
+
+    fn line(&mut self, checker: &dyn Checker<TideModel>) -> String {
+        let (unique, generated) = (checker.unique_state_count(), checker.state_count());
+        let dt = self.last.elapsed().as_secs_f64().max(1e-9);
+        let rate = (unique - self.seen.0) as f64 / dt;
+        let new_share = match generated - self.seen.1 {
+            0 => 0.0,
+            g => 100.0 * (unique - self.seen.0) as f64 / g as f64,
+        };
+        self.seen = (unique, generated);
+        self.last = Instant::now();
+        let mem = rss_bytes().map_or(String::new(), |b| format!(", {} MB in use", b >> 20));
+        format!(
+            "{unique} unique states ({:.0}k/s, {new_share:.0}% of those generated new), depth {}{mem}, {:.0}s",
+            rate / 1000.0,
+            checker.max_depth(),
+            self.start.elapsed().as_secs_f64()
+        )
+    }
+}
+
+/// This process's resident memory, where the system says (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// The verdict of a property nothing was found against: `holds`, or `n/a`

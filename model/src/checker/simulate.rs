@@ -167,6 +167,8 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
         counterexamples,
         threads: 1,
         simulated: Some((opts.runs, opts.seed)),
+        reduction: crate::model::Reduction::NONE,
+        cut: None,
     })
 }
 

@@ -1,9 +1,10 @@
 //! `tidekv check`: one configuration, or the default suite.
 
 use crate::checker::expect;
-use crate::checker::runner::{self, Report, RunOptions};
+use crate::checker::runner::{self, Bound, Report, RunOptions};
 use crate::checker::suite;
 use crate::cli::args::ModelArgs;
+use crate::model::Reduction;
 use crate::view::link::DEFAULT_ADDR;
 use std::time::Instant;
 use tidekv_checks::{Property, Verdict};
@@ -25,10 +26,25 @@ pub struct CheckArgs {
     /// counterexamples; much more memory).
     #[arg(long)]
     pub bfs: bool,
-    /// Symmetry reduction: explore one state per permutation of the replicas
-    /// of each shard (fanout only; same verdicts, fewer states).
-    #[arg(long)]
+    /// Insist on replica symmetry (an error where the replicas are not
+    /// interchangeable). Without it the check still uses every reduction
+    /// that is sound for the configuration: one state per permutation of a
+    /// shard's replicas (fanout), and clients renamed keeping the order of
+    /// those that may still send, with sessions nothing can read dropped
+    /// (docs/PERFORMANCE.md). Same verdicts and counterexamples, fewer states.
+    #[arg(long, conflicts_with = "no_symmetry")]
     pub symmetry: bool,
+    /// Turn every state reduction off (see --symmetry).
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Stop after about this many generated states; verdicts not found
+    /// violated are then `unknown`, never `holds` (exit 3).
+    #[arg(long, value_name = "N")]
+    pub max_states: Option<usize>,
+    /// Stop after about this many seconds (2 or more threads); verdicts not
+    /// found violated are then `unknown`, never `holds` (exit 3).
+    #[arg(long, value_name = "S")]
+    pub max_seconds: Option<f64>,
     /// Instead of the exhaustive search, run this many seeded random walks of
     /// --cycles cycles (for configurations too big to check exhaustively).
     #[arg(long, value_name = "WALKS")]
@@ -54,6 +70,11 @@ fn link_addr(addr: &str) -> Result<&str, String> {
     }
 }
 
+fn usage(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    2
+}
+
 /// Runs `check`; returns the exit code.
 pub fn main(args: CheckArgs) -> u8 {
     let threads = args
@@ -70,12 +91,30 @@ pub fn main(args: CheckArgs) -> u8 {
             return 2;
         }
     };
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         threads,
         bfs: args.bfs,
-        symmetry: args.symmetry,
+        symmetry: if args.no_symmetry || args.bfs {
+            Reduction::NONE
+        } else {
+            Reduction::ALL
+        },
         progress: true,
     };
+    let mut limits = Vec::new();
+    match args.max_states {
+        Some(0) => return usage("--max-states must be at least 1"),
+        Some(n) => limits.push(Bound::States(n)),
+        None => {}
+    }
+    match args.max_seconds {
+        Some(s) if !(s > 0.0 && s.is_finite()) => return usage("--max-seconds must be a positive number"),
+        Some(s) => limits.push(Bound::Seconds(s)),
+        None => {}
+    }
+    if !limits.is_empty() && (args.model.topology.is_none() || args.simulate.is_some()) {
+        return usage("--max-states and --max-seconds bound one exhaustive check: give --topology, not --simulate");
+    }
     match args.model.topology {
         Some(kind) => {
             let cfg = match args.model.to_config(kind) {
@@ -85,8 +124,15 @@ pub fn main(args: CheckArgs) -> u8 {
                     return 2;
                 }
             };
+            opts.symmetry = opts.symmetry.within(&cfg);
+            if args.symmetry {
+                if args.bfs {
+                    return usage("--symmetry works depth-first: drop --bfs");
+                }
+                opts.symmetry.replicas = true;
+            }
             let result = match args.simulate {
-                None => runner::check(&cfg, &opts),
+                None => runner::check_limited(&cfg, &opts, &limits),
                 Some(0) => {
                     eprintln!("error: --simulate must be at least 1");
                     return 2;
@@ -126,10 +172,12 @@ pub fn main(args: CheckArgs) -> u8 {
                 .verdicts
                 .iter()
                 .any(|(p, v)| *v == Verdict::Violated && expect::expected(&cfg, p).0 == Verdict::Holds);
-            // A twin that can be reached here and is not: a vacuous pass
-            // (random walks may miss one, so only an exhaustive search).
             let vacuous = report.simulated.is_none() && !report.unreached_twins().is_empty();
-            u8::from(bad || vacuous)
+            match (bad, report.cut) {
+                (true, _) => 1,
+                (false, Some(_)) => 3,
+                (false, None) => u8::from(vacuous),
+            }
         }
         None => {
             if args.model.any_given() || args.simulate.is_some() {
@@ -155,7 +203,7 @@ fn run_suite(opts: &RunOptions, json: bool) -> u8 {
         print_header();
     }
     for cfg in &configs {
-        let report = runner::check(cfg, &suite::run_options(cfg, opts)).expect("suite configurations are valid");
+        let report = runner::search(cfg, &suite::run_options(cfg, opts)).expect("suite configurations are valid");
         if json {
             println!("{}", report.to_json());
         } else {
@@ -263,8 +311,20 @@ fn print_one(r: &Report) {
     println!("configuration: {}", r.config.label());
     match r.simulated {
         None => println!(
-            "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); exhaustive within --cycles {}",
-            r.unique_states, r.states, r.max_depth, r.seconds, r.threads, r.config.cycles
+            "checked: {} unique states ({} generated), depth {}, {:.2}s, {} thread(s); {}; reduction: {}",
+            r.unique_states,
+            r.states,
+            r.max_depth,
+            r.seconds,
+            r.threads,
+            match r.cut {
+                None => format!("exhaustive within --cycles {}", r.config.cycles),
+                Some(b) => format!(
+                    "INCOMPLETE: cut by {}, verdicts not found violated are unknown",
+                    b.flag()
+                ),
+            },
+            r.reduction.name()
         ),
         Some((walks, seed)) => println!(
             "simulated: {walks} random walks of {} cycles (seed {seed}), {} states ({} distinct), {:.2}s; \
@@ -301,6 +361,11 @@ fn print_one(r: &Report) {
             "  <- unexpected"
         } else {
             ""
+        };
+        let mark = match r.verdicts[p] {
+            Verdict::Unknown => "  <- search cut short",
+            _ if mark.is_empty() => "",
+            _ => mark,
         };
         println!(
             "{:<16} {:<10} {:<10} {:<22} {twin} ({}){mark}",

@@ -151,7 +151,7 @@ fn check_one(config: &ModelConfig, scenario: Scenario, threads: usize) -> Result
     let base = RunOptions {
         threads,
         bfs: false,
-        symmetry: false,
+        symmetry: crate::model::Reduction::ALL,
         progress: false,
     };
     let report = runner::check(config, &suite::run_options(config, &base)).map_err(|e| e.0)?;

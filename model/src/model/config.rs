@@ -201,6 +201,18 @@ impl ModelConfig {
         self.has_replicas() && self.topology.protocol.replicas_symmetric()
     }
 
+    /// Whether the client reduction ([`crate::model::Reduction::clients`])
+    /// applies: two or more clients, one FE level (inner FEs serve ranges
+    /// of client numbers), at most 64 clients, and a protocol that uses
+    /// client numbers only as slot indices and frame order
+    /// (`Replication::clients_symmetric`; single and sharded servers run the
+    /// plain step, which does).
+    pub fn clients_symmetric(&self) -> bool {
+        let t = &self.topology;
+        let protocol_ok = t.kind != Kind::Replicated || t.protocol.clients_symmetric();
+        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok
+    }
+
     /// Whether writes to one key reach one server at a time.
     pub fn single_writer(&self) -> bool {
         !self.has_replicas() || self.topology.protocol.single_writer()

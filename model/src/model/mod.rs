@@ -36,5 +36,5 @@ pub use config::{
 };
 pub use properties::twin_slot;
 pub use state::{CycleAction, Pick, State, Symmetry, Trace};
-pub use symmetry::{representative, symmetric_protocols};
+pub use symmetry::{representative, symmetric_protocols, Reduction};
 pub use tide::TideModel;

@@ -4,7 +4,7 @@ use super::config::V;
 use std::sync::Arc;
 use tidekv::cluster::{Cluster, Crash};
 use tidekv::history::History;
-use tidekv::node::{ClientId, Op};
+use tidekv::node::{ClientId, Op, Tag};
 use tidekv::topology::{NodeId, Topology};
 use tidekv_checks::Monitor;
 
@@ -86,14 +86,33 @@ pub struct State {
     pub symmetry: Symmetry,
 }
 
-/// What symmetry reduction needs: the root FE (the one node that names
-/// replicas, in its in-flight target sets), and the replicas of each shard:
-/// per shard, per replica, `(server node, fe→server link, server→fe link)`.
+/// What [`representative`] needs of the topology when a reduction is on
+/// (see [`super::symmetry`]).
 #[derive(Clone, Debug, Default)]
-pub struct Symmetry(pub(super) Option<Arc<(NodeId, ShardReplicas)>>);
+pub struct Symmetry(pub(super) Option<Arc<Canon>>);
+
+/// What [`super::representative`] needs of the topology; constant per model.
+#[derive(Debug)]
+pub struct Canon {
+    /// The root FE (the one node that names replicas, in its in-flight
+    /// target sets) and the replicas of each shard.
+    pub(super) replicas: Option<(NodeId, ShardReplicas)>,
+    pub(super) clients: Option<ClientLinks>,
+}
 
 /// Per shard, per replica: `(server node, fe→server link, server→fe link)`.
 pub type ShardReplicas = Vec<Vec<(NodeId, usize, usize)>>;
+
+/// The links of each client, for renaming clients.
+#[derive(Debug)]
+pub struct ClientLinks {
+    /// Per client: its link up (to the FE or server), its link down.
+    pub(super) links: Vec<(usize, usize)>,
+    /// Per link: the client it belongs to, if it is a client's own link
+    /// (one slot); other links carry one slot per client.
+    pub(super) owner: Vec<Option<ClientId>>,
+    pub(super) ops_per_client: Tag,
+}
 
 impl std::hash::Hash for Symmetry {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
