@@ -89,7 +89,7 @@ fn symmetry_changes_no_verdict_of_the_default_suite() {
 /// where it applies): the same verdicts, twins and counterexample lengths.
 /// The reductions are pinned: 18,189,809 unique states without any,
 /// 16,580,801 with replica symmetry alone (the suite's), 11,991,397 with
-/// both. The six `quorum` configurations (1,265,329 states) take neither
+/// both. The `quorum` configurations (1,265,329 states) take neither
 /// reduction: quorum is neither replica- nor client-symmetric.
 #[test]
 fn the_client_reduction_changes_no_verdict_of_the_default_suite() {
