@@ -225,7 +225,7 @@ impl Report {
             line(
                 "unexpected deaths",
                 format!(
-                    "{} (processes that died untold, treated as crashes; cycle: the first read as dead)",
+                    "{} (processes that died untold: a server or FE counts as a crash, a client as one that stops sending; cycle: the first read as dead)",
                     dead.join(" ")
                 ),
             );
