@@ -51,6 +51,11 @@ fn bad_flags_exit_2_with_one_line() {
     );
     assert_usage_error(&["check", "--topology", "single", "--crash-fe"], "no front end");
     assert_usage_error(
+        &["check", "--suite", "full", "--topology", "single"],
+        "--suite runs a suite of configurations: give it without --topology",
+    );
+    assert_usage_error(&["check", "--suite", "huge"], "invalid value 'huge' for '--suite");
+    assert_usage_error(
         &["check", "--topology", "replicated", "--replicas", "2", "--crashes", "3"],
         "exceeds",
     );

@@ -17,6 +17,50 @@ fn config(kind: Kind, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
     c
 }
 
+/// Which configurations `tidekv check` runs without `--topology`
+/// (`--suite default|full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// About a minute on 2 cores: every topology, protocol, crash budget
+    /// and crash mode at small bounds.
+    Default,
+    /// The default suite and the larger configurations of `full_extras`
+    /// (their time is in docs/RESULTS.md).
+    Full,
+}
+
+impl Suite {
+    pub fn configs(self) -> Vec<ModelConfig> {
+        match self {
+            Suite::Default => default_suite(),
+            Suite::Full => {
+                let mut v = default_suite();
+                v.extend(full_extras());
+                v
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Default => "default",
+            Suite::Full => "full",
+        }
+    }
+}
+
+/// What `--suite full` adds to the default suite: configurations too big
+/// for the default's minute.
+pub fn full_extras() -> Vec<ModelConfig> {
+    use CrashMode::MidSend;
+    // The README's check: fanout, three replicas, two mid-send crashes.
+    vec![config(Kind::Replicated, |c| {
+        c.topology.protocol = Protocol::Fanout;
+        c.crashes = 2;
+        c.crash_mode = MidSend;
+    })]
+}
+
 /// The configurations `tidekv check` runs without `--topology`.
 pub fn default_suite() -> Vec<ModelConfig> {
     use CrashMode::{Atomic, MidSend};

@@ -57,6 +57,10 @@ pub struct CheckArgs {
     /// the counterexamples' `then open:` links (and `explore_url` in --json).
     #[arg(long, default_value = DEFAULT_ADDR)]
     pub addr: String,
+    /// Without --topology: which suite to run. `default` takes about a
+    /// minute on 2 cores; `full` adds larger configurations (docs/RESULTS.md).
+    #[arg(long, value_enum, value_name = "SUITE")]
+    pub suite: Option<suite::Suite>,
 }
 
 /// Checks `--addr` for a link: `host:port` with a non-empty host and a
@@ -114,6 +118,9 @@ pub fn main(args: CheckArgs) -> u8 {
     }
     if !limits.is_empty() && (args.model.topology.is_none() || args.simulate.is_some()) {
         return usage("--max-states and --max-seconds bound one exhaustive check: give --topology, not --simulate");
+    }
+    if args.suite.is_some() && args.model.topology.is_some() {
+        return usage("--suite runs a suite of configurations: give it without --topology");
     }
     match args.model.topology {
         Some(kind) => {
@@ -184,18 +191,19 @@ pub fn main(args: CheckArgs) -> u8 {
                 eprintln!("error: model flags need --topology (without it, check runs the default suite)");
                 return 2;
             }
-            run_suite(&opts, args.json)
+            run_suite(args.suite.unwrap_or(suite::Suite::Default), &opts, args.json)
         }
     }
 }
 
-fn run_suite(opts: &RunOptions, json: bool) -> u8 {
-    let configs = suite::default_suite();
+fn run_suite(which: suite::Suite, opts: &RunOptions, json: bool) -> u8 {
+    let configs = which.configs();
     let start = Instant::now();
     let mut reports = Vec::new();
     if !json {
         println!(
-            "default suite: {} configurations, {} threads",
+            "{} suite: {} configurations, {} threads",
+            which.name(),
             configs.len(),
             opts.threads
         );
