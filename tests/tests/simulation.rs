@@ -79,3 +79,49 @@ fn big_seed_and_owner_clusters_are_caught() {
         );
     }
 }
+
+/// The findings' configurations one size up (C=3, R=3, O=2, `get,put`):
+/// how many of 1000 walks (seed 1) reach each finding's violation. The
+/// counts are pinned (docs/RESULTS.md's reach section quotes them); a walk
+/// is counted once per property however often it violates it, every count
+/// is at most the number of walks, and a property no walk violates is not
+/// `violated`.
+#[test]
+fn walks_that_find_each_finding_one_size_up() {
+    use tidekv_model::model::OpKind;
+    let cfg = |protocol: Protocol, crashes: usize, crash_fe: bool| {
+        let mut c = ModelConfig::new(Kind::Replicated);
+        c.topology.clients = 3;
+        c.topology.replicas = 3;
+        c.topology.protocol = protocol;
+        c.ops = vec![OpKind::Get, OpKind::Put];
+        c.cycles = 10;
+        c.crashes = crashes;
+        c.crash_fe = crash_fe;
+        if crashes > 0 || crash_fe {
+            c.crash_mode = CrashMode::MidSend;
+        }
+        c
+    };
+    let counts = |c: &ModelConfig| {
+        let r = simulate(c, &opts(1000, 1)).unwrap();
+        for p in Property::ALL {
+            assert!(r.walks_violating[p] <= 1000);
+            assert_eq!(r.walks_violating[p] > 0, r.verdicts[p] == Violated, "{p:?}");
+        }
+        let w = |p| r.walks_violating[p];
+        (
+            w(Property::Linearizable),
+            w(Property::Converged),
+            w(Property::NoLostWrites),
+        )
+    };
+    // F1: seed, racing writes.
+    assert_eq!(counts(&cfg(Protocol::Seed, 0, false)), (1, 200, 0));
+    // F2: seed, a mid-send crash loses a write.
+    assert_eq!(counts(&cfg(Protocol::Seed, 1, false)), (2, 176, 3));
+    // F3: owner, the same crash of the owner.
+    assert_eq!(counts(&cfg(Protocol::Owner, 1, false)), (3, 19, 2));
+    // F4: fanout, the FE dies mid-send.
+    assert_eq!(counts(&cfg(Protocol::Fanout, 0, true)), (0, 114, 0));
+}

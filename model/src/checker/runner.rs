@@ -56,6 +56,9 @@ pub struct Report {
     pub threads: usize,
     /// `Some((walks, seed))` for a simulation, `None` for an exhaustive check.
     pub simulated: Option<(u64, u64)>,
+    /// A simulation's: per property, how many walks reached a state that
+    /// violates it (all zero for an exhaustive check).
+    pub walks_violating: PerProperty<u64>,
     /// The reductions the search used.
     pub reduction: Reduction,
     /// Which bound (`--max-states`, `--max-seconds`) cut the search short,
@@ -157,7 +160,9 @@ impl Report {
             "exhaustive": self.simulated.is_none() && self.cut.is_none(),
             "cut_by": self.cut.map(|b| b.flag()),
             "reduction": self.reduction.name(),
-            "simulation": self.simulated.map(|(walks, seed)| json!({"walks": walks, "seed": seed})),
+            "simulation": self.simulated.map(|(walks, seed)| json!({"walks": walks, "seed": seed,
+                "walks_violating": Property::ALL.iter().map(|p| (p.name().to_string(), json!(self.walks_violating[*p])))
+                    .collect::<serde_json::Map<_, _>>()})),
             "counterexamples": cex,
         })
     }
@@ -383,6 +388,7 @@ fn check_once(config: &ModelConfig, opts: &RunOptions, bounds: &[Bound]) -> Resu
         counterexamples,
         threads: opts.threads.max(1),
         simulated: None,
+        walks_violating: PerProperty::default(),
         reduction: if opts.symmetry.any() {
             opts.symmetry
         } else {

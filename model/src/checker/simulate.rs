@@ -117,15 +117,19 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
     let mut states = 0usize;
     let mut violations: PerProperty<Option<Vec<CycleAction>>> = PerProperty::default();
     let mut twins: PerProperty<bool> = PerProperty::default();
+    let mut walks_violating: PerProperty<u64> = PerProperty::default();
     let mut last_progress = Instant::now();
     for run in 0..opts.runs {
         let mut state = model.init_states().pop().expect("one initial state");
         let mut path: Vec<CycleAction> = Vec::new();
+        let mut violated: PerProperty<bool> = PerProperty::default();
         loop {
             states += 1;
             seen.insert(fingerprint(&state));
             for p in Property::ALL {
-                if !model.holds(p, &state) && violations[p].as_ref().is_none_or(|v| v.len() > path.len()) {
+                let holds = model.holds(p, &state);
+                violated[p] |= !holds;
+                if !holds && violations[p].as_ref().is_none_or(|v| v.len() > path.len()) {
                     violations[p] = Some(path.clone());
                 }
                 twins[p] |= model.reached(p, &state);
@@ -136,6 +140,9 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
             let action = random_action(&model, &state, &mut rng);
             path.push(action.clone());
             state = model.next_state(&state, action).expect("every drawn action applies");
+        }
+        for p in Property::ALL {
+            walks_violating[p] += violated[p] as u64;
         }
         if opts.progress && last_progress.elapsed().as_secs() >= 2 {
             last_progress = Instant::now();
@@ -167,6 +174,7 @@ pub fn simulate(config: &ModelConfig, opts: &SimOptions) -> Result<Report, Confi
         counterexamples,
         threads: 1,
         simulated: Some((opts.runs, opts.seed)),
+        walks_violating,
         reduction: crate::model::Reduction::NONE,
         cut: None,
     })

@@ -340,6 +340,16 @@ fn print_one(r: &Report) {
             r.config.cycles, r.states, r.unique_states, r.seconds
         ),
     }
+    if let Some((walks, _)) = r.simulated {
+        let found: Vec<String> = Property::ALL
+            .into_iter()
+            .filter(|p| r.walks_violating[*p] > 0)
+            .map(|p| format!("{} {}", p.name(), r.walks_violating[p]))
+            .collect();
+        if !found.is_empty() {
+            println!("walks (of {walks}) that reached a violation: {}", found.join(", "));
+        }
+    }
     println!();
     println!(
         "{:<16} {:<10} {:<10} {:<22} sometimes twin",
