@@ -140,17 +140,19 @@ fn named(s: &State, links: &ClientLinks) -> Named {
     let lowest = |t: &mut Option<Tag>, tag: Tag| *t = Some(t.map_or(tag, |t| t.min(tag)));
     for (l, f) in s.cluster.inbox.iter().enumerate() {
         let Some(f) = f else { continue };
-        let slots: Vec<(usize, Option<Tag>)> = match f {
-            Frame::Up(x) => x.iter().map(|(i, r)| (i, Some(r.tag))).collect(),
-            Frame::Peer(x) => x.iter().map(|(i, u)| (i, Some(u.tag))).collect(),
-            Frame::Down(x) => x.iter().map(|(i, _)| (i, None)).collect(),
-        };
-        for (i, tag) in slots {
-            let c = links.owner[l].unwrap_or(i);
+        let owner = links.owner[l];
+        // No per-frame allocation: this runs on every generated state.
+        let mut note = |i: usize, tag: Option<Tag>| {
+            let c = owner.unwrap_or(i);
             named.anywhere[c] = true;
             if let Some(tag) = tag {
                 lowest(&mut named.request[c], tag);
             }
+        };
+        match f {
+            Frame::Up(x) => x.iter().for_each(|(i, r)| note(i, Some(r.tag))),
+            Frame::Peer(x) => x.iter().for_each(|(i, u)| note(i, Some(u.tag))),
+            Frame::Down(x) => x.iter().for_each(|(i, _)| note(i, None)),
         }
     }
     for node in &s.cluster.nodes {
@@ -314,13 +316,25 @@ fn permute_replicas(out: &mut State, root: NodeId, shards: &ShardReplicas) {
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             continue;
         }
-        let s = out.clone();
+        // Move the shard's replica parts out and back in their new places
+        // (no clone of the whole state).
+        let mut taken: Vec<_> = replicas
+            .iter()
+            .map(|&(id, to, from)| {
+                (
+                    std::mem::replace(&mut out.cluster.nodes[id], NodeState::Dead),
+                    out.cluster.inbox[to].take(),
+                    out.cluster.inbox[from].take(),
+                )
+            })
+            .map(Some)
+            .collect();
         for (new, &old) in perm.iter().enumerate() {
             let (nid, nto, nfrom) = replicas[new];
-            let (oid, oto, ofrom) = replicas[old];
-            out.cluster.nodes[nid] = s.cluster.nodes[oid].clone();
-            out.cluster.inbox[nto] = s.cluster.inbox[oto].clone();
-            out.cluster.inbox[nfrom] = s.cluster.inbox[ofrom].clone();
+            let (node, to, from) = taken[old].take().expect("a permutation moves each replica once");
+            out.cluster.nodes[nid] = node;
+            out.cluster.inbox[nto] = to;
+            out.cluster.inbox[nfrom] = from;
         }
         // Only the root FE names replicas: an inner FE's target bit 0 means
         // its parent, whatever the shard field says.
