@@ -38,7 +38,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_symmetry: bool,
     /// Stop after about this many generated states; verdicts not found
-    /// violated are then `unknown`, never `holds` (exit 3).
+    /// violated are then `unknown`, never `holds` (exit 3). A violation a
+    /// cut search finds is printed from that (reduced) search: not searched
+    /// again without reductions, so not necessarily minimal.
     #[arg(long, value_name = "N")]
     pub max_states: Option<usize>,
     /// Stop after about this many seconds (2 or more threads); verdicts not
