@@ -290,6 +290,7 @@ impl ClusterConfig {
                 replicas: r.replicas,
                 levels: r.levels,
                 protocol,
+                cache: None,
             },
             workload: WorkloadSpec {
                 keys: r.keys,
