@@ -136,7 +136,16 @@ pub fn cache_finding(c: &ModelConfig, p: Property) -> Option<&'static str> {
         && c.ops_per_client >= 2
         && c.cycles >= 9
         && !c.crashes_allowed();
-    (stale && matches!(p, Property::Linearizable | Property::StaleReads)).then_some("C1")
+    // The stale value stays until evicted: a read invoked as late as cycle
+    // H − 3 (a hit answers in 2) is H − 8 cycles stale (the write is
+    // acknowledged at cycle 6 at the earliest).
+    let beyond_bound = c.staleness_bound().is_some_and(|t| t + 8 < c.cycles);
+    let violated = match p {
+        Property::Linearizable => true,
+        Property::StaleReads => beyond_bound,
+        _ => false,
+    };
+    (stale && violated).then_some("C1")
 }
 
 /// Whether the `sometimes` twin of property `p` must be reached for its
