@@ -445,3 +445,218 @@ impl<V: Val> Fe<V> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::fe::{Child, Downstream};
+    use crate::node::Request;
+
+    /// A level-0 FE with clients 0 and 1; client 2 sits behind another FE.
+    fn ctx(cfg: CacheConfig) -> FeCtx {
+        FeCtx {
+            clients: 3,
+            children: (0..2)
+                .map(|c| Child {
+                    clients: c..c + 1,
+                    is_client: true,
+                })
+                .collect(),
+            downstream: Downstream::Parent,
+            cache: Some(cfg),
+            broadcast: false,
+        }
+    }
+
+    fn get(tag: Tag, key: Key) -> Frame<u8> {
+        Frame::Up(
+            vec![Some(Request {
+                tag,
+                op: Op::Get(key),
+                version: 0,
+            })]
+            .into(),
+        )
+    }
+
+    fn idle() -> Frame<u8> {
+        Frame::Up(Slots::new(1))
+    }
+
+    /// A parent frame: `(client, tag, result, version)` per slot.
+    fn down(entries: &[(usize, Tag, OpResult<u8>, u64)]) -> Frame<u8> {
+        let mut s = Slots::new(3);
+        for (c, tag, result, version) in entries.iter().cloned() {
+            s.set(c, Response { tag, result, version });
+        }
+        Frame::Down(s)
+    }
+
+    fn step(fe: &mut Fe<u8>, ctx: &FeCtx, c0: &Frame<u8>, c1: &Frame<u8>, parent: &Frame<u8>) -> Vec<Frame<u8>> {
+        let mut out = ctx.empty_outputs();
+        fe.step_into(
+            ctx,
+            &[Some(c0), Some(c1), Some(parent)],
+            &mut |_, _| 0,
+            &mut out[..],
+            &mut Plan::new(),
+        );
+        out
+    }
+
+    /// c0 misses k0 and its answer fills the cache; c1's read of k0 is a
+    /// hit answered at once, nothing sent up; an invalidation of k0 in
+    /// another client's slot removes it.
+    #[test]
+    fn a_miss_fills_a_hit_answers_at_once_and_an_invalidation_removes() {
+        let ctx = ctx(CacheConfig::new(CacheMode::Naive));
+        let mut fe = Fe::for_ctx(3, &ctx);
+        let none = down(&[]);
+        let out = step(&mut fe, &ctx, &get(0, 0), &idle(), &none);
+        assert_eq!(out[2].used_slots(), 1, "the miss goes up");
+        let c = fe.cache.as_ref().unwrap();
+        assert_eq!((c.last.misses, c.misses.len()), (1, 1));
+        let out = step(
+            &mut fe,
+            &ctx,
+            &idle(),
+            &idle(),
+            &down(&[(0, 0, OpResult::Value(Some(7)), 0)]),
+        );
+        assert_eq!(out[0].down().get(0).unwrap().result, OpResult::Value(Some(7)));
+        assert_eq!(fe.cache.as_ref().unwrap().last.fills, 1);
+        let out = step(&mut fe, &ctx, &idle(), &get(0, 0), &none);
+        assert_eq!(out[1].down().get(0).unwrap().result, OpResult::Value(Some(7)), "a hit");
+        assert_eq!(out[2].used_slots(), 0, "nothing sent up");
+        assert_eq!(fe.cache.as_ref().unwrap().last.hits, 1);
+        step(&mut fe, &ctx, &idle(), &idle(), &down(&[(2, 0, OpResult::Ok, 1)]));
+        let c = fe.cache.as_ref().unwrap();
+        assert!(c.entries.is_empty(), "k0 invalidated");
+        assert_eq!(c.last.invalidations, 1);
+        let out = step(&mut fe, &ctx, &idle(), &get(1, 0), &none);
+        assert_eq!(out[2].used_slots(), 1, "a miss again");
+    }
+
+    /// A fill and an invalidation of its key in one frame, the fill first
+    /// in slot order: every mode keeps nothing in slot order; applying
+    /// invalidations first, naive keeps the stale fill and lease refuses it.
+    #[test]
+    fn a_fill_raced_by_an_invalidation_is_kept_only_by_naive_applying_invalidations_first() {
+        for (mode, order, kept) in [
+            (CacheMode::Naive, CacheOrder::Slot, false),
+            (CacheMode::Lease, CacheOrder::Slot, false),
+            (CacheMode::Naive, CacheOrder::InvalidationsFirst, true),
+            (CacheMode::Update, CacheOrder::InvalidationsFirst, true),
+            (CacheMode::Lease, CacheOrder::InvalidationsFirst, false),
+        ] {
+            let ctx = ctx(CacheConfig {
+                order,
+                ..CacheConfig::new(mode)
+            });
+            let mut fe = Fe::for_ctx(3, &ctx);
+            step(&mut fe, &ctx, &get(0, 0), &idle(), &down(&[]));
+            let frame = down(&[(0, 0, OpResult::Value(None), 0), (2, 0, OpResult::Ok, 1)]);
+            step(&mut fe, &ctx, &idle(), &idle(), &frame);
+            let c = fe.cache.as_ref().unwrap();
+            assert_eq!(c.entries.get(&0).is_some(), kept, "{mode:?} {order:?}");
+            assert_eq!(c.last.raced, 1, "{mode:?} {order:?}: the race is seen");
+        }
+    }
+
+    /// Lease: an invalidation between the miss and its fill revokes the
+    /// fill; an entry serves `lease_cycles` cycles after its fill.
+    #[test]
+    fn a_lease_is_revoked_by_an_invalidation_and_runs_out() {
+        let ctx = ctx(CacheConfig {
+            lease_cycles: 3,
+            ..CacheConfig::new(CacheMode::Lease)
+        });
+        let mut fe = Fe::for_ctx(3, &ctx);
+        step(&mut fe, &ctx, &get(0, 0), &idle(), &down(&[]));
+        step(&mut fe, &ctx, &idle(), &idle(), &down(&[(2, 0, OpResult::Ok, 1)]));
+        step(
+            &mut fe,
+            &ctx,
+            &idle(),
+            &idle(),
+            &down(&[(0, 0, OpResult::Value(Some(1)), 0)]),
+        );
+        assert!(fe.cache.as_ref().unwrap().entries.is_empty(), "revoked");
+        step(&mut fe, &ctx, &get(1, 0), &idle(), &down(&[]));
+        // Filled at cycle 4: serves at 5 and 6, not at 7.
+        step(
+            &mut fe,
+            &ctx,
+            &idle(),
+            &idle(),
+            &down(&[(0, 1, OpResult::Value(Some(1)), 0)]),
+        );
+        for (tag, hit) in [(0, true), (1, true), (2, false)] {
+            let out = step(&mut fe, &ctx, &idle(), &get(tag, 0), &down(&[]));
+            assert_eq!(out[1].down().used() == 1, hit, "tag {tag}");
+            if !hit {
+                break;
+            }
+        }
+    }
+
+    /// A full cache evicts the entry filled longest ago.
+    #[test]
+    fn a_full_cache_evicts_the_oldest_fill() {
+        let ctx = ctx(CacheConfig {
+            keys: 1,
+            ..CacheConfig::new(CacheMode::Naive)
+        });
+        let mut fe = Fe::for_ctx(3, &ctx);
+        step(&mut fe, &ctx, &get(0, 0), &get(0, 1), &down(&[]));
+        let both = down(&[(0, 0, OpResult::Value(Some(1)), 0), (1, 0, OpResult::Value(Some(2)), 0)]);
+        step(&mut fe, &ctx, &idle(), &idle(), &both);
+        let keys: Vec<Key> = fe.cache.as_ref().unwrap().entries.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [1], "k0 filled first in slot order, then evicted");
+    }
+
+    /// The root copies a write answer it delivers to its other child FE, in
+    /// the writer's slot with the key, and not to the writer's own FE.
+    #[test]
+    fn the_root_broadcasts_a_write_answer_to_the_other_front_ends() {
+        let ctx = FeCtx {
+            clients: 2,
+            children: (0..2)
+                .map(|c| Child {
+                    clients: c..c + 1,
+                    is_client: false,
+                })
+                .collect(),
+            downstream: Downstream::Parent,
+            cache: None,
+            broadcast: true,
+        };
+        let mut outs = ctx.empty_outputs::<u8>();
+        outs[0].down_mut().set(
+            0,
+            Response {
+                tag: 4,
+                result: OpResult::Ok,
+                version: 0,
+            },
+        );
+        let before = [Some((4, 9, true)), None];
+        let parent = down(&[]);
+        let inputs = [None, None, Some(&parent)];
+        Fe::broadcast(&ctx, &before, &inputs, &mut outs[..]);
+        assert_eq!(outs[1].down().get(0).map(|r| r.version), Some(10), "key 9, in slot 0");
+        assert_eq!(outs[0].down().used(), 1, "the writer's FE gets the answer only");
+        // A read answer is not copied.
+        let mut outs2 = ctx.empty_outputs::<u8>();
+        outs2[0].down_mut().set(
+            0,
+            Response {
+                tag: 4,
+                result: OpResult::Value(None),
+                version: 0,
+            },
+        );
+        Fe::broadcast(&ctx, &[Some((4, 9, false)), None], &inputs, &mut outs2[..]);
+        assert_eq!(outs2[1].down().used(), 0);
+    }
+}
