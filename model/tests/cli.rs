@@ -740,7 +740,7 @@ fn bad_cache_flags_exit_2_with_one_line() {
     let s = ["check", "--topology", "sharded", "--levels", "2"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> { s.iter().chain(extra).copied().collect() };
     assert_usage_error(
-        &["check", "--topology", "sharded", "--cache", "lease"],
+        &["check", "--topology", "sharded", "--levels", "1", "--cache", "lease"],
         "--cache needs --levels 2 or more",
     );
     assert_usage_error(&with(&["--cache", "lru"]), "expected naive, lease or update");
@@ -860,4 +860,32 @@ fn bench_measures_the_cache_against_zipf_skew() {
         assert!(p["ratio"].as_f64().unwrap() < 1.0, "{p}");
         assert_eq!(p["read_latency_uncached"].as_f64().unwrap(), 6.0);
     }
+}
+
+/// The issue's own command: `--cache` without `--levels` takes two FE
+/// levels (the default topology, replicated R=3, with two level-0 FEs).
+#[test]
+fn run_cache_lease_zipf_as_the_issue_writes_it() {
+    let h = std::env::temp_dir().join(format!("tidekv-cache-issue-{}.jsonl", std::process::id()));
+    let hs = h.display().to_string();
+    let j = json_of(&[
+        "run",
+        "--cache",
+        "lease",
+        "--distribution",
+        "zipf:1.1",
+        "--cycles",
+        "3000",
+        "--quiet",
+        "--json",
+        "--history",
+        &hs,
+    ]);
+    assert!(j["topology"].as_str().unwrap().contains("L=2"), "{}", j["topology"]);
+    assert!(j["cache"]["hit_rate"].as_f64().unwrap() > 0.0);
+    let mean = j["reads"]["mean_latency"].as_f64().unwrap();
+    assert!(mean < 6.0, "a miss takes 6 cycles with two levels: {mean}");
+    let out = tidekv(&["verify", &hs, "--max-staleness", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    std::fs::remove_file(&h).ok();
 }

@@ -34,7 +34,8 @@ fn parse_cache_order(s: &str) -> Result<CacheOrder, String> {
 /// The cache's flags (shared by the model's flags and `run`'s).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct CacheArgs {
-    /// A read cache at each level-0 FE: naive | lease | update (needs --levels 2 or more) [default: none].
+    /// A read cache at each level-0 FE: naive | lease | update (needs --levels 2 or more, the
+    /// default with --cache) [default: none].
     #[arg(long, value_parser = parse_cache)]
     pub cache: Option<CacheMode>,
     /// --cache: entries per FE; the one filled longest ago is evicted [default: 2].
@@ -227,6 +228,9 @@ impl ModelArgs {
         }
         if let Some(l) = self.levels {
             t.levels = l;
+        } else if self.cache.cache.is_some() && kind != Kind::Single {
+            // A cache sits below a root FE: two levels unless told.
+            t.levels = 2;
         }
         if let Some(p) = self.protocol {
             if kind != Kind::Replicated {

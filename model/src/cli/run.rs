@@ -189,6 +189,9 @@ impl RunArgs {
         }
         if let Some(l) = self.levels {
             t.levels = l;
+        } else if self.cache.cache.is_some() && kind != Kind::Single {
+            // A cache sits below a root FE: two levels unless told.
+            t.levels = 2;
         }
         if let Some(p) = self.protocol {
             if kind != Kind::Replicated {
