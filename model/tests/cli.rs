@@ -766,7 +766,7 @@ fn bad_cache_flags_exit_2_with_one_line() {
         "--topology single has no front end",
     );
     assert_usage_error(
-        &["run", "--topology", "sharded", "--cache", "naive"],
+        &["run", "--topology", "sharded", "--levels", "1", "--cache", "naive"],
         "--cache needs --levels 2",
     );
 }
