@@ -12,6 +12,7 @@
 //! | `no-lost-writes` | [`no_lost_writes`] (cluster: the live servers' stores) / [`no_stale_reads`] (history) | both |
 //! | `latency` | [`latency`] | a history, the crash cycles, the current cycle |
 //! | `available` | [`available`] | a history, the crash cycles, the current cycle |
+//! | `stale-reads` | [`stale_reads`] | a history and the bound `--max-staleness` |
 //!
 //! Each returns `Ok(())` or `Err(explanation)`; the explanation names the
 //! operations involved so a reader can find them in the trace.
@@ -34,6 +35,7 @@ pub const CONVERGED: &str = Property::Converged.name();
 pub const NO_LOST_WRITES: &str = Property::NoLostWrites.name();
 pub const LATENCY: &str = Property::Latency.name();
 pub const AVAILABLE: &str = Property::Available.name();
+pub const STALE_READS: &str = Property::StaleReads.name();
 
 /// A verdict, as `check` and `verify` print it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
@@ -216,6 +218,14 @@ pub fn no_lost_writes<V: Val>(history: &History<V>, stores: &[StoreView<'_, V>])
 /// returned. (The initial absent value is a write that returned at time 0.)
 /// Weaker than [`linearizable`]; one pass per key in time order.
 pub fn no_stale_reads<V: Val>(history: &History<V>) -> Result<(), String> {
+    stale_reads(history, 0)
+}
+
+/// `stale-reads` with bound `max` cycles on a recorded history: a `Get`
+/// invoked at cycle `i` may return a value superseded at cycle `s` (see
+/// [`no_stale_reads`]; the value was current at `s − 1` at the latest) only
+/// if `i − s + 1 ≤ max`. With `max = 0` it is [`no_stale_reads`].
+pub fn stale_reads<V: Val>(history: &History<V>, max: u32) -> Result<(), String> {
     let mut by_key: HashMap<Key, Vec<&OpRecord<V>>> = HashMap::new();
     for op in &history.ops {
         let read = matches!(
@@ -229,12 +239,12 @@ pub fn no_stale_reads<V: Val>(history: &History<V>) -> Result<(), String> {
     let mut keys: Vec<Key> = by_key.keys().copied().collect();
     keys.sort_unstable();
     for key in keys {
-        stale_reads_of_key(key, &by_key[&key])?;
+        stale_reads_of_key(key, &by_key[&key], max)?;
     }
     Ok(())
 }
 
-fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), String> {
+fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>], max: u32) -> Result<(), String> {
     struct Cand<V> {
         effect: Option<V>,
         returned: Option<u64>,
@@ -288,17 +298,27 @@ fn stale_reads_of_key<V: Val>(key: Key, ops: &[&OpRecord<V>]) -> Result<(), Stri
         let Some(OpResult::Value(v)) = op.ret.as_ref().map(|r| &r.result) else {
             continue;
         };
-        if !cands
-            .iter()
-            .any(|c| c.superseded.is_none_or(|s| s > inv) && &c.effect == v)
-        {
-            return Err(format!("k{key}: {} missed an acknowledged write", describe(op)));
+        // Staleness in cycles: the read's invocation cycle, minus the cycle
+        // its value was superseded in, plus one.
+        let fresh = |s: u64| s > inv || (inv / 3 + 1).saturating_sub(s / 3) <= max as u64;
+        if !cands.iter().any(|c| c.superseded.is_none_or(fresh) && &c.effect == v) {
+            if max == 0 {
+                return Err(format!("k{key}: {} missed an acknowledged write", describe(op)));
+            }
+            return Err(format!(
+                "k{key}: {} returned a value superseded more than {max} cycles before it was invoked",
+                describe(op)
+            ));
         }
         // Forget what no open read can still see, so long histories stay linear.
         let horizon = open_reads.first().map_or(u64::MAX, |(t, _)| *t);
         if cands.len() > 64 {
             let before = cands.len();
-            let keep: Vec<bool> = cands.iter().map(|c| c.superseded.is_none_or(|s| s > horizon)).collect();
+            let slack = 3 * max as u64;
+            let keep: Vec<bool> = cands
+                .iter()
+                .map(|c| c.superseded.is_none_or(|s| s + slack > horizon))
+                .collect();
             if keep.iter().filter(|k| **k).count() < before / 2 {
                 let mut remap = vec![usize::MAX; before];
                 let mut next = Vec::new();

@@ -81,6 +81,9 @@ struct KeyState<V> {
     configs: VecSet<Config<V>>,
     cands: VecMap<WriteId, Cand<V>>,
     has_acked: bool,
+    /// With `stale-reads` on: per value a superseded candidate held, the
+    /// last cycle it was superseded in (empty otherwise).
+    superseded: VecMap<Option<V>, u32>,
 }
 
 impl<V: Val> KeyState<V> {
@@ -99,6 +102,7 @@ impl<V: Val> KeyState<V> {
             configs: VecSet::from([config]),
             cands: VecMap::from([(INITIAL, initial)]),
             has_acked: false,
+            superseded: VecMap::new(),
         }
     }
 }
@@ -120,6 +124,14 @@ pub struct Flags {
     /// reaches the bound, keeps its verdicts; offline checks read this flag
     /// to say "unknown" instead.
     pub gave_up: bool,
+    /// A read returned a value superseded longer ago than the staleness
+    /// bound (`stale-reads`).
+    pub stale: bool,
+    /// Set by the model from the caches' events: a read answered from a
+    /// cache, a fill, a fill raced by an invalidation of its key.
+    pub cache_hit: bool,
+    pub cache_fill: bool,
+    pub cache_raced: bool,
 }
 
 /// The monitor's state.
@@ -132,6 +144,9 @@ pub struct Monitor<V> {
     latency: Latency,
     /// Bound on configurations per key ([`CONFIGS_MAX`] unless changed).
     max_configs: usize,
+    /// `stale-reads`: the most cycles a read's value may have been
+    /// superseded when the read is invoked; `None`: not checked.
+    max_staleness: Option<u32>,
     pub flags: Flags,
 }
 
@@ -171,6 +186,10 @@ pub fn latency_bound(latency: Latency, is_write: bool, crashes: u32) -> u32 {
 pub fn latency_violation(took: u32, crashes: u32, latency: impl Into<Latency>, is_write: bool) -> Option<String> {
     let latency = latency.into();
     let base = latency.of(is_write);
+    if !is_write && latency.hit != 0 && took == latency.hit {
+        // A read answered from a level-0 FE's cache.
+        return None;
+    }
     if crashes == 0 && took != base {
         return Some(format!("took {took} cycles without failures, not {base}"));
     }
@@ -195,8 +214,20 @@ impl<V: Val> Monitor<V> {
             crashes: 0,
             latency: latency.into(),
             max_configs: CONFIGS_MAX,
+            max_staleness: None,
             flags: Flags::default(),
         }
+    }
+
+    /// The same monitor checking `stale-reads` with bound `t` cycles: a
+    /// read invoked at cycle `i` may return a value superseded at cycle `s`
+    /// (an acknowledged write invoked after the value's write returned
+    /// itself returned at `s`: the value was current at `s − 1` at the
+    /// latest) only if its staleness `i − s + 1` is at most `t`. With `t =
+    /// 0` no read may miss an acknowledged write.
+    pub fn with_max_staleness(mut self, t: Option<u32>) -> Self {
+        self.max_staleness = t;
+        self
     }
 
     /// The same monitor with another bound on configurations per key.
@@ -300,10 +331,31 @@ impl<V: Val> Monitor<V> {
                 }
                 ks.has_acked = true;
                 for s in &p.supersedes {
-                    ks.cands.remove(s);
+                    let gone = ks.cands.remove(s);
+                    if let (Some(gone), Some(_)) = (gone, self.max_staleness) {
+                        let last = ks.superseded.get_or_insert_with(gone.effect, || cycle);
+                        *last = (*last).max(cycle);
+                    }
                 }
             } else {
                 ks.cands.remove(&id);
+            }
+        }
+        // Staleness.
+        if let (Some(t), Op::Get(_), OpResult::Value(v)) = (self.max_staleness, &p.op, &result) {
+            let current = ks.cands.values().any(|c| &c.effect == v);
+            if let (false, Some(&s)) = (current, ks.superseded.get(v)) {
+                let stale = (p.invoke + 1).saturating_sub(s);
+                if stale > t {
+                    self.flags.stale = true;
+                    out.push((
+                        crate::STALE_READS,
+                        format!(
+                            "{} read a value superseded at cycle {s}: {stale} cycles stale, over the bound {t}",
+                            desc()
+                        ),
+                    ));
+                }
             }
         }
         // Linearizability.
@@ -569,6 +621,7 @@ impl<V: Val> Monitor<V> {
                     configs,
                     cands,
                     has_acked: ks.has_acked,
+                    superseded: ks.superseded.clone(),
                 };
                 (*key, ks)
             })
@@ -579,6 +632,7 @@ impl<V: Val> Monitor<V> {
             crashes: self.crashes,
             latency: self.latency,
             max_configs: self.max_configs,
+            max_staleness: self.max_staleness,
             flags: self.flags,
         }
     }

@@ -316,6 +316,7 @@ fn latency_violation_rules() {
         read: 4,
         write: 6,
         per_crash: 5,
+        hit: 0,
     };
     assert_eq!(latency_violation(6, 0, chain, true), None);
     assert!(

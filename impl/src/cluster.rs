@@ -136,9 +136,9 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         let nodes = topo
             .nodes
             .iter()
-            .map(|n| match n.ctx {
+            .map(|n| match &n.ctx {
                 NodeCtx::Client => NodeState::Client(Client::default()),
-                NodeCtx::Fe(_) => NodeState::Fe(Fe::new(c)),
+                NodeCtx::Fe(ctx) => NodeState::Fe(Fe::for_ctx(c, ctx)),
                 NodeCtx::Server(_) => NodeState::Server(Server::new(c)),
             })
             .collect();

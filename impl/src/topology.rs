@@ -5,6 +5,7 @@
 //! shard-major). Links are numbered in the order they are created; every node
 //! lists its input and output links in the order its step function expects.
 
+use crate::node::cache::{CacheConfig, CACHE_KEYS_MAX};
 use crate::node::fe::{Child, Downstream, FeCtx};
 use crate::node::server::ServerCtx;
 use crate::node::{Frame, Protocol, Slots, Val};
@@ -67,6 +68,10 @@ pub struct TopologyConfig {
     pub levels: usize,
     /// Replication protocol (only meaningful for `replicated`).
     pub protocol: Protocol,
+    /// A read cache at each level-0 FE (`--cache`; needs two FE levels or
+    /// more), `None` without.
+    #[serde(default)]
+    pub cache: Option<CacheConfig>,
 }
 
 /// The latencies a topology and protocol guarantee, in cycles.
@@ -78,6 +83,10 @@ pub struct Latency {
     pub write: u32,
     /// The most one crash may add to a request's latency.
     pub per_crash: u32,
+    /// With a cache: a read answered from it takes exactly this (2: client
+    /// to level-0 FE and back) instead of `read`; 0 without a cache.
+    #[serde(default)]
+    pub hit: u32,
 }
 
 impl Latency {
@@ -110,6 +119,7 @@ impl From<u32> for Latency {
             read: base,
             write: base,
             per_crash: 2,
+            hit: 0,
         }
     }
 }
@@ -134,6 +144,7 @@ impl TopologyConfig {
             replicas,
             levels,
             protocol: Protocol::Fanout,
+            cache: None,
         }
     }
 
@@ -150,6 +161,11 @@ impl TopologyConfig {
                 }
                 if self.levels != 0 {
                     return err("--topology single has no front end: --levels must be 0".into());
+                }
+                if self.cache.is_some() {
+                    return err(
+                        "--topology single has no front end to cache at: --cache needs sharded or replicated".into(),
+                    );
                 }
             }
             Kind::Sharded | Kind::Replicated => {
@@ -168,6 +184,17 @@ impl TopologyConfig {
                 if self.kind == Kind::Replicated {
                     self.protocol.validate(self.replicas).map_err(ConfigError)?;
                 }
+                if let Some(cache) = &self.cache {
+                    if self.levels < 2 {
+                        return err("--cache needs --levels 2 or more (caches sit at level-0 FEs below a root)".into());
+                    }
+                    if cache.keys == 0 || cache.keys > CACHE_KEYS_MAX {
+                        return err(format!("--cache-keys must be 1..={CACHE_KEYS_MAX}, got {}", cache.keys));
+                    }
+                    if cache.lease_cycles == 0 {
+                        return err("--lease-cycles must be at least 1".into());
+                    }
+                }
             }
         }
         Ok(())
@@ -184,14 +211,19 @@ impl TopologyConfig {
     /// and what each crash may add.
     pub fn latency(&self) -> Latency {
         let base = self.latency_cycles();
+        let hit = if self.cache.is_some() { 2 } else { 0 };
         if self.kind != Kind::Replicated {
-            return Latency::from(base);
+            return Latency {
+                hit,
+                ..Latency::from(base)
+            };
         }
         let p = self.protocol;
         Latency {
             read: base + p.extra_latency(false, self.replicas),
             write: base + p.extra_latency(true, self.replicas),
             per_crash: p.crash_delay(self.replicas),
+            hit,
         }
     }
 
@@ -214,6 +246,9 @@ impl TopologyConfig {
         }
         if self.levels > 1 {
             s += &format!(" L={}", self.levels);
+        }
+        if let Some(c) = &self.cache {
+            s += &format!(" cache={}", c.label());
         }
         s
     }
@@ -411,6 +446,8 @@ impl Topology {
                     clients: c,
                     children,
                     downstream,
+                    cache: if level == 0 { config.cache } else { None },
+                    broadcast: level > 0 && config.cache.is_some(),
                 });
             }
         }

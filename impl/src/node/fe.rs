@@ -34,6 +34,7 @@
 //! ([`crate::topology::Latency::bound`]): each retry is caused by a crash of
 //! a node the request was waiting for.
 
+use super::cache::{Cache, CacheConfig};
 use super::hash::{home_shard, rendezvous};
 use super::{ClientId, Frame, Op, OpResult, Outputs, Protocol, Request, Response, Slots, Val};
 use crate::protocol::quorum::subsets;
@@ -70,6 +71,12 @@ pub struct FeCtx {
     pub clients: usize,
     pub children: Vec<Child>,
     pub downstream: Downstream,
+    /// A level-0 FE's cache (`--cache`), `None` without one
+    /// ([`super::cache`]).
+    pub cache: Option<CacheConfig>,
+    /// An FE above level 0 with caches below: it copies write answers and
+    /// invalidations to its other child FEs ([`Fe::broadcast`]).
+    pub broadcast: bool,
 }
 
 impl FeCtx {
@@ -114,6 +121,8 @@ pub struct InFlight<V> {
 pub struct Fe<V> {
     pub inflight: Vec<Option<InFlight<V>>>,
     pub cycle: u32,
+    /// A caching level-0 FE's cache (`None` otherwise).
+    pub cache: Option<Cache<V>>,
 }
 
 /// A request the FE must route this cycle.
@@ -226,6 +235,16 @@ impl<V: Val> Fe<V> {
         Fe {
             inflight: vec![None; clients],
             cycle: 0,
+            cache: None,
+        }
+    }
+
+    /// An FE with nothing in flight for its place `ctx` (an empty cache
+    /// where it caches).
+    pub fn for_ctx(clients: usize, ctx: &FeCtx) -> Self {
+        Fe {
+            cache: ctx.cache.map(|_| Cache::default()),
+            ..Fe::new(clients)
         }
     }
 
@@ -496,6 +515,30 @@ impl<V: Val> Fe<V> {
         outs: &mut O,
         plan: &mut Plan,
     ) {
+        if ctx.cache.is_some() {
+            self.step_cached(ctx, inputs, choose, outs, plan);
+        } else if ctx.broadcast {
+            let before: Vec<_> = self
+                .inflight
+                .iter()
+                .map(|f| f.as_ref().map(|f| (f.req.tag, f.req.op.key(), f.req.op.is_write())))
+                .collect();
+            self.step_plain(ctx, inputs, choose, outs, plan);
+            Fe::broadcast(ctx, &before, inputs, outs);
+        } else {
+            self.step_plain(ctx, inputs, choose, outs, plan);
+        }
+    }
+
+    /// [`Fe::step_into`] without a cache or a broadcast.
+    pub(super) fn step_plain<O: Outputs<V> + ?Sized>(
+        &mut self,
+        ctx: &FeCtx,
+        inputs: &[Option<&Frame<V>>],
+        choose: &mut dyn FnMut(ClientId, &[usize]) -> usize,
+        outs: &mut O,
+        plan: &mut Plan,
+    ) {
         self.plan_into(ctx, inputs, plan);
         let nchildren = ctx.children.len();
         let respond = |outs: &mut O, client: ClientId, resp: Response<V>| {
@@ -728,6 +771,8 @@ mod tests {
                     protocol: Protocol::Fanout,
                     rehash: false,
                 },
+                cache: None,
+                broadcast: false,
             };
             let mut fe = Fe::<u8>::new(clients);
             for entry in fe.inflight.iter_mut() {
@@ -793,6 +838,8 @@ mod tests {
                 protocol,
                 rehash,
             },
+            cache: None,
+            broadcast: false,
         }
     }
 

@@ -22,6 +22,7 @@
 //!   others forward.
 //! - [`server::Server`]: the single server, a shard, or a replica.
 
+pub mod cache;
 pub mod client;
 pub mod fe;
 pub mod hash;

@@ -98,6 +98,9 @@ struct RunSection {
     /// `quorum` only: its parameters (see `QuorumSection`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quorum: Option<QuorumSection>,
+    /// `[run.cache]`: `mode`, `keys`, `lease_cycles`, `order` (`--cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cache: Option<crate::node::cache::CacheConfig>,
     cycles: u32,
     seed: String,
     keys: u32,
@@ -290,6 +293,7 @@ impl ClusterConfig {
                 replicas: r.replicas,
                 levels: r.levels,
                 protocol,
+                cache: r.cache,
             },
             workload: WorkloadSpec {
                 keys: r.keys,
@@ -357,6 +361,7 @@ impl ClusterConfig {
                         anti_entropy: q.anti_entropy,
                     }
                 }),
+                cache: t.cache,
                 cycles: s.cycles,
                 seed: s.seed.to_string(),
                 keys: w.keys,

@@ -230,6 +230,7 @@ fn drive(
         seconds,
         stats,
         latency_expected: spec.topology.latency_cycles(),
+        cache: spec.topology.cache.map(|c| (c.label(), spec.topology.latency().hit)),
         links: topo.links.iter().map(|l| l.name.clone()).zip(links).collect(),
         bytes_sample_every: opts.bytes_sample_every,
         dropped: Default::default(),

@@ -73,6 +73,10 @@ pub struct Report {
     pub stats: OpStats,
     /// The failure-free latency the topology promises.
     pub latency_expected: u32,
+    /// With a cache (`--cache`): its label and the latency of a hit, by
+    /// which hits are counted (a read answered with a value in exactly
+    /// these cycles: a miss takes 2 + 2·levels).
+    pub cache: Option<(String, u32)>,
     /// Per link, in topology order: its name and the bytes it carried.
     pub links: Vec<(String, LinkBytes)>,
     /// Frames were measured every this many cycles (1: every frame).
@@ -175,6 +179,8 @@ impl Report {
                          "unavailable": s.unavailable, "pending": s.pending},
             "latency_cycles": latency,
             "latency_expected": self.latency_expected,
+            "reads": self.reads_json(),
+            "cache": self.cache_json(),
             "bytes_per_link_cycle": bytes,
             "slots_per_link_cycle": slots,
             "bytes_sample_every": self.bytes_sample_every,
@@ -191,6 +197,36 @@ impl Report {
             "history": self.history.as_ref().map(|p| p.display().to_string()),
             "warnings": self.warnings,
         })
+    }
+
+    /// Reads answered with a value: how many, their mean latency and their
+    /// latency distribution.
+    fn reads_json(&self) -> Json {
+        let (n, mean) = self.stats.reads();
+        let dist: Map<String, Json> = self
+            .stats
+            .read_latency
+            .iter()
+            .map(|(l, n)| (l.to_string(), json!(n)))
+            .collect();
+        json!({"answered": n, "mean_latency": mean.map(round3), "latency_cycles": dist})
+    }
+
+    /// Reads answered from a cache (see [`Report::cache`]), or `null`.
+    pub fn cache_hits(&self) -> Option<(u64, f64)> {
+        let (_, hit) = self.cache.as_ref()?;
+        let (n, _) = self.stats.reads();
+        let hits = self.stats.read_latency.get(hit).copied().unwrap_or(0);
+        Some((hits, per(hits as f64, n as f64)))
+    }
+
+    fn cache_json(&self) -> Json {
+        match (&self.cache, self.cache_hits()) {
+            (Some((label, hit)), Some((hits, rate))) => {
+                json!({"cache": label, "hit_latency": hit, "hits": hits, "hit_rate": round3(rate)})
+            }
+            _ => Json::Null,
+        }
     }
 
     /// The human summary.
@@ -258,6 +294,19 @@ impl Report {
                 self.ops_per_cycle()
             ),
         );
+        if let (Some((label, hit)), Some((hits, rate))) = (&self.cache, self.cache_hits()) {
+            let (reads, mean) = s.reads();
+            line(
+                "cache",
+                format!(
+                    "{label}: {} hits of {} reads answered with a value (hit rate {:.3}; a hit takes {hit} cycles); mean read latency {}",
+                    group(hits),
+                    group(reads),
+                    rate,
+                    mean.map_or("-".to_string(), |m| format!("{m:.3} cycles"))
+                ),
+            );
+        }
         if let Some(b) = self.state_bytes_per_cycle {
             line(
                 "state serialized",

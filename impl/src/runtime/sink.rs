@@ -50,12 +50,22 @@ pub struct OpStats {
     pub pending: u64,
     /// Latency in cycles → operations, over every returned operation.
     pub latency: BTreeMap<u32, u64>,
+    /// The same over the reads answered with a value (what a cache
+    /// changes: a hit takes [`crate::topology::Latency::hit`] cycles).
+    pub read_latency: BTreeMap<u32, u64>,
 }
 
 impl OpStats {
     /// Returned operations, whatever the answer.
     pub fn completed(&self) -> u64 {
         self.ok + self.fail + self.unavailable
+    }
+
+    /// Reads answered with a value, and their mean latency in cycles.
+    pub fn reads(&self) -> (u64, Option<f64>) {
+        let n: u64 = self.read_latency.values().sum();
+        let sum: u64 = self.read_latency.iter().map(|(&l, &k)| l as u64 * k).sum();
+        (n, (n > 0).then(|| sum as f64 / n as f64))
     }
 
     /// The latency below which `q` of the returned operations fall.
@@ -170,6 +180,9 @@ impl HistorySink {
             _ => self.stats.ok += 1,
         }
         let latency = cycle - rec.invoke;
+        if let (Op::Get(_), OpResult::Value(_)) = (&rec.op, &result) {
+            *self.stats.read_latency.entry(latency).or_insert(0) += 1;
+        }
         match self.small_latency.get_mut(latency as usize) {
             Some(n) => *n += 1,
             None => *self.stats.latency.entry(latency).or_insert(0) += 1,

@@ -24,8 +24,12 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Only these parts, comma-separated: runtime, checker, udp, scaling, growth.
-    #[arg(long, value_delimiter = ',', default_value = "runtime,checker,udp,scaling,growth")]
+    /// Only these parts, comma-separated: runtime, checker, udp, scaling, growth, cache.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "runtime,checker,udp,scaling,growth,cache"
+    )]
     pub only: Vec<String>,
     /// Runs of each side of the runtime comparison (alternating; medians compared).
     #[arg(long, default_value_t = 5)]
@@ -87,8 +91,8 @@ pub fn runtime_spec(args: &BenchArgs) -> RunSpec {
 
 pub fn main(args: BenchArgs) -> u8 {
     for part in &args.only {
-        if !["runtime", "checker", "udp", "scaling", "growth"].contains(&part.as_str()) {
-            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling, growth)");
+        if !["runtime", "checker", "udp", "scaling", "growth", "cache"].contains(&part.as_str()) {
+            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling, growth, cache)");
             return 2;
         }
     }
@@ -193,6 +197,17 @@ pub fn main(args: BenchArgs) -> u8 {
         match growth(threads, &mut progress) {
             Ok(g) => {
                 out.insert("growth".into(), serde_json::to_value(&g).expect("serializable"));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
+        }
+    }
+    if args.only.iter().any(|p| p == "cache") {
+        match crate::bench::cache::cache_bench(args.cycles, &mut progress) {
+            Ok(c) => {
+                out.insert("cache".into(), serde_json::to_value(&c).expect("serializable"));
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -339,6 +354,20 @@ fn topo_nodes(spec: &RunSpec) -> usize {
 }
 
 fn print_table(out: &Json) {
+    if let Some(c) = out.get("cache") {
+        for p in c["points"].as_array().into_iter().flatten() {
+            let f = |k: &str| p[k].as_f64().unwrap_or(0.0);
+            println!(
+                "cache_read_latency  {:.3}  ({}: hit rate {:.3}, mean read latency {:.3} cycles with the cache, {:.3} without; {})",
+                f("ratio"),
+                p["distribution"].as_str().unwrap_or(""),
+                f("hit_rate"),
+                f("read_latency_cached"),
+                f("read_latency_uncached"),
+                c["topology"].as_str().unwrap_or("")
+            );
+        }
+    }
     if let Some(r) = out.get("runtime") {
         println!(
             "runtime_vs_hashmap  {:.3}  (runtime {:.0} ops/s, HashMap {:.0} ops/s, limit {:.2}; {})",

@@ -2,6 +2,7 @@
 //! itself, the runtime against its baselines, and how both scale. Part of
 //! the binary, not of the `tidekv_model` library's API.
 
+pub mod cache;
 pub mod checker;
 pub mod cmd;
 pub mod paxos;

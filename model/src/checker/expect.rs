@@ -46,6 +46,8 @@ pub fn seed_claim(c: &ModelConfig, p: Property) -> Claim {
         Property::Converged => Claim::Holds, // "replica updates are processed exactly in 1 cycle"
         // The seed has no replicas that differ by design.
         Property::Converges => Claim::None,
+        // The seed asks "Caching?" and claims nothing.
+        Property::StaleReads => Claim::None,
         Property::NoLostWrites => {
             if fatal_server_crashes(c) || (kind == Kind::Sharded && c.crashes > 0) {
                 Claim::Violated
@@ -94,6 +96,9 @@ pub fn scenario(c: &ModelConfig) -> Scenario {
 /// The verdict the project expects, with the finding behind it where it is
 /// not simply the seed's claim.
 pub fn expected(c: &ModelConfig, p: Property) -> (Verdict, Option<&'static str>) {
+    if let Some(f) = cache_finding(c, p) {
+        return (Verdict::Violated, Some(f));
+    }
     if c.has_replicas() {
         let s = scenario(c);
         let finding = c
@@ -112,6 +117,35 @@ pub fn expected(c: &ModelConfig, p: Property) -> (Verdict, Option<&'static str>)
         Claim::NotApplicable => Verdict::NotApplicable,
     };
     (v, None)
+}
+
+/// Finding C1 (docs/CACHING.md): a cache that applies a frame's
+/// invalidations before its fills, and keeps a fill whatever arrived since
+/// its miss (`naive`, `update`), keeps a value read just before a write in
+/// the same cycle: memcache's stale set. It needs a reader and a writer, a
+/// miss and the write (9 cycles).
+pub fn cache_finding(c: &ModelConfig, p: Property) -> Option<&'static str> {
+    use tidekv::node::cache::{CacheMode, CacheOrder};
+    let cache = c.topology.cache?;
+    let writes = c.ops.iter().any(|o| *o != OpKind::Get);
+    let stale = cache.order == CacheOrder::InvalidationsFirst
+        && cache.mode != CacheMode::Lease
+        && writes
+        && c.ops.contains(&OpKind::Get)
+        && c.topology.clients >= 2
+        && c.ops_per_client >= 2
+        && c.cycles >= 9
+        && !c.crashes_allowed();
+    // The stale value stays until evicted: a read invoked as late as cycle
+    // H − 3 (a hit answers in 2) is H − 8 cycles stale (the write is
+    // acknowledged at cycle 6 at the earliest).
+    let beyond_bound = c.staleness_bound().is_some_and(|t| t + 8 < c.cycles);
+    let violated = match p {
+        Property::Linearizable => true,
+        Property::StaleReads => beyond_bound,
+        _ => false,
+    };
+    (stale && violated).then_some("C1")
 }
 
 /// Whether the `sometimes` twin of property `p` must be reached for its
@@ -140,6 +174,12 @@ pub fn twin_expected(c: &ModelConfig, p: Property) -> bool {
                 && apart
                 && q.is_some_and(|q| q.anti_entropy && (q.write as usize) < c.topology.replicas)
                 && c.cycles > write
+        }
+        // A fill needs a read miss answered, a race a write's invalidation
+        // in flight with it: two clients, reads and writes, room for a miss,
+        // a hit and a write.
+        Property::StaleReads => {
+            c.topology.cache.is_some() && writes && reads && c.topology.clients >= 2 && c.cycles > read + write
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::checker::runner::RunOptions;
 use crate::model::{CrashMode, ModelConfig, OpKind, Reduction};
+use tidekv::node::cache::{CacheConfig, CacheMode, CacheOrder};
 use tidekv::node::Protocol;
 use tidekv::topology::Kind;
 
@@ -54,11 +55,50 @@ impl Suite {
 pub fn full_extras() -> Vec<ModelConfig> {
     use CrashMode::MidSend;
     // The README's check: fanout, three replicas, two mid-send crashes.
-    vec![config(Kind::Replicated, |c| {
+    let mut out = vec![config(Kind::Replicated, |c| {
         c.topology.protocol = Protocol::Fanout;
         c.crashes = 2;
         c.crash_mode = MidSend;
-    })]
+    })];
+    // Every cache mode with the other order, and the three modes over every
+    // schedule of three operations per client (20 cycles, not 14).
+    for mode in [CacheMode::Lease, CacheMode::Update] {
+        out.push(cache_config(mode, CacheOrder::InvalidationsFirst, 14));
+    }
+    for mode in CacheMode::ALL {
+        out.push(cache_config(mode, CacheOrder::Slot, 20));
+    }
+    out
+}
+
+/// A cache configuration: two clients, each behind its own level-0 FE
+/// (two FE levels, one shard), sharing one key; reads and writes, three
+/// operations per client, `cycles` cycles (14: a miss, a racing write and a
+/// hit fit; a fill and a hit need a read to miss first).
+pub fn cache_config(mode: CacheMode, order: CacheOrder, cycles: u32) -> ModelConfig {
+    let mut c = config(Kind::Sharded, |c| {
+        c.topology.shards = 1;
+        c.topology.levels = 2;
+        c.ops_per_client = 3;
+        c.topology.cache = Some(CacheConfig {
+            order,
+            ..CacheConfig::new(mode)
+        });
+    });
+    c.cycles = cycles;
+    c
+}
+
+/// The default suite's cache configurations: each mode in slot order (all
+/// hold), and `naive` applying invalidations before fills (the stale set,
+/// finding C1).
+pub fn cache_suite() -> Vec<ModelConfig> {
+    let mut out: Vec<ModelConfig> = CacheMode::ALL
+        .into_iter()
+        .map(|m| cache_config(m, CacheOrder::Slot, 14))
+        .collect();
+    out.push(cache_config(CacheMode::Naive, CacheOrder::InvalidationsFirst, 14));
+    out
 }
 
 /// The configurations `tidekv check` runs without `--topology`.
@@ -134,6 +174,7 @@ pub fn default_suite() -> Vec<ModelConfig> {
     chain.cycles = lat.write + lat.read + 1;
     out.push(chain);
     out.extend(quorum_suite());
+    out.extend(cache_suite());
     // Front-end crashes.
     out.push(config(Kind::Sharded, |c| c.crash_fe = true));
     for p in Protocol::ALL {

@@ -2,6 +2,7 @@
 //! `--protocol`'s parser and help (also `run`'s), the default thread count.
 
 use crate::model::{CrashMode, ModelConfig, OpKind};
+use tidekv::node::cache::{CacheConfig, CacheMode, CacheOrder};
 use tidekv::node::Protocol;
 use tidekv::topology::{ConfigError, Kind, TopologyConfig};
 
@@ -23,6 +24,67 @@ pub fn protocol_help() -> String {
 fn parse_mode(s: &str) -> Result<CrashMode, String> {
     CrashMode::parse(s).ok_or_else(|| format!("expected atomic or mid-send, got {s:?}"))
 }
+fn parse_cache(s: &str) -> Result<CacheMode, String> {
+    CacheMode::parse(s).ok_or_else(|| format!("expected naive, lease or update, got {s:?}"))
+}
+fn parse_cache_order(s: &str) -> Result<CacheOrder, String> {
+    CacheOrder::parse(s).ok_or_else(|| format!("expected slot or invalidations-first, got {s:?}"))
+}
+
+/// The cache's flags (shared by the model's flags and `run`'s).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheArgs {
+    /// A read cache at each level-0 FE: naive | lease | update (needs --levels 2 or more, the
+    /// default with --cache) [default: none].
+    #[arg(long, value_parser = parse_cache)]
+    pub cache: Option<CacheMode>,
+    /// --cache: entries per FE; the one filled longest ago is evicted [default: 2].
+    #[arg(long, value_name = "N")]
+    pub cache_keys: Option<usize>,
+    /// --cache lease: cycles an entry serves after its fill [default: 8].
+    #[arg(long, value_name = "L")]
+    pub lease_cycles: Option<u32>,
+    /// --cache: order of one frame's fills and invalidations: slot | invalidations-first [default: slot].
+    #[arg(long, value_parser = parse_cache_order)]
+    pub cache_order: Option<CacheOrder>,
+}
+
+impl CacheArgs {
+    /// The cache configuration these flags give, or `None` without
+    /// `--cache`; the other flags without it are an error.
+    pub fn config(&self) -> Result<Option<CacheConfig>, ConfigError> {
+        let Some(mode) = self.cache else {
+            if self.cache_keys.is_some() || self.lease_cycles.is_some() || self.cache_order.is_some() {
+                return Err(ConfigError(
+                    "--cache-keys, --lease-cycles and --cache-order need --cache".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if self.lease_cycles.is_some() && mode != CacheMode::Lease {
+            return Err(ConfigError(format!(
+                "--lease-cycles applies to --cache lease, not {}",
+                mode.name()
+            )));
+        }
+        let mut c = CacheConfig::new(mode);
+        if let Some(k) = self.cache_keys {
+            c.keys = k;
+        }
+        if let Some(l) = self.lease_cycles {
+            c.lease_cycles = l;
+        }
+        if let Some(o) = self.cache_order {
+            c.order = o;
+        }
+        Ok(Some(c))
+    }
+
+    pub fn any_given(&self) -> bool {
+        self.cache.is_some() || self.cache_keys.is_some() || self.lease_cycles.is_some() || self.cache_order.is_some()
+    }
+}
+
 fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, delete, insert or modify, got {s:?}"))
 }
@@ -126,6 +188,12 @@ pub struct ModelArgs {
     pub crash_fe: bool,
     #[command(flatten)]
     pub quorum: QuorumArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// stale-reads: no read may return a value superseded more than T cycles before it was invoked
+    /// [default: 0 with --cache; otherwise the property is n/a].
+    #[arg(long, value_name = "T")]
+    pub max_staleness: Option<u32>,
 }
 
 impl ModelArgs {
@@ -145,6 +213,8 @@ impl ModelArgs {
             || self.crash_mode.is_some()
             || self.crash_fe
             || self.quorum.any_given()
+            || self.cache.any_given()
+            || self.max_staleness.is_some()
     }
 
     /// The configuration these flags describe, with defaults filled in.
@@ -158,6 +228,9 @@ impl ModelArgs {
         }
         if let Some(l) = self.levels {
             t.levels = l;
+        } else if self.cache.cache.is_some() && kind != Kind::Single {
+            // A cache sits below a root FE: two levels unless told.
+            t.levels = 2;
         }
         if let Some(p) = self.protocol {
             if kind != Kind::Replicated {
@@ -168,6 +241,7 @@ impl ModelArgs {
             t.protocol = p;
         }
         t.protocol = self.quorum.apply(t.protocol)?;
+        t.cache = self.cache.config()?;
         if self.crash_fe && kind == Kind::Single {
             return Err(ConfigError("--crash-fe: --topology single has no front end".into()));
         }
@@ -184,6 +258,7 @@ impl ModelArgs {
             crashes: self.crashes.unwrap_or(0),
             crash_mode: self.crash_mode.unwrap_or(CrashMode::Atomic),
             crash_fe: self.crash_fe,
+            max_staleness: self.max_staleness,
         };
         if cfg.ops_per_client == 0 {
             return Err(ConfigError("--ops-per-client must be at least 1".into()));

@@ -24,7 +24,7 @@ use tidekv::topology::{Kind, TopologyConfig};
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("expected single, sharded or replicated, got {s:?}"))
 }
-use crate::cli::args::{parse_protocol, protocol_help, QuorumArgs};
+use crate::cli::args::{parse_protocol, protocol_help, CacheArgs, QuorumArgs};
 fn parse_op(s: &str) -> Result<OpKind, String> {
     OpKind::parse(s).ok_or_else(|| format!("expected get, put, insert, modify or delete, got {s:?}"))
 }
@@ -61,6 +61,8 @@ pub struct RunArgs {
     pub protocol: Option<Protocol>,
     #[command(flatten)]
     pub quorum: QuorumArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Cycles to execute.
     #[arg(long, default_value_t = 100_000)]
     pub cycles: u32,
@@ -187,6 +189,9 @@ impl RunArgs {
         }
         if let Some(l) = self.levels {
             t.levels = l;
+        } else if self.cache.cache.is_some() && kind != Kind::Single {
+            // A cache sits below a root FE: two levels unless told.
+            t.levels = 2;
         }
         if let Some(p) = self.protocol {
             if kind != Kind::Replicated {
@@ -195,6 +200,7 @@ impl RunArgs {
             t.protocol = p;
         }
         t.protocol = self.quorum.apply(t.protocol).map_err(|e| e.0)?;
+        t.cache = self.cache.config().map_err(|e| e.0)?;
         if self.bytes_sample_every == 0 {
             return Err("--bytes-sample-every must be at least 1".into());
         }

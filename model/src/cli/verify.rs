@@ -32,6 +32,11 @@ pub struct VerifyArgs {
     /// not decided by then are "unknown" (exit 3). No limit by default.
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub timeout: Option<f64>,
+    /// Check stale-reads: no read returns a value superseded (by an
+    /// acknowledged write) more than T cycles before it was invoked; a
+    /// violation exits 1. Without it, stale-reads is n/a.
+    #[arg(long, value_name = "T")]
+    pub max_staleness: Option<u32>,
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -62,7 +67,7 @@ impl Verification {
         let gating = |v: Verdict| {
             self.verdicts.iter().any(|(p, w, _)| {
                 *w == v
-                    && [Property::Linearizable, Property::NoLostWrites]
+                    && [Property::Linearizable, Property::NoLostWrites, Property::StaleReads]
                         .map(Property::name)
                         .contains(p)
             })
@@ -84,6 +89,11 @@ impl Verification {
 /// needs more than `bound.configs` configurations on a key, or runs past
 /// `bound.deadline`.
 pub fn verify(history: &History<u64>, bound: checks::wgl::Bound) -> Verification {
+    verify_with(history, bound, None)
+}
+
+/// [`verify`], checking `stale-reads` with bound `max_staleness` when given.
+pub fn verify_with(history: &History<u64>, bound: checks::wgl::Bound, max_staleness: Option<u32>) -> Verification {
     let v = |r: Result<(), String>| match r {
         Ok(()) => (Verdict::Holds, None),
         Err(e) => (Verdict::Violated, Some(e)),
@@ -115,6 +125,10 @@ pub fn verify(history: &History<u64>, bound: checks::wgl::Bound) -> Verification
                 }
                 // A history has no store states: nothing to compare replicas by.
                 Property::Converged | Property::Latency | Property::Converges => (Verdict::NotApplicable, None),
+                Property::StaleReads => match max_staleness {
+                    None => (Verdict::NotApplicable, None),
+                    Some(t) => v(checks::stale_reads(history, t)),
+                },
             };
             (p.name(), v, why)
         })
@@ -172,7 +186,7 @@ pub fn main(args: VerifyArgs) -> u8 {
         configs: args.max_configs,
         deadline: args.timeout.map(|t| start + std::time::Duration::from_secs_f64(t)),
     };
-    let result = verify(&history, bound);
+    let result = verify_with(&history, bound, args.max_staleness);
     let seconds = start.elapsed().as_secs_f64();
     let notes = notes(&renamed);
     if args.json {

@@ -242,7 +242,8 @@ impl TideModel {
 
     /// The initial state (stateright's `init_states`).
     pub fn initial_state(&self) -> State {
-        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
+        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency())
+            .with_max_staleness(self.config.staleness_bound());
         let trace = self.keep_trace.then(Trace::default);
         State {
             cluster: Cluster::new(&self.topo),
@@ -359,6 +360,17 @@ impl TideModel {
         };
         for _ in &action.crashes {
             s.monitor.crash();
+        }
+        if self.config.topology.cache.is_some() {
+            // The caches' events of this cycle, for `stale-reads`' twin.
+            for node in &s.cluster.nodes {
+                if let tidekv::cluster::NodeState::Fe(tidekv::node::fe::Fe { cache: Some(c), .. }) = node {
+                    let f = &mut s.monitor.flags;
+                    f.cache_hit |= c.last.hits > 0;
+                    f.cache_fill |= c.last.fills > 0;
+                    f.cache_raced |= c.last.raced > 0;
+                }
+            }
         }
         // Time order within the cycle: every response read, then every
         // request sent (and a client's own immediate `Unavailable` answer).

@@ -87,6 +87,9 @@ pub struct ModelConfig {
     pub crash_mode: CrashMode,
     /// Whether one FE may crash too.
     pub crash_fe: bool,
+    /// `stale-reads`' bound in cycles (`--max-staleness`); with a cache and
+    /// no bound given, 0.
+    pub max_staleness: Option<u32>,
 }
 
 /// Limits on the model's own bounds.
@@ -117,6 +120,16 @@ impl ModelConfig {
             crashes: 0,
             crash_mode: CrashMode::Atomic,
             crash_fe: false,
+            max_staleness: None,
+        }
+    }
+
+    /// The staleness bound `stale-reads` checks, if it applies.
+    pub fn staleness_bound(&self) -> Option<u32> {
+        match (self.max_staleness, self.topology.cache) {
+            (Some(t), _) => Some(t),
+            (None, Some(_)) => Some(0),
+            (None, None) => None,
         }
     }
 
@@ -180,6 +193,7 @@ impl ModelConfig {
         Scope {
             replicas: self.has_replicas(),
             lazy: self.has_replicas() && self.topology.protocol.converges_lazily(),
+            staleness: self.staleness_bound().is_some(),
         }
     }
 
@@ -210,6 +224,7 @@ impl ModelConfig {
     pub fn clients_symmetric(&self) -> bool {
         let t = &self.topology;
         let protocol_ok = t.kind != Kind::Replicated || t.protocol.clients_symmetric();
+        // (A cache needs two FE levels, so it never gets here.)
         t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok
     }
 
@@ -236,6 +251,9 @@ impl ModelConfig {
         }
         if self.crash_fe {
             s += " +fe";
+        }
+        if let Some(t) = self.max_staleness {
+            s += &format!(" T={t}");
         }
         s
     }
@@ -283,6 +301,18 @@ impl ModelConfig {
         }
         if self.crash_fe {
             s += " --crash-fe";
+        }
+        if let Some(c) = &t.cache {
+            s += &format!(" --cache {} --cache-keys {}", c.mode.name(), c.keys);
+            if c.mode == tidekv::node::cache::CacheMode::Lease {
+                s += &format!(" --lease-cycles {}", c.lease_cycles);
+            }
+            if c.order != tidekv::node::cache::CacheOrder::Slot {
+                s += &format!(" --cache-order {}", c.order.name());
+            }
+        }
+        if let Some(m) = self.max_staleness {
+            s += &format!(" --max-staleness {m}");
         }
         s
     }

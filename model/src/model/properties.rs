@@ -33,6 +33,10 @@ impl TideModel {
             Property::Latency => s.monitor.flags.completed,
             Property::Available => s.monitor.flags.answered_after_crash,
             Property::Converges => self.with_stores(s, checks::converged).is_err() && self.converges(s).is_ok(),
+            Property::StaleReads => {
+                let f = &s.monitor.flags;
+                f.cache_hit && f.cache_fill && f.cache_raced
+            }
         }
     }
 
@@ -81,6 +85,7 @@ impl TideModel {
             Property::Latency => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
             Property::Available => !f.unavailable && s.monitor.check_pending(now).is_ok(),
             Property::Converges => self.converges(s).is_ok(),
+            Property::StaleReads => !f.stale,
         }
     }
 
@@ -107,6 +112,7 @@ impl TideModel {
             Property::Latency => checks::latency(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Converges => self.converges(s),
+            Property::StaleReads => checks::stale_reads(&trace.history, self.config.staleness_bound().unwrap_or(0)),
         };
         r.err()
     }
@@ -182,4 +188,5 @@ const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
     (always::<3>, sometimes::<3>),
     (always::<4>, sometimes::<4>),
     (always::<5>, sometimes::<5>),
+    (always::<6>, sometimes::<6>),
 ];

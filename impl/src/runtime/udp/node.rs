@@ -302,8 +302,8 @@ impl NodeProc {
                     Some(ClientLog::new(me, file)),
                 )
             }
-            NodeCtx::Fe(_) => (
-                NodeState::Fe(Fe::new(clients)),
+            NodeCtx::Fe(ctx) => (
+                NodeState::Fe(Fe::for_ctx(clients, ctx)),
                 None,
                 Some(Stream::chooser(cfg.spec.seed, &info.name)),
                 None,

@@ -447,6 +447,7 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         seconds,
         stats,
         latency_expected: spec.topology.latency_cycles(),
+        cache: spec.topology.cache.map(|c| (c.label(), spec.topology.latency().hit)),
         links: topo
             .links
             .iter()
