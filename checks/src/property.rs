@@ -26,6 +26,10 @@ pub enum Property {
     /// the protocol derives (for protocols that leave replicas apart by
     /// design and reconcile them in the background).
     Converges,
+    /// Every restarted replica is serving again within a bound derived from
+    /// the store's size and the entries transferred per cycle (with
+    /// `--recoveries`).
+    Rejoins,
 }
 
 /// Where a property is evaluated: what decides whether it applies.
@@ -35,17 +39,20 @@ pub struct Scope {
     pub replicas: bool,
     /// ... and the protocol reconciles them in the background (`quorum`).
     pub lazy: bool,
+    /// Dead replicas may restart (`--recoveries`).
+    pub recovery: bool,
 }
 
 impl Property {
     /// Every property, in table order.
-    pub const ALL: [Property; 6] = [
+    pub const ALL: [Property; 7] = [
         Property::Linearizable,
         Property::Converged,
         Property::NoLostWrites,
         Property::Latency,
         Property::Available,
         Property::Converges,
+        Property::Rejoins,
     ];
     /// How many there are.
     pub const COUNT: usize = Property::ALL.len();
@@ -59,6 +66,7 @@ impl Property {
             Property::Latency => "latency",
             Property::Available => "available",
             Property::Converges => "converges",
+            Property::Rejoins => "rejoins",
         }
     }
 
@@ -82,6 +90,7 @@ impl Property {
             Property::Latency => "reached: an operation completes",
             Property::Available => "reached: an operation answered after a crash",
             Property::Converges => "reached: live replicas apart, agreeing once writes stop",
+            Property::Rejoins => "reached: a restarted replica caught up and serves",
         }
     }
 
@@ -91,6 +100,7 @@ impl Property {
         match self {
             Property::Converged => scope.replicas,
             Property::Converges => scope.lazy,
+            Property::Rejoins => scope.recovery,
             Property::Linearizable | Property::NoLostWrites | Property::Latency | Property::Available => true,
         }
     }
@@ -144,7 +154,11 @@ mod tests {
         }
         let twins: std::collections::BTreeSet<&str> = Property::ALL.iter().map(|p| p.twin()).collect();
         assert_eq!(twins.len(), Property::COUNT, "twins are distinct");
-        let scope = |replicas, lazy| Scope { replicas, lazy };
+        let scope = |replicas, lazy| Scope {
+            replicas,
+            lazy,
+            recovery: false,
+        };
         assert!(!Property::Converged.applies(scope(false, false)));
         assert!(Property::Converged.applies(scope(true, false)));
         assert!(!Property::Converges.applies(scope(true, false)));

@@ -6,6 +6,7 @@
 //! lists its input and output links in the order its step function expects.
 
 use crate::node::fe::{Child, Downstream, FeCtx};
+use crate::node::recovery::{self, RecoveryConfig};
 use crate::node::server::ServerCtx;
 use crate::node::{Frame, Protocol, Slots, Val};
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,11 @@ pub struct TopologyConfig {
     pub levels: usize,
     /// Replication protocol (only meaningful for `replicated`).
     pub protocol: Protocol,
+    /// Crash-recovery (`--recoveries`, `--persist`, `--transfer-keys`):
+    /// replicas get transfer links to each other. `None`: no restarts, and
+    /// the wiring of before.
+    #[serde(default)]
+    pub recovery: Option<RecoveryConfig>,
 }
 
 /// The latencies a topology and protocol guarantee, in cycles.
@@ -134,6 +140,7 @@ impl TopologyConfig {
             replicas,
             levels,
             protocol: Protocol::Fanout,
+            recovery: None,
         }
     }
 
@@ -168,6 +175,19 @@ impl TopologyConfig {
                 if self.kind == Kind::Replicated {
                     self.protocol.validate(self.replicas).map_err(ConfigError)?;
                 }
+            }
+        }
+        if let Some(rc) = self.recovery {
+            if self.kind != Kind::Replicated || self.replicas < 2 {
+                return err("--recoveries: a restarted server catches up from a live replica: use --topology replicated with --replicas 2 or more".into());
+            }
+            recovery::supports(self.protocol).map_err(ConfigError)?;
+            if rc.transfer_keys == 0 || rc.transfer_keys > recovery::TRANSFER_KEYS_MAX {
+                return err(format!(
+                    "--transfer-keys must be 1..={}, got {}",
+                    recovery::TRANSFER_KEYS_MAX,
+                    rc.transfer_keys
+                ));
             }
         }
         Ok(())
@@ -258,6 +278,8 @@ pub enum LinkKind {
     Up,
     Down,
     Peer,
+    /// Between replicas, with recovery configured (see [`crate::node::recovery`]).
+    Transfer,
 }
 
 /// A one-cycle link from one node to another.
@@ -370,6 +392,18 @@ impl Topology {
                 }
             }
         }
+        let transfers = if config.recovery.is_some() { replicas - 1 } else { 0 };
+        if transfers > 0 {
+            for row in &servers {
+                for &a in row {
+                    for &b in row {
+                        if a != b {
+                            t.connect(a, b, LinkKind::Transfer, 1);
+                        }
+                    }
+                }
+            }
+        }
         // Contexts, now that the link order is known.
         for level in 0..config.levels {
             for (index, &id) in fe_ids[level].iter().enumerate() {
@@ -423,6 +457,8 @@ impl Topology {
                     replica,
                     replicas,
                     protocol,
+                    transfers,
+                    recovery: config.recovery,
                 });
             }
         }
@@ -493,7 +529,14 @@ impl Topology {
                         n.name
                     )
                 }
-                NodeCtx::Server(ctx) => assert_eq!(n.inputs.len(), ctx.front_links() + ctx.peers, "{}", n.name),
+                NodeCtx::Server(ctx) => {
+                    assert_eq!(
+                        n.inputs.len(),
+                        ctx.front_links() + ctx.peers + ctx.transfers,
+                        "{}",
+                        n.name
+                    )
+                }
             }
         }
     }
@@ -538,6 +581,7 @@ impl Topology {
             LinkKind::Up => Frame::Up(Slots::new(l.slots)),
             LinkKind::Down => Frame::Down(Slots::new(l.slots)),
             LinkKind::Peer => Frame::Peer(Slots::new(l.slots)),
+            LinkKind::Transfer => Frame::Transfer(crate::node::recovery::Transfer::serving()),
         }
     }
 }

@@ -290,6 +290,7 @@ impl ClusterConfig {
                 replicas: r.replicas,
                 levels: r.levels,
                 protocol,
+                recovery: None,
             },
             workload: WorkloadSpec {
                 keys: r.keys,

@@ -87,6 +87,11 @@ pub struct ModelConfig {
     pub crash_mode: CrashMode,
     /// Whether one FE may crash too.
     pub crash_fe: bool,
+    /// Restarts of dead servers the model may choose, in all
+    /// (`--recoveries`); with it, `crashes` bounds the servers of a shard
+    /// down at once (dead, or restarted and not caught up yet). The
+    /// persistence mode and transfer size are in `topology.recovery`.
+    pub recoveries: u32,
 }
 
 /// Limits on the model's own bounds.
@@ -100,6 +105,8 @@ pub const MID_SEND_LINKS_MAX: usize = 12;
 /// A mid-send crash names the links it delivers in a 64-bit mask (the
 /// all-links subset is never drawn: it is an atomic crash a cycle later).
 pub const MID_SEND_MASK_LINKS_MAX: usize = 63;
+/// Restarts the model may choose in all (incarnations are numbered in a `u8`).
+pub const RECOVERIES_MAX: u32 = 16;
 
 impl ModelConfig {
     /// A small configuration of `kind`: 2 clients, 1 key, 2 values, 2
@@ -117,6 +124,7 @@ impl ModelConfig {
             crashes: 0,
             crash_mode: CrashMode::Atomic,
             crash_fe: false,
+            recoveries: 0,
         }
     }
 
@@ -149,6 +157,22 @@ impl ModelConfig {
                 self.topology.clients
             ));
         }
+        if self.recoveries > 0 {
+            if self.topology.recovery.is_none() {
+                return err("--recoveries needs a recovery configuration (a wiring bug)".into());
+            }
+            if self.crashes == 0 {
+                return err("--recoveries restarts crashed servers: give --crashes 1 or more".into());
+            }
+            if self.recoveries > RECOVERIES_MAX {
+                return err(format!(
+                    "--recoveries must be 0..={RECOVERIES_MAX}, got {}",
+                    self.recoveries
+                ));
+            }
+        } else if self.topology.recovery.is_some() {
+            return err("--persist and --transfer-keys apply with --recoveries N".into());
+        }
         let per = if self.topology.kind == Kind::Replicated {
             self.topology.replicas
         } else {
@@ -180,6 +204,7 @@ impl ModelConfig {
         Scope {
             replicas: self.has_replicas(),
             lazy: self.has_replicas() && self.topology.protocol.converges_lazily(),
+            recovery: self.recoveries > 0,
         }
     }
 
@@ -198,7 +223,9 @@ impl ModelConfig {
     /// `--symmetry` ([`TideModel::with_symmetry`]) applies: 2 or more
     /// replicas of a protocol that says so (`fanout`).
     pub fn replicas_symmetric(&self) -> bool {
-        self.has_replicas() && self.topology.protocol.replicas_symmetric()
+        // A joiner picks its donor by replica index, and transfer links are
+        // not renamed: no replica symmetry with recovery.
+        self.has_replicas() && self.topology.protocol.replicas_symmetric() && self.topology.recovery.is_none()
     }
 
     /// Whether the client reduction ([`crate::model::Reduction::clients`])
@@ -210,7 +237,8 @@ impl ModelConfig {
     pub fn clients_symmetric(&self) -> bool {
         let t = &self.topology;
         let protocol_ok = t.kind != Kind::Replicated || t.protocol.clients_symmetric();
-        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok
+        // Transfer frames carry sessions the reduction does not rename.
+        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok && t.recovery.is_none()
     }
 
     /// Whether writes to one key reach one server at a time.
@@ -236,6 +264,14 @@ impl ModelConfig {
         }
         if self.crash_fe {
             s += " +fe";
+        }
+        if let Some(rc) = self.topology.recovery {
+            s += &format!(
+                " +rec {} persist={} T={}",
+                self.recoveries,
+                rc.persist.name(),
+                rc.transfer_keys
+            );
         }
         s
     }
@@ -284,6 +320,21 @@ impl ModelConfig {
         if self.crash_fe {
             s += " --crash-fe";
         }
+        if let Some(rc) = self.topology.recovery {
+            s += &format!(
+                " --recoveries {} --persist {} --transfer-keys {}",
+                self.recoveries,
+                rc.persist.name(),
+                rc.transfer_keys
+            );
+        }
         s
+    }
+
+    /// The cycles within which a restarted replica must serve again
+    /// (`rejoins`), with recovery configured.
+    pub fn rejoin_cycles(&self) -> Option<u32> {
+        let rc = self.topology.recovery?;
+        Some(tidekv::node::recovery::rejoin_bound(rc.keys_max, rc.transfer_keys))
     }
 }

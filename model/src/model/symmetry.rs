@@ -144,6 +144,8 @@ fn named(s: &State, links: &ClientLinks) -> Named {
             Frame::Up(x) => x.iter().map(|(i, r)| (i, Some(r.tag))).collect(),
             Frame::Peer(x) => x.iter().map(|(i, u)| (i, Some(u.tag))).collect(),
             Frame::Down(x) => x.iter().map(|(i, _)| (i, None)).collect(),
+            // No reduction applies with recovery (ModelConfig::clients_symmetric).
+            Frame::Transfer(_) => Vec::new(),
         };
         for (i, tag) in slots {
             let c = links.owner[l].unwrap_or(i);
@@ -270,6 +272,7 @@ fn rename_frame<V: Clone>(f: Frame<V>, to: &[usize]) -> Frame<V> {
         Frame::Up(x) => Frame::Up(slots(x, to)),
         Frame::Down(x) => Frame::Down(slots(x, to)),
         Frame::Peer(x) => Frame::Peer(slots(x, to)),
+        Frame::Transfer(_) => unreachable!("no client reduction with recovery"),
     }
 }
 
