@@ -21,8 +21,9 @@
 //!    first cycle it has heard nobody yet; from its second it names a
 //!    *donor*: its nearest serving predecessor in replica order, or else
 //!    the lowest serving replica. With no serving peer at all (every
-//!    replica of the shard down), the lowest live joiner starts serving from
-//!    its durable store, and the others join from it.
+//!    replica of the shard went down), it waits until every replica is
+//!    back; then the one that died last (see [`Recovery::epoch`]) serves
+//!    from its durable store, and the others join from it.
 //! 2. The donor, each cycle after it serves, sends the joiner `K`
 //!    (`--transfer-keys`) entries of its store after a cursor (and the key
 //!    range they cover, so the joiner drops what the donor does not hold),
@@ -127,15 +128,19 @@ pub fn rejoin_bound(keys: u32, transfer_keys: u32) -> u32 {
 pub struct Image<V, S> {
     pub store: S,
     pub sessions: Vec<Option<Session<V>>>,
+    /// Its [`Recovery::epoch`] (durable with the store).
+    pub epoch: u32,
 }
 
 /// A replica's status, sent on every transfer link every cycle.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub enum Status {
     Serving,
-    /// Catching up, from `donor` (a replica index) once it named one.
+    /// Catching up, from `donor` (a replica index) once it named one; its
+    /// durable store's [`Recovery::epoch`].
     Joining {
         donor: Option<u8>,
+        epoch: u32,
     },
 }
 
@@ -151,6 +156,8 @@ pub struct Chunk<V> {
     pub delta: Vec<(Key, Option<V>)>,
     /// The donor's sessions (one per client).
     pub sessions: Vec<Option<Session<V>>>,
+    /// The donor's epoch.
+    pub epoch: u32,
 }
 
 /// What a transfer link carries in one cycle.
@@ -177,8 +184,8 @@ impl<V> Transfer<V> {
     {
         let mut s = match self.status {
             Status::Serving => "serving".to_string(),
-            Status::Joining { donor: None } => "joining".to_string(),
-            Status::Joining { donor: Some(d) } => format!("joining from replica {d}"),
+            Status::Joining { donor: None, epoch } => format!("joining (epoch {epoch})"),
+            Status::Joining { donor: Some(d), .. } => format!("joining from replica {d}"),
         };
         if let Some(c) = &self.chunk {
             if let Some((after, upto)) = c.range {
@@ -239,6 +246,13 @@ pub struct Recovery<V, S> {
     pub lag: Option<Box<Image<V, S>>>,
     /// Its incarnation: 0 for the first, the driver numbers restarts.
     pub incarnation: u8,
+    /// Deaths of its peers it saw while serving (or its donor had seen,
+    /// once caught up): after every replica of the shard went down, the
+    /// one with the highest epoch died last and holds the most; it serves
+    /// first (Skeen's "last process to fail").
+    pub epoch: u32,
+    /// The peers whose transfer frames it received last cycle (bit set).
+    pub heard: u32,
 }
 
 impl<V, S> Default for Recovery<V, S> {
@@ -248,6 +262,8 @@ impl<V, S> Default for Recovery<V, S> {
             feeds: Vec::new(),
             lag: None,
             incarnation: 0,
+            epoch: 0,
+            heard: 0,
         }
     }
 }
@@ -261,6 +277,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             assert_eq!(img.sessions.len(), clients, "an image has one session per client");
             s.store = img.store;
             s.sessions = img.sessions;
+            s.recovery.epoch = img.epoch;
         }
         s.recovery.joining = Some(Joining {
             donor: None,
@@ -285,10 +302,12 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             Persist::Sync => Some(Image {
                 store: self.store.clone(),
                 sessions: self.sessions.clone(),
+                epoch: self.recovery.epoch,
             }),
             Persist::Async => Some(self.recovery.lag.as_deref().cloned().unwrap_or_else(|| Image {
                 store: S::default(),
                 sessions: vec![None; self.sessions.len()],
+                epoch: 0,
             })),
         }
     }
@@ -313,9 +332,18 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             self.recovery.lag = Some(Box::new(Image {
                 store: self.store.clone(),
                 sessions: self.sessions.clone(),
+                epoch: self.recovery.epoch,
             }));
         }
         let transfer_in = &inputs[first..];
+        let heard = (0..ctx.transfers)
+            .filter(|&i| transfer_in[i].is_some())
+            .fold(0u32, |m, i| m | 1 << i);
+        if self.recovery.joining.is_none() && self.recovery.heard & !heard != 0 {
+            // A peer died while it served.
+            self.recovery.epoch += 1;
+        }
+        self.recovery.heard = heard;
         // Chunks addressed to it (a joiner's, or a new server's last deltas).
         for (i, frame) in transfer_in.iter().enumerate() {
             if let Some(chunk) = frame.and_then(|f| f.transfer().chunk.as_ref()) {
@@ -326,6 +354,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
         if self.recovery.joining.is_some() && !self.join(ctx, rc, transfer_in) {
             let me = Status::Joining {
                 donor: self.recovery.joining.and_then(|j| j.donor),
+                epoch: self.recovery.epoch,
             };
             for i in 0..ctx.transfers {
                 *outs.out(first + i).transfer_mut() = Transfer {
@@ -378,15 +407,22 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             match below.or(serving.first().copied()) {
                 Some(d) => j.donor = Some(d as u8),
                 None => {
-                    // Nobody serves: the lowest live joiner serves from its
-                    // durable store.
-                    let lower_joiner = peers
-                        .clone()
-                        .any(|r| r < ctx.replica && matches!(status(r), Some(Status::Joining { .. })));
-                    if !lower_joiner {
+                    // Nobody serves: every replica of the shard went down.
+                    // Once all are back, the one that died last (the
+                    // highest epoch; the lowest replica among equals) serves
+                    // from its durable store and the others join from it;
+                    // until then it waits (not counted as catching up).
+                    let all_back = peers.clone().all(|r| matches!(status(r), Some(Status::Joining { .. })));
+                    let mine = (self.recovery.epoch, std::cmp::Reverse(ctx.replica));
+                    let best = peers.clone().all(|r| match status(r) {
+                        Some(Status::Joining { epoch, .. }) => (epoch, std::cmp::Reverse(r)) < mine,
+                        _ => true,
+                    });
+                    if all_back && best {
                         self.recovery.joining = None;
                         return true;
                     }
+                    j.cycles = 1;
                 }
             }
         }
@@ -422,6 +458,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                 }
             }
         }
+        self.recovery.epoch = self.recovery.epoch.max(chunk.epoch);
         for (mine, theirs) in self.sessions.iter_mut().zip(&chunk.sessions) {
             if let Some(t) = theirs {
                 if mine.as_ref().is_none_or(|m| m.tag < t.tag) {
@@ -447,7 +484,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             let slot = peer_slot(ctx.replica, r);
             let old = self.recovery.feeds.iter().find(|f| f.0 as usize == r).map(|f| f.1);
             let next = match transfer_in[slot].map(|f| f.transfer().status) {
-                Some(Status::Joining { donor: Some(d) }) if d as usize == ctx.replica => match old {
+                Some(Status::Joining { donor: Some(d), .. }) if d as usize == ctx.replica => match old {
                     None | Some(Feed::Finishing) => Some(Feed::Snapshot { after: None }),
                     Some(f) => Some(f),
                 },
@@ -483,6 +520,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     ) -> (Chunk<V>, Option<Option<Key>>) {
         let delta = touched.iter().map(|k| (*k, self.store.get(k).cloned())).collect();
         let sessions = self.sessions.clone();
+        let epoch = self.recovery.epoch;
         debug_assert_eq!(sessions.len(), ctx.clients);
         let Feed::Snapshot { after } = feed else {
             return (
@@ -491,6 +529,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                     entries: Vec::new(),
                     delta,
                     sessions,
+                    epoch,
                 },
                 None,
             );
@@ -505,6 +544,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             entries,
             delta,
             sessions,
+            epoch,
         };
         (chunk, more.then_some(upto))
     }
