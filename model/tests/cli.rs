@@ -733,3 +733,46 @@ fn compare_prints_every_protocol_and_json_gives_the_same_verdicts() {
         assert!(load > 0.0, "{}: writes reach the replicas", r["label"]);
     }
 }
+
+/// Issue 19: recovery flags that cannot apply exit 2 naming the flag.
+#[test]
+fn bad_recovery_flags_exit_2_with_one_line() {
+    let r = ["check", "--topology", "replicated", "--replicas", "2", "--crashes", "1"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { r.iter().chain(extra).copied().collect() };
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--protocol", "seed"]),
+        "--recoveries: --protocol seed cannot take a restarted replica back",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--protocol", "quorum"]),
+        "--recoveries: --protocol quorum cannot take a restarted replica back",
+    );
+    assert_usage_error(
+        &with(&["--persist", "sync"]),
+        "--persist and --transfer-keys apply with --recoveries",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--persist", "disk"]),
+        "expected none, sync or async",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--transfer-keys", "0"]),
+        "--transfer-keys must be 1..=",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--topology",
+            "replicated",
+            "--replicas",
+            "2",
+            "--recoveries",
+            "1",
+        ],
+        "--recoveries restarts crashed servers: give --crashes 1 or more",
+    );
+    assert_usage_error(
+        &["check", "--topology", "sharded", "--crashes", "1", "--recoveries", "1"],
+        "use --topology replicated with --replicas 2 or more",
+    );
+}

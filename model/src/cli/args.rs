@@ -116,7 +116,8 @@ pub struct ModelArgs {
     /// quorum: get,put,delete].
     #[arg(long, value_delimiter = ',', value_parser = parse_op)]
     pub ops: Option<Vec<OpKind>>,
-    /// Server crashes the model may inject (per shard for replicated) [default: 0].
+    /// Server crashes the model may inject (per shard for replicated) [default: 0]; with
+    /// --recoveries, servers of a shard down at once (dead, or restarted and catching up).
     #[arg(long)]
     pub crashes: Option<usize>,
     /// atomic: a crashing node executes nothing; mid-send: it computes and any subset of its frames is delivered.
