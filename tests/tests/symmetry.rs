@@ -63,12 +63,16 @@ fn assert_equivalent(plain: &Report, sym: &Report) {
 }
 
 /// The suite configurations where symmetry applies: every fanout one with
-/// replicas, and nothing else.
+/// replicas but those with recovery (a joiner picks its donor by replica
+/// index), and nothing else.
 fn symmetric_suite() -> Vec<ModelConfig> {
     let suite = default_suite();
     for c in &suite {
         let t = &c.topology;
-        let fanout = t.kind == Kind::Replicated && t.protocol == Protocol::Fanout && t.replicas >= 2;
+        let fanout = t.kind == Kind::Replicated
+            && t.protocol == Protocol::Fanout
+            && t.replicas >= 2
+            && t.recovery.is_none();
         assert_eq!(c.replicas_symmetric(), fanout, "{}", c.label());
     }
     suite.into_iter().filter(|c| c.replicas_symmetric()).collect()
@@ -87,9 +91,10 @@ fn symmetry_changes_no_verdict_of_the_default_suite() {
 /// is sound for it (what `check` uses on one configuration: the client
 /// reduction everywhere but the two-level FE tree, with replica symmetry
 /// where it applies): the same verdicts, twins and counterexample lengths.
-/// The reductions are pinned: 18,189,809 unique states without any,
-/// 16,580,801 with replica symmetry alone (the suite's), 11,991,397 with
-/// both. The `quorum` configurations (1,265,329 states) take neither
+/// The reductions are pinned: 19,300,452 unique states without any,
+/// 17,691,444 with replica symmetry alone (the suite's), 13,102,040 with
+/// both (before the five recovery configurations, 1,110,643 states that
+/// take no reduction: 18,189,809, 16,580,801 and 11,991,397). The `quorum` configurations (1,265,329 states) take neither
 /// reduction: quorum is neither replica- nor client-symmetric.
 #[test]
 fn the_client_reduction_changes_no_verdict_of_the_default_suite() {
@@ -106,7 +111,7 @@ fn the_client_reduction_changes_no_verdict_of_the_default_suite() {
     }
     assert_eq!(
         (without, with),
-        (18_189_809, 11_991_397),
+        (19_300_452, 13_102_040),
         "unique states without and with"
     );
 }
