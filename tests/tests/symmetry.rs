@@ -69,10 +69,8 @@ fn symmetric_suite() -> Vec<ModelConfig> {
     let suite = default_suite();
     for c in &suite {
         let t = &c.topology;
-        let fanout = t.kind == Kind::Replicated
-            && t.protocol == Protocol::Fanout
-            && t.replicas >= 2
-            && t.recovery.is_none();
+        let fanout =
+            t.kind == Kind::Replicated && t.protocol == Protocol::Fanout && t.replicas >= 2 && t.recovery.is_none();
         assert_eq!(c.replicas_symmetric(), fanout, "{}", c.label());
     }
     suite.into_iter().filter(|c| c.replicas_symmetric()).collect()
