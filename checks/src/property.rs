@@ -30,6 +30,10 @@ pub enum Property {
     /// cycles before the read was invoked (with a cache, or when a bound is
     /// given).
     StaleReads,
+    /// Every restarted replica is serving again within a bound derived from
+    /// the store's size and the entries transferred per cycle (with
+    /// `--recoveries`).
+    Rejoins,
 }
 
 /// Where a property is evaluated: what decides whether it applies.
@@ -41,11 +45,13 @@ pub struct Scope {
     pub lazy: bool,
     /// A staleness bound applies (`--cache` or `--max-staleness`).
     pub staleness: bool,
+    /// Dead replicas may restart (`--recoveries`).
+    pub recovery: bool,
 }
 
 impl Property {
     /// Every property, in table order.
-    pub const ALL: [Property; 7] = [
+    pub const ALL: [Property; 8] = [
         Property::Linearizable,
         Property::Converged,
         Property::NoLostWrites,
@@ -53,6 +59,7 @@ impl Property {
         Property::Available,
         Property::Converges,
         Property::StaleReads,
+        Property::Rejoins,
     ];
     /// How many there are.
     pub const COUNT: usize = Property::ALL.len();
@@ -67,6 +74,7 @@ impl Property {
             Property::Available => "available",
             Property::Converges => "converges",
             Property::StaleReads => "stale-reads",
+            Property::Rejoins => "rejoins",
         }
     }
 
@@ -91,6 +99,7 @@ impl Property {
             Property::Available => "reached: an operation answered after a crash",
             Property::Converges => "reached: live replicas apart, agreeing once writes stop",
             Property::StaleReads => "reached: a cache hit, a fill, and an invalidation racing a fill",
+            Property::Rejoins => "reached: a restarted replica caught up and serves",
         }
     }
 
@@ -101,6 +110,7 @@ impl Property {
             Property::Converged => scope.replicas,
             Property::Converges => scope.lazy,
             Property::StaleReads => scope.staleness,
+            Property::Rejoins => scope.recovery,
             Property::Linearizable | Property::NoLostWrites | Property::Latency | Property::Available => true,
         }
     }
@@ -158,6 +168,7 @@ mod tests {
             replicas,
             lazy,
             staleness: false,
+            recovery: false,
         };
         assert!(!Property::Converged.applies(scope(false, false)));
         assert!(Property::Converged.applies(scope(true, false)));

@@ -15,6 +15,7 @@
 
 use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::{Fe, Plan};
+use crate::node::recovery::Image;
 use crate::node::server::{Server, Store};
 use crate::node::{ClientId, Frame, Op, Outputs, Val, VecStore};
 use crate::topology::{LinkId, LinkKind, NodeCtx, NodeId, Role, Topology};
@@ -90,13 +91,16 @@ pub struct CycleInputs<V> {
 pub type Chooser<'a> = dyn FnMut(NodeId, ClientId, &[usize]) -> usize + 'a;
 
 /// Scratch space for [`Cluster::step_with`]: no part of the cluster's state.
-pub struct StepBuffers<V> {
+pub struct StepBuffers<V, S = VecStore<V>> {
     /// Per link: last cycle's frame, emptied and refilled this cycle.
     spare: Vec<Option<Frame<V>>>,
     plan: Plan,
+    /// The durable images of the servers that died this cycle (with
+    /// `--persist sync|async`), for the cluster to keep.
+    buried: Vec<(NodeId, Image<V, S>)>,
 }
 
-impl<V> StepBuffers<V> {
+impl<V, S> StepBuffers<V, S> {
     /// Buffers for a topology of `links` links.
     pub fn with_links(links: usize) -> Self {
         let mut b = StepBuffers::default();
@@ -110,11 +114,12 @@ impl<V> StepBuffers<V> {
     }
 }
 
-impl<V> Default for StepBuffers<V> {
+impl<V, S> Default for StepBuffers<V, S> {
     fn default() -> Self {
         StepBuffers {
             spare: Vec::new(),
             plan: Plan::new(),
+            buried: Vec::new(),
         }
     }
 }
@@ -127,6 +132,9 @@ pub struct Cluster<V, S = VecStore<V>> {
     pub nodes: Vec<NodeState<V, S>>,
     /// Per link: the frame it delivers this cycle (`None`: sender dead).
     pub inbox: Vec<Option<Frame<V>>>,
+    /// The durable images of dead servers, by node (with `--persist
+    /// sync|async`; always empty otherwise): what a restart brings back.
+    pub durable: Vec<(NodeId, Image<V, S>)>,
 }
 
 impl<V: Val, S: Store<V>> Cluster<V, S> {
@@ -143,7 +151,51 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
             })
             .collect();
         let inbox = (0..topo.links.len()).map(|l| Some(topo.empty_frame(l))).collect();
-        Cluster { cycle: 0, nodes, inbox }
+        Cluster {
+            cycle: 0,
+            nodes,
+            inbox,
+            durable: Vec::new(),
+        }
+    }
+
+    /// Restarts dead server `node` as incarnation `incarnation`, holding
+    /// its durable image if it has one; it catches up before it serves
+    /// (see [`crate::node::recovery`]). Only with recovery configured, and
+    /// only once no frame of its previous life is in flight.
+    pub fn restart(&mut self, topo: &Topology, node: NodeId, incarnation: u8) {
+        assert!(topo.config.recovery.is_some(), "restarts need recovery configured");
+        assert!(!self.is_alive(node), "only a dead node restarts");
+        assert!(
+            self.quiet(topo, node),
+            "no frame of the previous incarnation is in flight"
+        );
+        let image = self
+            .durable
+            .iter()
+            .position(|(n, _)| *n == node)
+            .map(|i| self.durable.remove(i).1);
+        self.nodes[node] = NodeState::Server(Server::restarted(topo.clients(), image, incarnation));
+    }
+
+    /// Whether no frame `node` sent is in flight (a dead node may be
+    /// restarted then: its neighbours have seen it dead).
+    pub fn quiet(&self, topo: &Topology, node: NodeId) -> bool {
+        topo.nodes[node].outputs.iter().all(|&l| self.inbox[l].is_none())
+    }
+
+    /// Whether `node` is a live server catching up after a restart.
+    pub fn is_joining(&self, node: NodeId) -> bool {
+        matches!(&self.nodes[node], NodeState::Server(s) if s.is_joining())
+    }
+
+    fn bury(&mut self, buried: &mut Vec<(NodeId, Image<V, S>)>) {
+        for (node, image) in buried.drain(..) {
+            match self.durable.binary_search_by_key(&node, |e| e.0) {
+                Ok(i) => self.durable[i].1 = image,
+                Err(i) => self.durable.insert(i, (node, image)),
+            }
+        }
     }
 
     pub fn is_alive(&self, node: NodeId) -> bool {
@@ -212,15 +264,18 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         inputs: &CycleInputs<V>,
         choose: &mut Chooser<'_>,
         events: &mut Vec<(ClientId, ClientEvent<V>)>,
-        bufs: &mut StepBuffers<V>,
+        bufs: &mut StepBuffers<V, S>,
     ) {
         bufs.spare.resize_with(topo.links.len(), || None);
-        let Cluster { nodes, inbox, cycle } = self;
+        let Cluster {
+            nodes, inbox, cycle, ..
+        } = self;
         if step_nodes(nodes, 0, topo, inbox, inputs, choose, events, bufs) {
             drop_frames_to_dead(topo, nodes, &mut bufs.spare);
         }
         std::mem::swap(inbox, &mut bufs.spare);
         *cycle += 1;
+        self.bury(&mut bufs.buried);
     }
 
     /// The cluster one cycle later, `self` unchanged: [`Cluster::step`] on a
@@ -244,7 +299,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         inputs: &CycleInputs<V>,
         choose: &mut Chooser<'_>,
         events: &mut Vec<(ClientId, ClientEvent<V>)>,
-        bufs: &mut StepBuffers<V>,
+        bufs: &mut StepBuffers<V, S>,
     ) -> Self {
         bufs.spare = Vec::with_capacity(topo.links.len());
         bufs.spare.resize_with(topo.links.len(), || None);
@@ -252,20 +307,27 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         if step_nodes(&mut nodes, 0, topo, &self.inbox, inputs, choose, events, bufs) {
             drop_frames_to_dead(topo, &nodes, &mut bufs.spare);
         }
-        Cluster {
+        let mut next = Cluster {
             cycle: self.cycle + 1,
             nodes,
             inbox: std::mem::take(&mut bufs.spare),
-        }
+            durable: self.durable.clone(),
+        };
+        next.bury(&mut bufs.buried);
+        next
     }
 
     /// A live server's store as it stands once it has applied the updates in
     /// flight to it (phase 1 of its next cycle); `None` for a dead server.
     /// Borrowed when nothing is in flight to it.
+    /// A replica catching up after a restart counts as not live here.
     pub fn settled_store(&self, topo: &Topology, id: NodeId) -> Option<Cow<'_, S>> {
         let NodeState::Server(s) = &self.nodes[id] else {
             return None;
         };
+        if s.is_joining() {
+            return None;
+        }
         let NodeCtx::Server(ctx) = &topo.nodes[id].ctx else {
             return None;
         };
@@ -274,8 +336,15 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         if !peer_links.iter().any(carries) {
             return Some(Cow::Borrowed(&s.store));
         }
-        let peer_inputs: Vec<Option<&Frame<V>>> = peer_links.iter().map(|&l| self.inbox[l].as_ref()).collect();
+        let (peers, transfers) = peer_links.split_at(ctx.peers);
+        let peer_inputs: Vec<Option<&Frame<V>>> = peers.iter().map(|&l| self.inbox[l].as_ref()).collect();
         let mut s = s.clone();
+        // A donor's chunk in flight applies first, as in the step.
+        for f in transfers.iter().filter_map(|&l| self.inbox[l].as_ref()) {
+            if let Some(chunk) = &f.transfer().chunk {
+                s.apply_chunk(chunk);
+            }
+        }
         s.apply_updates(&peer_inputs);
         Some(Cow::Owned(s.store))
     }
@@ -315,7 +384,7 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
         debug_assert!(topo.servers().eq(first..topo.nodes.len()), "servers come last");
         let mut nodes = self.nodes[first..].to_vec();
         // Only the frames between servers: no request reaches them.
-        let peer = |l: usize| topo.links[l].kind == LinkKind::Peer;
+        let peer = |l: usize| matches!(topo.links[l].kind, LinkKind::Peer | LinkKind::Transfer);
         let mut inbox: Vec<Option<Frame<V>>> = (0..topo.links.len())
             .map(|l| if peer(l) { self.inbox[l].clone() } else { None })
             .collect();
@@ -349,7 +418,10 @@ impl<V: Val, S: Store<V>> Cluster<V, S> {
             .into_iter()
             .enumerate()
             .filter_map(|(i, n)| match (n, &topo.nodes[first + i].role) {
-                (NodeState::Server(s), Role::Server { shard, .. }) => Some((*shard, first + i, Cow::Owned(s.store))),
+                // A replica still catching up counts as not live.
+                (NodeState::Server(s), Role::Server { shard, .. }) if !s.is_joining() => {
+                    Some((*shard, first + i, Cow::Owned(s.store)))
+                }
                 _ => None,
             })
             .collect()
@@ -393,7 +465,7 @@ pub fn step_nodes<V: Val, S: Store<V>>(
     inputs: &CycleInputs<V>,
     choose: &mut Chooser<'_>,
     events: &mut Vec<(ClientId, ClientEvent<V>)>,
-    bufs: &mut StepBuffers<V>,
+    bufs: &mut StepBuffers<V, S>,
 ) -> bool {
     let mut any_dead = false;
     let mut ins: Vec<Option<&Frame<V>>> = Vec::new();
@@ -402,6 +474,7 @@ pub fn step_nodes<V: Val, S: Store<V>>(
         let info = &topo.nodes[id];
         let crash = inputs.crashes.iter().find(|c| c.node == id).map(|c| c.kind);
         if crash == Some(CrashKind::Atomic) {
+            bury(state, id, info, &mut bufs.buried);
             *state = NodeState::Dead;
         }
         if matches!(state, NodeState::Dead) {
@@ -444,6 +517,18 @@ pub fn step_nodes<V: Val, S: Store<V>>(
             &mut outs,
             &mut bufs.plan,
         );
+        if let NodeState::Server(s) = &*state {
+            if s.is_joining() {
+                // A joiner is silent on its FE and peer links: to them it is
+                // still dead (see `node::recovery`).
+                let NodeCtx::Server(ctx) = &info.ctx else {
+                    unreachable!()
+                };
+                for &l in &info.outputs[..ctx.front_links() + ctx.peers] {
+                    bufs.spare[l] = None;
+                }
+            }
+        }
         if let Some(CrashKind::MidSend(mask)) = crash {
             for (i, &l) in info.outputs.iter().enumerate() {
                 if mask & (1 << i) == 0 {
@@ -452,11 +537,26 @@ pub fn step_nodes<V: Val, S: Store<V>>(
             }
         }
         if crash.is_some() {
+            bury(state, id, info, &mut bufs.buried);
             *state = NodeState::Dead;
             any_dead = true;
         }
     }
     any_dead
+}
+
+/// Keeps a dying server's durable image, if its persistence mode keeps one.
+fn bury<V: Val, S: Store<V>>(
+    state: &NodeState<V, S>,
+    id: NodeId,
+    info: &crate::topology::NodeInfo,
+    buried: &mut Vec<(NodeId, Image<V, S>)>,
+) {
+    if let (NodeState::Server(s), NodeCtx::Server(ctx)) = (state, &info.ctx) {
+        if let Some(image) = ctx.recovery.and_then(|rc| s.durable_image(rc.persist)) {
+            buried.push((id, image));
+        }
+    }
 }
 
 /// A node's output frames in place in the per-link buffers (see

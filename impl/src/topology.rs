@@ -7,6 +7,7 @@
 
 use crate::node::cache::{CacheConfig, CACHE_KEYS_MAX};
 use crate::node::fe::{Child, Downstream, FeCtx};
+use crate::node::recovery::{self, RecoveryConfig};
 use crate::node::server::ServerCtx;
 use crate::node::{Frame, Protocol, Slots, Val};
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,11 @@ pub struct TopologyConfig {
     /// more), `None` without.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
+    /// Crash-recovery (`--recoveries`, `--persist`, `--transfer-keys`):
+    /// replicas get transfer links to each other. `None`: no restarts, and
+    /// the wiring of before.
+    #[serde(default)]
+    pub recovery: Option<RecoveryConfig>,
 }
 
 /// The latencies a topology and protocol guarantee, in cycles.
@@ -145,6 +151,7 @@ impl TopologyConfig {
             levels,
             protocol: Protocol::Fanout,
             cache: None,
+            recovery: None,
         }
     }
 
@@ -195,6 +202,19 @@ impl TopologyConfig {
                         return err("--lease-cycles must be at least 1".into());
                     }
                 }
+            }
+        }
+        if let Some(rc) = self.recovery {
+            if self.kind != Kind::Replicated || self.replicas < 2 {
+                return err("--recoveries: a restarted server catches up from a live replica: use --topology replicated with --replicas 2 or more".into());
+            }
+            recovery::supports(self.protocol).map_err(ConfigError)?;
+            if rc.transfer_keys == 0 || rc.transfer_keys > recovery::TRANSFER_KEYS_MAX {
+                return err(format!(
+                    "--transfer-keys must be 1..={}, got {}",
+                    recovery::TRANSFER_KEYS_MAX,
+                    rc.transfer_keys
+                ));
             }
         }
         Ok(())
@@ -293,6 +313,8 @@ pub enum LinkKind {
     Up,
     Down,
     Peer,
+    /// Between replicas, with recovery configured (see [`crate::node::recovery`]).
+    Transfer,
 }
 
 /// A one-cycle link from one node to another.
@@ -405,6 +427,18 @@ impl Topology {
                 }
             }
         }
+        let transfers = if config.recovery.is_some() { replicas - 1 } else { 0 };
+        if transfers > 0 {
+            for row in &servers {
+                for &a in row {
+                    for &b in row {
+                        if a != b {
+                            t.connect(a, b, LinkKind::Transfer, 1);
+                        }
+                    }
+                }
+            }
+        }
         // Contexts, now that the link order is known.
         for level in 0..config.levels {
             for (index, &id) in fe_ids[level].iter().enumerate() {
@@ -460,6 +494,8 @@ impl Topology {
                     replica,
                     replicas,
                     protocol,
+                    transfers,
+                    recovery: config.recovery,
                 });
             }
         }
@@ -530,7 +566,14 @@ impl Topology {
                         n.name
                     )
                 }
-                NodeCtx::Server(ctx) => assert_eq!(n.inputs.len(), ctx.front_links() + ctx.peers, "{}", n.name),
+                NodeCtx::Server(ctx) => {
+                    assert_eq!(
+                        n.inputs.len(),
+                        ctx.front_links() + ctx.peers + ctx.transfers,
+                        "{}",
+                        n.name
+                    )
+                }
             }
         }
     }
@@ -575,6 +618,7 @@ impl Topology {
             LinkKind::Up => Frame::Up(Slots::new(l.slots)),
             LinkKind::Down => Frame::Down(Slots::new(l.slots)),
             LinkKind::Peer => Frame::Peer(Slots::new(l.slots)),
+            LinkKind::Transfer => Frame::Transfer(crate::node::recovery::Transfer::serving()),
         }
     }
 }

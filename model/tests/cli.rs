@@ -888,4 +888,45 @@ fn run_cache_lease_zipf_as_the_issue_writes_it() {
     let out = tidekv(&["verify", &hs, "--max-staleness", "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     std::fs::remove_file(&h).ok();
+/// Issue 19: recovery flags that cannot apply exit 2 naming the flag.
+#[test]
+fn bad_recovery_flags_exit_2_with_one_line() {
+    let r = ["check", "--topology", "replicated", "--replicas", "2", "--crashes", "1"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { r.iter().chain(extra).copied().collect() };
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--protocol", "seed"]),
+        "--recoveries: --protocol seed cannot take a restarted replica back",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--protocol", "quorum"]),
+        "--recoveries: --protocol quorum cannot take a restarted replica back",
+    );
+    assert_usage_error(
+        &with(&["--persist", "sync"]),
+        "--persist and --transfer-keys apply with --recoveries",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--persist", "disk"]),
+        "expected none, sync or async",
+    );
+    assert_usage_error(
+        &with(&["--recoveries", "1", "--transfer-keys", "0"]),
+        "--transfer-keys must be 1..=",
+    );
+    assert_usage_error(
+        &[
+            "check",
+            "--topology",
+            "replicated",
+            "--replicas",
+            "2",
+            "--recoveries",
+            "1",
+        ],
+        "--recoveries restarts crashed servers: give --crashes 1 or more",
+    );
+    assert_usage_error(
+        &["check", "--topology", "sharded", "--crashes", "1", "--recoveries", "1"],
+        "use --topology replicated with --replicas 2 or more",
+    );
 }

@@ -493,6 +493,9 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
                         kind: c.kind,
                     })
                     .collect(),
+                // The runtime does not restart nodes (yet): recorded runs
+                // have no restarts.
+                restarts: Vec::new(),
             };
             let mut actions = Vec::new();
             m.actions(&s, &mut actions);

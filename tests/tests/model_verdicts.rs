@@ -523,4 +523,99 @@ fn the_staleness_bound_measures_how_stale_the_stale_set_gets() {
             assert_eq!(steps.len(), 14);
         }
     }
+/// Recovery configurations (`--recoveries`): one operation per client, two
+/// replicas of one shard, atomic crashes. With a one-at-a-time crash budget
+/// a replica may die and come back twice and every property holds, the
+/// `rejoins` twin reached; with both replicas down at once, `none` and
+/// `async` lose an acknowledged write (pinned traces) and `sync` keeps it.
+fn recovery(p: Protocol, crashes: usize, persist: tidekv::node::recovery::Persist) -> ModelConfig {
+    let mut c = replicated(p, |c| {
+        get_put(c);
+        c.ops_per_client = 1;
+        c.crashes = crashes;
+        c.recoveries = 2;
+        c.topology.recovery = Some(tidekv::node::recovery::RecoveryConfig {
+            persist,
+            transfer_keys: 1,
+            keys_max: c.keys,
+        });
+    });
+    c.cycles = c.topology.latency().slowest() + 4;
+    c
+}
+
+#[test]
+fn recovery_one_down_at_a_time_fanout_and_chain_hold_everything() {
+    use tidekv::node::recovery::Persist;
+    for (p, states) in [(Protocol::Fanout, 87_680), (Protocol::Chain, 180_790)] {
+        let r = run(&recovery(p, 1, Persist::None));
+        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+        assert_eq!(r.unique_states, states, "{p}");
+    }
+}
+
+#[test]
+fn recovery_all_down_loses_a_write_without_sync_persistence() {
+    use tidekv::node::recovery::Persist;
+    // `none`: r0.0 restarts empty and is still catching up when the replica
+    // that held the write dies. `async`: r0.0 served the write alone (r0.1
+    // was dead) at cycle 2 and died at cycle 3, its durable store a cycle
+    // behind; the client hears `ok` at cycle 4.
+    let cases = [
+        (
+            Persist::None,
+            200_453,
+            "k0: an acknowledged write is lost: r0.0 (catching up) holds absent; one of them should hold one of [1]\n\
+             cycle 0: c1 Put(k0,1)\n\
+             cycle 1: no requests; crash r0.0\n\
+             cycle 2: no requests\n\
+             cycle 3: no requests; restart r0.0\n\
+             cycle 4: no requests; crash r0.1",
+        ),
+        (
+            Persist::Async,
+            322_269,
+            "k0: an acknowledged write is lost: r0.0 (dead; durable) holds absent, r0.1 (dead; durable) holds absent; \
+             one of them should hold one of [1]\n\
+             cycle 0: c1 Put(k0,1)\n\
+             cycle 1: no requests; crash r0.1\n\
+             cycle 2: no requests\n\
+             cycle 3: no requests; crash r0.0\n\
+             cycle 4: no requests",
+        ),
+    ];
+    for (persist, states, lost) in cases {
+        let r = run(&recovery(Protocol::Fanout, 2, persist));
+        assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, Holds]);
+        assert_eq!(r.unique_states, states, "{persist:?}");
+        let (why, steps) = trace(&r, "no-lost-writes");
+        assert_eq!(format!("{why}\n{}", steps.join("\n")), lost, "{persist:?}");
+    }
+    let r = run(&recovery(Protocol::Fanout, 2, Persist::Sync));
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, Holds]);
+    assert_eq!(r.unique_states, 319_451, "sync");
+}
+
+/// `rejoins` can fail: told the store holds at most one key while a client
+/// writes three, the bound (3 + 1 chunk) is short of a catch-up that needs
+/// three chunks, and the checker says so.
+#[test]
+fn rejoins_fails_when_the_bound_undercounts_the_store() {
+    use tidekv::node::recovery::{rejoin_bound, Persist};
+    assert_eq!(rejoin_bound(1, 1), 4);
+    assert_eq!(rejoin_bound(0, 1), 4, "an empty store still takes one chunk");
+    let mut c = recovery(Protocol::Fanout, 1, Persist::None);
+    c.topology.clients = 1;
+    c.keys = 3;
+    c.values = 1;
+    c.ops = vec![tidekv_model::model::OpKind::Put];
+    c.ops_per_client = 3;
+    c.recoveries = 1;
+    c.cycles = 20;
+    c.topology.recovery.as_mut().unwrap().keys_max = 3;
+    let r = run(&c);
+    assert_eq!(r.verdicts[Property::Rejoins], Holds, "with the true bound");
+    c.topology.recovery.as_mut().unwrap().keys_max = 1;
+    let r = run(&c);
+    assert_eq!(r.verdicts[Property::Rejoins], Violated, "with a bound one chunk short");
 }

@@ -131,6 +131,7 @@ fn swapping_racing_clients_changes_who_wins() {
             ops: ops.into_iter().map(Some).collect(),
             picks: vec![],
             crashes: vec![],
+            restarts: vec![],
         };
         s = m.next_state(&s, first).unwrap();
         for _ in 0..2 {
@@ -138,6 +139,7 @@ fn swapping_racing_clients_changes_who_wins() {
                 ops: vec![None, None],
                 picks: vec![],
                 crashes: vec![],
+                restarts: vec![],
             };
             s = m.next_state(&s, idle).unwrap();
         }

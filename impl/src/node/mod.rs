@@ -26,6 +26,7 @@ pub mod cache;
 pub mod client;
 pub mod fe;
 pub mod hash;
+pub mod recovery;
 pub mod server;
 pub mod slots;
 pub mod vec_map;
@@ -235,6 +236,9 @@ pub enum Frame<V> {
     Down(Slots<Response<V>>),
     /// Between the replicas of one shard: one update slot per client.
     Peer(Slots<Update<V>>),
+    /// Between the replicas of one shard, with recovery configured: the
+    /// sender's status and, for a joiner it feeds, a chunk of its state.
+    Transfer(recovery::Transfer<V>),
 }
 
 impl<V> Frame<V> {
@@ -245,6 +249,7 @@ impl<V> Frame<V> {
             Frame::Up(s) => s.used(),
             Frame::Down(s) => s.used(),
             Frame::Peer(s) => s.used(),
+            Frame::Transfer(t) => t.used(),
         }
     }
 
@@ -256,6 +261,7 @@ impl<V> Frame<V> {
             Frame::Up(s) => s.clear(),
             Frame::Down(s) => s.clear(),
             Frame::Peer(s) => s.clear(),
+            Frame::Transfer(t) => *t = recovery::Transfer::serving(),
         }
     }
 
@@ -283,6 +289,24 @@ impl<V> Frame<V> {
         match self {
             Frame::Peer(s) => s,
             _ => panic!("wiring bug: expected a Peer frame"),
+        }
+    }
+
+    /// The transfer frame, to fill; panics on another kind, which is a wiring bug.
+    #[inline]
+    pub fn transfer_mut(&mut self) -> &mut recovery::Transfer<V> {
+        match self {
+            Frame::Transfer(t) => t,
+            _ => panic!("wiring bug: expected a Transfer frame"),
+        }
+    }
+
+    /// The transfer frame; panics on another kind, which is a wiring bug.
+    #[inline]
+    pub fn transfer(&self) -> &recovery::Transfer<V> {
+        match self {
+            Frame::Transfer(t) => t,
+            _ => panic!("wiring bug: expected a Transfer frame"),
         }
     }
 

@@ -48,6 +48,9 @@ pub trait Store<V>: Clone + Default + Serialize + serde::de::DeserializeOwned {
     /// instead of waiting one after the other. No effect on the contents.
     #[inline]
     fn prefetch(&self, _k: &Key) {}
+    /// The first `n` entries with keys above `after` (all keys for `None`),
+    /// in key order (a donor's snapshot chunks).
+    fn entries_after(&self, after: Option<Key>, n: usize) -> Vec<(Key, V)>;
 }
 
 impl<V: Val> Store<V> for BTreeMap<Key, V> {
@@ -62,6 +65,13 @@ impl<V: Val> Store<V> for BTreeMap<Key, V> {
     }
     fn remove(&mut self, k: &Key) -> Option<V> {
         BTreeMap::remove(self, k)
+    }
+    fn entries_after(&self, after: Option<Key>, n: usize) -> Vec<(Key, V)> {
+        let lo = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.range((lo, std::ops::Bound::Unbounded))
+            .take(n)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 
@@ -85,6 +95,14 @@ impl<V: Val> Store<V> for HashStore<V> {
     #[inline]
     fn prefetch(&self, k: &Key) {
         std::hint::black_box(HashMap::get(self, k));
+    }
+    /// A hash map has no order: it sorts the keys above `after` (a donor
+    /// pays this once per chunk, only while it feeds a joiner).
+    fn entries_after(&self, after: Option<Key>, n: usize) -> Vec<(Key, V)> {
+        let mut keys: Vec<Key> = self.keys().copied().filter(|k| after.is_none_or(|a| *k > a)).collect();
+        keys.sort_unstable();
+        keys.truncate(n);
+        keys.into_iter().map(|k| (k, self[&k].clone())).collect()
     }
 }
 
@@ -126,6 +144,9 @@ pub struct Server<V, S = super::VecStore<V>> {
     /// The versions of the keys it holds, for protocols that version writes
     /// (`quorum`); empty for the others.
     pub versions: Versions,
+    /// Catch-up, feeding and persistence state with recovery configured
+    /// (see [`super::recovery`]); default otherwise.
+    pub recovery: super::recovery::Recovery<V, S>,
 }
 
 /// What a replica of a versioning protocol keeps beside its store (see
@@ -148,6 +169,10 @@ pub struct Relay<V> {
     pub next: Option<u8>,
     /// The batches it forwarded, oldest first, each in the order applied.
     pub sent: Vec<Vec<(ClientId, Update<V>)>>,
+    /// With recovery: cycles it still answers the writes it forwards,
+    /// having stopped being the tail when a restarted replica joined
+    /// behind it (see `protocol::chain`); 0 otherwise.
+    pub was_tail: u8,
 }
 
 impl<V> Default for Relay<V> {
@@ -155,6 +180,7 @@ impl<V> Default for Relay<V> {
         Relay {
             next: None,
             sent: Vec::new(),
+            was_tail: 0,
         }
     }
 }
@@ -179,6 +205,11 @@ pub struct ServerCtx {
     /// The replication protocol ([`Protocol::Fanout`] where there are no
     /// replicas: a lone server's step is the same in every protocol).
     pub protocol: Protocol,
+    /// Transfer links, after the peer links: one per other replica of the
+    /// shard with recovery configured, none otherwise.
+    pub transfers: usize,
+    /// Crash-recovery (see [`super::recovery`]), when configured.
+    pub recovery: Option<super::recovery::RecoveryConfig>,
 }
 
 impl ServerCtx {
@@ -200,6 +231,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             sessions: vec![None; clients],
             relay: Relay::default(),
             versions: Versions::default(),
+            recovery: Default::default(),
         }
     }
 
@@ -272,7 +304,10 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     /// replica step.
     #[inline]
     pub fn step_into<O: Outputs<V> + ?Sized>(&mut self, ctx: &ServerCtx, inputs: &[Option<&Frame<V>>], outs: &mut O) {
-        ctx.protocol.replica_step(self, ctx, inputs, outs)
+        match ctx.recovery {
+            None => ctx.protocol.replica_step(self, ctx, inputs, outs),
+            Some(rc) => self.recovery_step(ctx, rc, inputs, outs),
+        }
     }
 
     /// The slides' replica step (the default of
@@ -334,6 +369,7 @@ impl ServerCtx {
             vec![Frame::Down(Slots::new(self.clients))]
         };
         out.extend((0..self.peers).map(|_| Frame::Peer(Slots::new(self.clients))));
+        out.extend((0..self.transfers).map(|_| Frame::Transfer(super::recovery::Transfer::serving())));
         out
     }
 }
@@ -412,6 +448,8 @@ mod tests {
             replica: 0,
             replicas: 1,
             protocol: Protocol::Fanout,
+            transfers: 0,
+            recovery: None,
         };
         let mut s = Server::<u8>::new(2);
         let f = Frame::Up(vec![req(7, Op::Insert(0, 1)), None].into());
@@ -435,6 +473,8 @@ mod tests {
             replica: 0,
             replicas: 2,
             protocol: Protocol::Seed,
+            transfers: 0,
+            recovery: None,
         };
         let mut a = Server::<u8>::new(2);
         let mut b = Server::<u8>::new(2);
@@ -464,6 +504,8 @@ mod tests {
             replica: 0,
             replicas: 1,
             protocol: Protocol::Fanout,
+            transfers: 0,
+            recovery: None,
         };
         let mut s = Server::<u8>::new(1);
         let out = s.step(&ctx, &[None]);

@@ -118,6 +118,10 @@ impl<V: Val> Store<V> for VecMap<Key, V> {
     fn remove(&mut self, k: &Key) -> Option<V> {
         VecMap::remove(self, k)
     }
+    fn entries_after(&self, after: Option<Key>, n: usize) -> Vec<(Key, V)> {
+        let start = after.map_or(0, |a| self.0.partition_point(|(k, _)| *k <= a));
+        self.0[start..].iter().take(n).cloned().collect()
+    }
 }
 
 impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {

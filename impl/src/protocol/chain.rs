@@ -196,6 +196,30 @@ fn step<V: Val, S: Store<V>, O: Outputs<V> + ?Sized>(
     match next {
         Some(n) => {
             let relinked = relay.next.is_some_and(|old| old as usize != n);
+            if ctx.recovery.is_some() {
+                // A restarted replica joined behind this one, the tail until
+                // now: the FE still waits for this replica's answer to the
+                // writes it routed before it saw the new tail, so answer
+                // them too for as many cycles as a write takes to get here.
+                // (`next` is also `None` before the first cycle: a replica
+                // that was never the tail answers its first writes too,
+                // which the FE ignores: it takes answers from the tail it
+                // routed to only.)
+                if relay.next.is_none() {
+                    relay.was_tail = ctx.replicas as u8 + 1;
+                }
+                if relay.was_tail > 0 {
+                    relay.was_tail -= 1;
+                    for (client, u) in &batch {
+                        let resp = Response {
+                            tag: u.tag,
+                            result: u.result.clone(),
+                            version: 0,
+                        };
+                        answer(outs, *client, resp);
+                    }
+                }
+            }
             let slots = outs.out(peer(n)).peer_mut();
             let mut sent = Vec::new();
             let resend = relay.sent.iter().flatten().filter(|_| relinked);
@@ -217,7 +241,10 @@ fn step<V: Val, S: Store<V>, O: Outputs<V> + ?Sized>(
             // the tail, holding them all (the FE sends the unanswered ones
             // again). So the sent list is kept only while the successor has
             // a successor.
-            if (n + 1..ctx.replicas).any(|r| alive(r)) {
+            // With recovery a restarted replica may join behind the tail,
+            // which then becomes a middle replica without this one having
+            // kept its sent list: keep it always then.
+            if ctx.recovery.is_some() || (n + 1..ctx.replicas).any(|r| alive(r)) {
                 relay.sent.push(sent);
                 if relay.sent.len() > WINDOW {
                     relay.sent.remove(0);

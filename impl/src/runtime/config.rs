@@ -294,6 +294,7 @@ impl ClusterConfig {
                 levels: r.levels,
                 protocol,
                 cache: r.cache,
+                recovery: None,
             },
             workload: WorkloadSpec {
                 keys: r.keys,

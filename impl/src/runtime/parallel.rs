@@ -64,7 +64,7 @@ pub fn round_trip_servers<V: Val, S: Store<V>>(nodes: &mut [NodeState<V, S>]) ->
 /// [`Cluster::step_with`] on the calling thread.
 pub struct Sequential<V, S> {
     pub cluster: Cluster<V, S>,
-    bufs: StepBuffers<V>,
+    bufs: StepBuffers<V, S>,
 }
 
 impl<V: Val, S: Store<V>> Sequential<V, S> {
@@ -106,7 +106,7 @@ type Inbox<V> = Arc<Vec<Option<Frame<V>>>>;
 /// The servers, lent to the worker for one cycle.
 struct Job<V, S> {
     nodes: Vec<NodeState<V, S>>,
-    bufs: StepBuffers<V>,
+    bufs: StepBuffers<V, S>,
     inbox: Inbox<V>,
     inputs: CycleInputs<V>,
 }
@@ -115,9 +115,9 @@ struct Job<V, S> {
 pub struct Split<V, S> {
     /// Nodes `0..split`: the clients and the FEs.
     front: Vec<NodeState<V, S>>,
-    front_bufs: StepBuffers<V>,
+    front_bufs: StepBuffers<V, S>,
     /// Nodes `split..`: the servers with their buffers, while on this thread.
-    back: Option<(Vec<NodeState<V, S>>, StepBuffers<V>, CycleInputs<V>)>,
+    back: Option<(Vec<NodeState<V, S>>, StepBuffers<V, S>, CycleInputs<V>)>,
     inbox: Inbox<V>,
     split: NodeId,
     cycle: u32,
@@ -168,7 +168,11 @@ where
             cycle,
             mut nodes,
             inbox,
+            durable,
         } = cluster;
+        // The split stepper keeps no durable images: a run with recovery
+        // steps on one thread (`runtime::inproc`).
+        debug_assert!(durable.is_empty(), "recovery runs on the sequential stepper");
         let back = nodes.split_off(split);
         let links = topo.links.len();
         let mut st = Split {
@@ -205,6 +209,7 @@ where
                 cycle,
                 nodes: front,
                 inbox,
+                durable,
             },
             r,
         )

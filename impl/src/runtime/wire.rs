@@ -105,6 +105,7 @@ pub fn fits_link(frame: &Frame<Value>, link: &Link) -> bool {
         (Frame::Up(s), LinkKind::Up) => s.len() == link.slots,
         (Frame::Down(s), LinkKind::Down) => s.len() == link.slots,
         (Frame::Peer(s), LinkKind::Peer) => s.len() == link.slots,
+        (Frame::Transfer(_), LinkKind::Transfer) => true,
         _ => false,
     }
 }

@@ -44,8 +44,8 @@ pub fn seed_claim(c: &ModelConfig, p: Property) -> Claim {
             }
         }
         Property::Converged => Claim::Holds, // "replica updates are processed exactly in 1 cycle"
-        // The seed has no replicas that differ by design.
-        Property::Converges => Claim::None,
+        // The seed has no replicas that differ by design, and no restarts.
+        Property::Converges | Property::Rejoins => Claim::None,
         // The seed asks "Caching?" and claims nothing.
         Property::StaleReads => Claim::None,
         Property::NoLostWrites => {
@@ -98,6 +98,17 @@ pub fn scenario(c: &ModelConfig) -> Scenario {
 pub fn expected(c: &ModelConfig, p: Property) -> (Verdict, Option<&'static str>) {
     if let Some(f) = cache_finding(c, p) {
         return (Verdict::Violated, Some(f));
+    }
+    // With every replica of a shard down at once, `sync` persistence keeps
+    // every acknowledged write in a dead replica's durable store, which a
+    // restart brings back (docs/RECOVERY.md); `none` and `async` lose them,
+    // as the seed says of a failed shard.
+    if p == Property::NoLostWrites && c.recoveries > 0 {
+        if let Some(rc) = c.topology.recovery {
+            if rc.persist == tidekv::node::recovery::Persist::Sync {
+                return (Verdict::Holds, None);
+            }
+        }
     }
     if c.has_replicas() {
         let s = scenario(c);
@@ -165,6 +176,8 @@ pub fn twin_expected(c: &ModelConfig, p: Property) -> bool {
         }
         Property::Latency => c.cycles > read,
         Property::Available => c.crashes > 0 && c.topology.kind != Kind::Single && c.cycles > read + 2,
+        // A crash, a restart a cycle later, and the catch-up within its bound.
+        Property::Rejoins => c.rejoin_cycles().is_some_and(|b| c.recoveries > 0 && c.cycles > b + 2),
         // Replicas left apart by a partial write, then reconciled: needs a
         // write quorum smaller than the replicas and anti-entropy.
         Property::Converges => {

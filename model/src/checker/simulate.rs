@@ -98,7 +98,12 @@ pub fn random_action(m: &TideModel, s: &crate::model::State, rng: &mut SplitMix6
             Pick::new(topo, fe, client, shard, replica)
         })
         .collect();
-    CycleAction { ops, picks, crashes }
+    CycleAction {
+        ops,
+        picks,
+        crashes,
+        restarts: Vec::new(),
+    }
 }
 
 fn fingerprint(s: &crate::model::State) -> u64 {

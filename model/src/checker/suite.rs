@@ -98,6 +98,27 @@ pub fn cache_suite() -> Vec<ModelConfig> {
         .map(|m| cache_config(m, CacheOrder::Slot, 14))
         .collect();
     out.push(cache_config(CacheMode::Naive, CacheOrder::InvalidationsFirst, 14));
+    // Issue 19's first check, at the command line's defaults (every
+    // operation kind, two per client): a replica of two dies and returns
+    // twice, one at a time (44 million states: docs/RECOVERY.md).
+    let mut rec = ModelConfig::new(Kind::Replicated);
+    rec.topology.replicas = 2;
+    rec.crashes = 1;
+    rec.recoveries = 2;
+    rec.topology.recovery = Some(tidekv::node::recovery::RecoveryConfig {
+        persist: tidekv::node::recovery::Persist::None,
+        transfer_keys: 1,
+        keys_max: 1,
+    });
+    rec.cycles = rec.ops_per_client * rec.topology.latency().slowest() + 2;
+    out.push(rec);
+    // Chain with a middle replica: a restarted replica joins behind the
+    // tail or in the middle.
+    let mut chain = recovery_config(Protocol::Chain, 1, tidekv::node::recovery::Persist::None);
+    chain.topology.replicas = 3;
+    chain.recoveries = 1;
+    chain.cycles = 12;
+    out.push(chain);
     out
 }
 
@@ -175,6 +196,7 @@ pub fn default_suite() -> Vec<ModelConfig> {
     out.push(chain);
     out.extend(quorum_suite());
     out.extend(cache_suite());
+    out.extend(recovery_suite());
     // Front-end crashes.
     out.push(config(Kind::Sharded, |c| c.crash_fe = true));
     for p in Protocol::ALL {
@@ -186,6 +208,41 @@ pub fn default_suite() -> Vec<ModelConfig> {
                 c.crash_mode = mode;
             }));
         }
+    }
+    out
+}
+
+/// One recovery configuration (`--recoveries 2 --transfer-keys 1`): two
+/// replicas, one operation per client, the cycles a write takes plus four
+/// (enough for a crash, a restart and a catch-up).
+pub fn recovery_config(p: Protocol, crashes: usize, persist: tidekv::node::recovery::Persist) -> ModelConfig {
+    let mut c = config(Kind::Replicated, |c| {
+        c.topology.replicas = 2;
+        c.topology.protocol = p;
+        c.ops_per_client = 1;
+        c.crashes = crashes;
+        c.recoveries = 2;
+        c.topology.recovery = Some(tidekv::node::recovery::RecoveryConfig {
+            persist,
+            transfer_keys: 1,
+            keys_max: c.keys,
+        });
+    });
+    c.cycles = c.topology.latency().slowest() + 4;
+    c
+}
+
+/// Crash-recovery in the default suite (docs/RECOVERY.md): one replica
+/// down at a time, dying and returning twice, for `fanout` and `chain`;
+/// both down at once with each persistence mode.
+pub fn recovery_suite() -> Vec<ModelConfig> {
+    use tidekv::node::recovery::Persist;
+    let mut out = vec![
+        recovery_config(Protocol::Fanout, 1, Persist::None),
+        recovery_config(Protocol::Chain, 1, Persist::None),
+    ];
+    for persist in Persist::ALL {
+        out.push(recovery_config(Protocol::Fanout, 2, persist));
     }
     out
 }

@@ -3,6 +3,7 @@
 
 use crate::model::{CrashMode, ModelConfig, OpKind};
 use tidekv::node::cache::{CacheConfig, CacheMode, CacheOrder};
+use tidekv::node::recovery::{Persist, RecoveryConfig};
 use tidekv::node::Protocol;
 use tidekv::topology::{ConfigError, Kind, TopologyConfig};
 
@@ -177,7 +178,8 @@ pub struct ModelArgs {
     /// quorum: get,put,delete].
     #[arg(long, value_delimiter = ',', value_parser = parse_op)]
     pub ops: Option<Vec<OpKind>>,
-    /// Server crashes the model may inject (per shard for replicated) [default: 0].
+    /// Server crashes the model may inject (per shard for replicated) [default: 0]; with
+    /// --recoveries, servers of a shard down at once (dead, or restarted and catching up).
     #[arg(long)]
     pub crashes: Option<usize>,
     /// atomic: a crashing node executes nothing; mid-send: it computes and any subset of its frames is delivered.
@@ -194,6 +196,53 @@ pub struct ModelArgs {
     /// [default: 0 with --cache; otherwise the property is n/a].
     #[arg(long, value_name = "T")]
     pub max_staleness: Option<u32>,
+    #[command(flatten)]
+    pub recovery: RecoveryArgs,
+}
+
+fn parse_persist(s: &str) -> Result<Persist, String> {
+    Persist::parse(s).ok_or_else(|| format!("expected none, sync or async, got {s:?}"))
+}
+
+/// Crash-recovery flags (`check`, `explore`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RecoveryArgs {
+    /// Restarts of dead servers the model may choose, in all (replicated fanout or chain). With it,
+    /// --crashes F bounds the servers of a shard down at once (dead, or restarted and still catching
+    /// up): a server may die and return any number of times within N restarts [default: 0].
+    #[arg(long, value_name = "N")]
+    pub recoveries: Option<u32>,
+    /// What a restarted server keeps: none (nothing), sync (every write it acknowledged; durable
+    /// before its frames go out), async (writes durable one cycle later) [default: none].
+    #[arg(long, value_parser = parse_persist)]
+    pub persist: Option<Persist>,
+    /// Store entries a live replica sends a restarted one per cycle while it catches up [default: 1].
+    #[arg(long, value_name = "K")]
+    pub transfer_keys: Option<u32>,
+}
+
+impl RecoveryArgs {
+    fn any_given(&self) -> bool {
+        self.recoveries.is_some() || self.persist.is_some() || self.transfer_keys.is_some()
+    }
+
+    /// The recovery configuration for a model over `keys` keys, if
+    /// `--recoveries` is at least 1.
+    fn config(&self, keys: u32) -> Result<Option<RecoveryConfig>, ConfigError> {
+        if self.recoveries.unwrap_or(0) == 0 {
+            if self.persist.is_some() || self.transfer_keys.is_some() {
+                return Err(ConfigError(
+                    "--persist and --transfer-keys apply with --recoveries N (N ≥ 1)".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        Ok(Some(RecoveryConfig {
+            persist: self.persist.unwrap_or_default(),
+            transfer_keys: self.transfer_keys.unwrap_or(1),
+            keys_max: keys,
+        }))
+    }
 }
 
 impl ModelArgs {
@@ -215,6 +264,7 @@ impl ModelArgs {
             || self.quorum.any_given()
             || self.cache.any_given()
             || self.max_staleness.is_some()
+            || self.recovery.any_given()
     }
 
     /// The configuration these flags describe, with defaults filled in.
@@ -242,6 +292,7 @@ impl ModelArgs {
         }
         t.protocol = self.quorum.apply(t.protocol)?;
         t.cache = self.cache.config()?;
+        t.recovery = self.recovery.config(self.keys.unwrap_or(1))?;
         if self.crash_fe && kind == Kind::Single {
             return Err(ConfigError("--crash-fe: --topology single has no front end".into()));
         }
@@ -259,6 +310,7 @@ impl ModelArgs {
             crash_mode: self.crash_mode.unwrap_or(CrashMode::Atomic),
             crash_fe: self.crash_fe,
             max_staleness: self.max_staleness,
+            recoveries: self.recovery.recoveries.unwrap_or(0),
         };
         if cfg.ops_per_client == 0 {
             return Err(ConfigError("--ops-per-client must be at least 1".into()));

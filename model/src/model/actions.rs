@@ -30,10 +30,12 @@ impl TideModel {
         let t = &self.config.topology;
         // Crashed nodes are exactly the dead ones (crash-stop).
         let dead = |id: NodeId| !s.cluster.is_alive(id);
+        // Down: dead, or restarted and still catching up.
+        let down = |id: NodeId| dead(id) || s.cluster.is_joining(id);
         let crashed_servers = |shard: Option<usize>| {
             self.topo
                 .servers()
-                .filter(|&n| dead(n))
+                .filter(|&n| down(n))
                 .filter(|&n| match self.topo.nodes[n].role {
                     Role::Server { shard: sh, .. } => shard.is_none_or(|x| x == sh),
                     _ => false,
@@ -47,6 +49,9 @@ impl TideModel {
                 continue;
             }
             match self.topo.nodes[id].role {
+                // A joiner is down already: its crash changes no count (a
+                // group of its own).
+                Role::Server { .. } if s.cluster.is_joining(id) => cands.push((id, usize::MAX - 1 - id, 1)),
                 Role::Server { shard, .. } => {
                     let (group, used) = if t.kind == Kind::Replicated {
                         (shard, crashed_servers(Some(shard)))
@@ -62,6 +67,33 @@ impl TideModel {
             }
         }
         cands
+    }
+
+    /// The sets of dead servers that may restart in this state: every
+    /// subset of the dead servers none of whose frames is still in flight,
+    /// within the restarts left.
+    pub fn restart_options(&self, s: &State) -> Vec<Vec<NodeId>> {
+        let left = self.config.recoveries.saturating_sub(s.restarts as u32) as usize;
+        let mut sets: Vec<Vec<NodeId>> = vec![Vec::new()];
+        if left == 0 {
+            return sets;
+        }
+        for id in self.topo.servers() {
+            if s.cluster.is_alive(id) || !s.cluster.quiet(&self.topo, id) {
+                continue;
+            }
+            let more: Vec<Vec<NodeId>> = sets
+                .iter()
+                .filter(|set| set.len() < left)
+                .map(|set| {
+                    let mut set = set.clone();
+                    set.push(id);
+                    set
+                })
+                .collect();
+            sets.extend(more);
+        }
+        sets
     }
 
     /// How many ways [`TideModel::crash_kinds`] lists for `id`, without
@@ -152,6 +184,9 @@ impl TideModel {
         if !a.picks.is_empty() {
             let picks: Vec<String> = a.picks.iter().map(|p| self.describe_pick(p)).collect();
             let _ = write!(s, "; {}", picks.join(", "));
+        }
+        for &node in &a.restarts {
+            let _ = write!(s, "; restart {}", self.topo.nodes[node].name);
         }
         for crash in &a.crashes {
             let name = &self.topo.nodes[crash.node].name;
@@ -250,6 +285,7 @@ impl TideModel {
             monitor,
             trace,
             symmetry: self.symmetry.clone(),
+            restarts: 0,
         }
     }
 
@@ -294,6 +330,7 @@ impl TideModel {
             }
         }
         let points = s.cluster.choice_points(topo);
+        let restart_sets = self.restart_options(s);
         for crashes in self.crash_options(s) {
             // An FE crashing atomically makes no choices this cycle.
             let live_points: Vec<&(NodeId, ClientId, usize, Vec<usize>)> = points
@@ -313,13 +350,16 @@ impl TideModel {
                     })
                     .collect();
             }
-            for ops in &op_sets {
-                for picks in &pick_sets {
-                    actions.push(CycleAction {
-                        ops: ops.clone(),
-                        picks: picks.clone(),
-                        crashes: crashes.clone(),
-                    });
+            for restarts in &restart_sets {
+                for ops in &op_sets {
+                    for picks in &pick_sets {
+                        actions.push(CycleAction {
+                            ops: ops.clone(),
+                            picks: picks.clone(),
+                            crashes: crashes.clone(),
+                            restarts: restarts.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -334,8 +374,22 @@ impl TideModel {
         };
         let mut events = Vec::new();
         let picks = &action.picks;
+        let restarted;
+        let before = if action.restarts.is_empty() {
+            &last.cluster
+        } else {
+            let mut c = last.cluster.clone();
+            // Every restart is incarnation 1 here: the properties ask only
+            // whether a node restarted, and numbering them would split
+            // states nothing tells apart.
+            for &node in &action.restarts {
+                c.restart(&self.topo, node, 1);
+            }
+            restarted = c;
+            &restarted
+        };
         let cluster = SCRATCH.with_borrow_mut(|bufs| {
-            last.cluster.successor_with(
+            before.successor_with(
                 &self.topo,
                 &inputs,
                 &mut |fe, c, cands| {
@@ -357,6 +411,7 @@ impl TideModel {
             monitor: last.monitor.clone(),
             trace: last.trace.clone(),
             symmetry: last.symmetry.clone(),
+            restarts: last.restarts + action.restarts.len() as u8,
         };
         for _ in &action.crashes {
             s.monitor.crash();

@@ -90,6 +90,11 @@ pub struct ModelConfig {
     /// `stale-reads`' bound in cycles (`--max-staleness`); with a cache and
     /// no bound given, 0.
     pub max_staleness: Option<u32>,
+    /// Restarts of dead servers the model may choose, in all
+    /// (`--recoveries`); with it, `crashes` bounds the servers of a shard
+    /// down at once (dead, or restarted and not caught up yet). The
+    /// persistence mode and transfer size are in `topology.recovery`.
+    pub recoveries: u32,
 }
 
 /// Limits on the model's own bounds.
@@ -103,6 +108,8 @@ pub const MID_SEND_LINKS_MAX: usize = 12;
 /// A mid-send crash names the links it delivers in a 64-bit mask (the
 /// all-links subset is never drawn: it is an atomic crash a cycle later).
 pub const MID_SEND_MASK_LINKS_MAX: usize = 63;
+/// Restarts the model may choose in all (incarnations are numbered in a `u8`).
+pub const RECOVERIES_MAX: u32 = 16;
 
 impl ModelConfig {
     /// A small configuration of `kind`: 2 clients, 1 key, 2 values, 2
@@ -121,6 +128,7 @@ impl ModelConfig {
             crash_mode: CrashMode::Atomic,
             crash_fe: false,
             max_staleness: None,
+            recoveries: 0,
         }
     }
 
@@ -162,6 +170,22 @@ impl ModelConfig {
                 self.topology.clients
             ));
         }
+        if self.recoveries > 0 {
+            if self.topology.recovery.is_none() {
+                return err("--recoveries needs a recovery configuration (a wiring bug)".into());
+            }
+            if self.crashes == 0 {
+                return err("--recoveries restarts crashed servers: give --crashes 1 or more".into());
+            }
+            if self.recoveries > RECOVERIES_MAX {
+                return err(format!(
+                    "--recoveries must be 0..={RECOVERIES_MAX}, got {}",
+                    self.recoveries
+                ));
+            }
+        } else if self.topology.recovery.is_some() {
+            return err("--persist and --transfer-keys apply with --recoveries N".into());
+        }
         let per = if self.topology.kind == Kind::Replicated {
             self.topology.replicas
         } else {
@@ -194,6 +218,7 @@ impl ModelConfig {
             replicas: self.has_replicas(),
             lazy: self.has_replicas() && self.topology.protocol.converges_lazily(),
             staleness: self.staleness_bound().is_some(),
+            recovery: self.recoveries > 0,
         }
     }
 
@@ -212,7 +237,9 @@ impl ModelConfig {
     /// `--symmetry` ([`TideModel::with_symmetry`]) applies: 2 or more
     /// replicas of a protocol that says so (`fanout`).
     pub fn replicas_symmetric(&self) -> bool {
-        self.has_replicas() && self.topology.protocol.replicas_symmetric()
+        // A joiner picks its donor by replica index, and transfer links are
+        // not renamed: no replica symmetry with recovery.
+        self.has_replicas() && self.topology.protocol.replicas_symmetric() && self.topology.recovery.is_none()
     }
 
     /// Whether the client reduction ([`crate::model::Reduction::clients`])
@@ -224,8 +251,9 @@ impl ModelConfig {
     pub fn clients_symmetric(&self) -> bool {
         let t = &self.topology;
         let protocol_ok = t.kind != Kind::Replicated || t.protocol.clients_symmetric();
-        // (A cache needs two FE levels, so it never gets here.)
-        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok
+        // (A cache needs two FE levels, so it never gets here.) Transfer
+        // frames carry sessions the reduction does not rename.
+        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok && t.recovery.is_none()
     }
 
     /// Whether writes to one key reach one server at a time.
@@ -254,6 +282,14 @@ impl ModelConfig {
         }
         if let Some(t) = self.max_staleness {
             s += &format!(" T={t}");
+        }
+        if let Some(rc) = self.topology.recovery {
+            s += &format!(
+                " +rec {} persist={} xfer={}",
+                self.recoveries,
+                rc.persist.name(),
+                rc.transfer_keys
+            );
         }
         s
     }
@@ -314,6 +350,21 @@ impl ModelConfig {
         if let Some(m) = self.max_staleness {
             s += &format!(" --max-staleness {m}");
         }
+        if let Some(rc) = self.topology.recovery {
+            s += &format!(
+                " --recoveries {} --persist {} --transfer-keys {}",
+                self.recoveries,
+                rc.persist.name(),
+                rc.transfer_keys
+            );
+        }
         s
+    }
+
+    /// The cycles within which a restarted replica must serve again
+    /// (`rejoins`), with recovery configured.
+    pub fn rejoin_cycles(&self) -> Option<u32> {
+        let rc = self.topology.recovery?;
+        Some(tidekv::node::recovery::rejoin_bound(rc.keys_max, rc.transfer_keys))
     }
 }

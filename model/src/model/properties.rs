@@ -4,6 +4,7 @@
 use super::config::V;
 use super::state::State;
 use super::tide::TideModel;
+use tidekv::cluster::NodeState;
 use tidekv::node::{ClientId, Key};
 use tidekv::topology::{Kind, NodeId, Role};
 use tidekv_checks as checks;
@@ -37,7 +38,33 @@ impl TideModel {
                 let f = &s.monitor.flags;
                 f.cache_hit && f.cache_fill && f.cache_raced
             }
+            Property::Rejoins => self.topo.servers().any(|id| {
+                matches!(&s.cluster.nodes[id], NodeState::Server(srv) if !srv.is_joining() && srv.recovery.incarnation > 0)
+            }),
         }
+    }
+
+    /// `rejoins`: no restarted replica has been catching up for longer than
+    /// the derived bound ([`crate::model::ModelConfig::rejoin_cycles`]).
+    pub fn rejoins(&self, s: &State) -> Result<(), String> {
+        let Some(bound) = self.config.rejoin_cycles() else {
+            return Ok(());
+        };
+        for id in self.topo.servers() {
+            if let NodeState::Server(srv) = &s.cluster.nodes[id] {
+                if let Some(j) = srv.recovery.joining {
+                    if j.cycles as u32 > bound {
+                        return Err(format!(
+                            "{} has been catching up for more than {bound} cycles (the bound for {} keys, {} per cycle)",
+                            self.topo.nodes[id].name,
+                            self.config.topology.recovery.map_or(0, |r| r.keys_max),
+                            self.config.topology.recovery.map_or(0, |r| r.transfer_keys),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether the live replicas of each shard would agree within the
@@ -86,14 +113,41 @@ impl TideModel {
             Property::Available => !f.unavailable && s.monitor.check_pending(now).is_ok(),
             Property::Converges => self.converges(s).is_ok(),
             Property::StaleReads => !f.stale,
+            Property::Rejoins => self.rejoins(s).is_ok(),
         }
     }
 
+    /// `no-lost-writes`: every acknowledged write is held by a live server
+    /// (serving, or catching up after a restart) or, with `--persist
+    /// sync|async`, by the durable image of a dead one.
     fn lost_writes(&self, s: &State) -> Result<(), String> {
         let stores = s.cluster.live_stores(&self.topo);
+        let durable_names: Vec<String> = s
+            .cluster
+            .durable
+            .iter()
+            .map(|(id, _)| format!("{} (dead; durable)", self.topo.nodes[*id].name))
+            .collect();
+        let joiners: Vec<(String, &tidekv::node::VecStore<V>)> = self
+            .topo
+            .servers()
+            .filter_map(|id| match &s.cluster.nodes[id] {
+                NodeState::Server(srv) if srv.is_joining() => {
+                    Some((format!("{} (catching up)", self.topo.nodes[id].name), &srv.store))
+                }
+                _ => None,
+            })
+            .collect();
         let views: Vec<checks::StoreView<'_, V>> = stores
             .iter()
             .map(|(_, id, st)| (self.topo.nodes[*id].name.as_str(), st.as_ref()))
+            .chain(joiners.iter().map(|(n, st)| (n.as_str(), *st)))
+            .chain(
+                durable_names
+                    .iter()
+                    .zip(&s.cluster.durable)
+                    .map(|(n, (_, img))| (n.as_str(), &img.store)),
+            )
             .collect();
         s.monitor.no_lost_writes(&views)
     }
@@ -113,6 +167,7 @@ impl TideModel {
             Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Converges => self.converges(s),
             Property::StaleReads => checks::stale_reads(&trace.history, self.config.staleness_bound().unwrap_or(0)),
+            Property::Rejoins => self.rejoins(s),
         };
         r.err()
     }
@@ -189,4 +244,5 @@ const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
     (always::<4>, sometimes::<4>),
     (always::<5>, sometimes::<5>),
     (always::<6>, sometimes::<6>),
+    (always::<7>, sometimes::<7>),
 ];

@@ -17,6 +17,9 @@ pub struct CycleAction {
     pub picks: Vec<Pick>,
     /// Nodes crashing this cycle.
     pub crashes: Vec<Crash>,
+    /// Dead servers restarting this cycle (before it executes), with
+    /// `--recoveries`.
+    pub restarts: Vec<NodeId>,
 }
 
 /// One open FE choice: `fe` sends `client`'s request to `replica` (the
@@ -84,6 +87,8 @@ pub struct State {
     /// What [`representative`] needs to know, when symmetry is on. Constant
     /// per model: it takes no part in hashing or equality.
     pub symmetry: Symmetry,
+    /// Restarts so far (`--recoveries` bounds them; 0 without).
+    pub restarts: u8,
 }
 
 /// What [`representative`] needs of the topology when a reduction is on

@@ -153,6 +153,8 @@ fn named(s: &State, links: &ClientLinks) -> Named {
             Frame::Up(x) => x.iter().for_each(|(i, r)| note(i, Some(r.tag))),
             Frame::Peer(x) => x.iter().for_each(|(i, u)| note(i, Some(u.tag))),
             Frame::Down(x) => x.iter().for_each(|(i, _)| note(i, None)),
+            // No reduction applies with recovery (ModelConfig::clients_symmetric).
+            Frame::Transfer(_) => {}
         }
     }
     for node in &s.cluster.nodes {
@@ -272,6 +274,7 @@ fn rename_frame<V: Clone>(f: Frame<V>, to: &[usize]) -> Frame<V> {
         Frame::Up(x) => Frame::Up(slots(x, to)),
         Frame::Down(x) => Frame::Down(slots(x, to)),
         Frame::Peer(x) => Frame::Peer(slots(x, to)),
+        Frame::Transfer(_) => unreachable!("no client reduction with recovery"),
     }
 }
 

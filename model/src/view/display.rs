@@ -20,6 +20,7 @@ pub fn frame_text(f: &Frame<u8>) -> String {
             .iter()
             .map(|(i, u)| format!("[{i}] {}={}#{}", u.op, u.result, u.tag))
             .collect(),
+        Frame::Transfer(t) => vec![t.text()],
     };
     slots.join(" ")
 }

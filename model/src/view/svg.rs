@@ -82,6 +82,7 @@ pub fn frame_label(f: &Frame<u8>, slots: usize) -> String {
         Frame::Up(s) => s.iter().map(|(i, r)| format!("{}{}", who(i), r.op)).collect(),
         Frame::Down(s) => s.iter().map(|(i, r)| format!("{}{}", who(i), r.result)).collect(),
         Frame::Peer(s) => s.iter().map(|(i, u)| format!("{}{}", who(i), u.op)).collect(),
+        Frame::Transfer(t) => vec![t.text()],
     };
     parts.join(" ")
 }
@@ -382,7 +383,7 @@ pub fn timing_diagram_of(m: &TideModel, steps: Vec<(State, Option<CycleAction>)>
             let (id, color) = match link.kind {
                 LinkKind::Up => ("up", C_UP),
                 LinkKind::Down => ("down", C_DOWN),
-                LinkKind::Peer => ("peer", C_PEER),
+                LinkKind::Peer | LinkKind::Transfer => ("peer", C_PEER),
             };
             let (x0, y0, x1, y1) = (x(t - 1), y(link.from), x(t), y(link.to));
             let label = frame_label(f, link.slots);
