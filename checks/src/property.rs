@@ -26,6 +26,9 @@ pub enum Property {
     /// the protocol derives (for protocols that leave replicas apart by
     /// design and reconcile them in the background).
     Converges,
+    /// Per shard, the root FE's queue (`--slots`) serves in order: no
+    /// request is sent to its shard before an earlier one it waited behind.
+    Fifo,
 }
 
 /// Where a property is evaluated: what decides whether it applies.
@@ -35,17 +38,20 @@ pub struct Scope {
     pub replicas: bool,
     /// ... and the protocol reconciles them in the background (`quorum`).
     pub lazy: bool,
+    /// The root FE queues requests (`--slots`).
+    pub queues: bool,
 }
 
 impl Property {
     /// Every property, in table order.
-    pub const ALL: [Property; 6] = [
+    pub const ALL: [Property; 7] = [
         Property::Linearizable,
         Property::Converged,
         Property::NoLostWrites,
         Property::Latency,
         Property::Available,
         Property::Converges,
+        Property::Fifo,
     ];
     /// How many there are.
     pub const COUNT: usize = Property::ALL.len();
@@ -59,6 +65,7 @@ impl Property {
             Property::Latency => "latency",
             Property::Available => "available",
             Property::Converges => "converges",
+            Property::Fifo => "fifo",
         }
     }
 
@@ -82,6 +89,7 @@ impl Property {
             Property::Latency => "reached: an operation completes",
             Property::Available => "reached: an operation answered after a crash",
             Property::Converges => "reached: live replicas apart, agreeing once writes stop",
+            Property::Fifo => "reached: a full queue answers busy",
         }
     }
 
@@ -91,6 +99,7 @@ impl Property {
         match self {
             Property::Converged => scope.replicas,
             Property::Converges => scope.lazy,
+            Property::Fifo => scope.queues,
             Property::Linearizable | Property::NoLostWrites | Property::Latency | Property::Available => true,
         }
     }
@@ -144,7 +153,11 @@ mod tests {
         }
         let twins: std::collections::BTreeSet<&str> = Property::ALL.iter().map(|p| p.twin()).collect();
         assert_eq!(twins.len(), Property::COUNT, "twins are distinct");
-        let scope = |replicas, lazy| Scope { replicas, lazy };
+        let scope = |replicas, lazy| Scope {
+            replicas,
+            lazy,
+            queues: false,
+        };
         assert!(!Property::Converged.applies(scope(false, false)));
         assert!(Property::Converged.applies(scope(true, false)));
         assert!(!Property::Converges.applies(scope(true, false)));

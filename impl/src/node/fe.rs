@@ -70,6 +70,32 @@ pub struct FeCtx {
     pub clients: usize,
     pub children: Vec<Child>,
     pub downstream: Downstream,
+    /// The root FE's bounds on what it sends (`--slots`, `--queue`); `None`
+    /// for an inner FE and for the seed's frames (one slot per client).
+    pub bounded: Option<Bounded>,
+}
+
+/// Bounded frames (`--slots K --queue Q`): the root FE sends at most
+/// `slots` requests per shard per cycle (so at most K on each FE→server
+/// link, and, as each replica answers exactly what it was sent, on each
+/// reply link); what does not fit waits in the shard's FIFO queue of
+/// `queue` entries, and a request arriving at a full queue is answered
+/// [`OpResult::Busy`].
+///
+/// Service order, per shard and cycle: requests to route again (their
+/// replicas died; oldest first, in client order), then the queue from its
+/// head, then the new requests in client order. The first K are sent; the
+/// rest stay queued (a retry or queued request always keeps its place; a new
+/// one takes one only if fewer than Q are left waiting), so a new request
+/// with `ahead` requests before it in that order is sent `⌊ahead / K⌋`
+/// cycles after it arrives when nothing fails, and is answered `Busy`
+/// exactly when `ahead ≥ K + Q`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bounded {
+    /// Requests per shard per cycle, K ≥ 1.
+    pub slots: usize,
+    /// Queue entries per shard, Q ≥ 0.
+    pub queue: usize,
 }
 
 impl FeCtx {
@@ -114,6 +140,28 @@ pub struct InFlight<V> {
 pub struct Fe<V> {
     pub inflight: Vec<Option<InFlight<V>>>,
     pub cycle: u32,
+    /// With [`Bounded`] frames: the requests waiting to be sent, oldest
+    /// first, every shard's queue interleaved (a waiting request is in
+    /// [`Fe::inflight`] with no targets, its shard in `shard`). Always empty
+    /// otherwise.
+    pub queue: Vec<ClientId>,
+}
+
+impl<V> Fe<V> {
+    /// How many requests wait for `shard`.
+    pub fn queued(&self, shard: usize) -> usize {
+        self.queue
+            .iter()
+            .filter(|&&c| self.inflight[c].as_ref().is_some_and(|f| f.shard as usize == shard))
+            .count()
+    }
+}
+
+impl<V> InFlight<V> {
+    /// Whether it waits in the FE's queue (not sent yet).
+    pub fn is_queued(&self) -> bool {
+        self.targets == 0
+    }
 }
 
 /// A request the FE must route this cycle.
@@ -178,6 +226,15 @@ pub struct Plan {
     pub still_waiting: Vec<(ClientId, u32, u32)>,
     /// Repaired reads to answer with their repaired value, in client order.
     pub finish: Vec<ClientId>,
+    /// [`Bounded`]: new requests to queue, `(job, shard)`.
+    pub enqueue: Vec<(Job, usize)>,
+    /// [`Bounded`]: new requests to answer `Busy` (their shard's queue is full).
+    pub busy: Vec<Job>,
+    /// [`Bounded`]: requests in flight or queued that (stay or go back to)
+    /// wait, `(client, shard)`.
+    pub requeue: Vec<(ClientId, usize)>,
+    /// [`Bounded`]: the queue after this cycle.
+    pub queue_next: Vec<ClientId>,
     /// Per downstream shard (the parent, for an inner FE): the live
     /// replicas, a bit set.
     live: Vec<u32>,
@@ -226,6 +283,7 @@ impl<V: Val> Fe<V> {
         Fe {
             inflight: vec![None; clients],
             cycle: 0,
+            queue: Vec::new(),
         }
     }
 
@@ -247,6 +305,10 @@ impl<V: Val> Fe<V> {
         plan.jobs.clear();
         plan.still_waiting.clear();
         plan.finish.clear();
+        plan.enqueue.clear();
+        plan.busy.clear();
+        plan.requeue.clear();
+        plan.queue_next.clear();
         // 1. Liveness, per downstream shard.
         let replicas = ctx.replicas();
         plan.live.clear();
@@ -283,6 +345,66 @@ impl<V: Val> Fe<V> {
                 });
             }
         }
+        // 4. Bounded frames: what fits is sent, the rest queued or busy.
+        if let Some(b) = ctx.bounded {
+            self.bound_jobs(ctx, b, plan);
+        }
+    }
+
+    /// Step 4 of [`Fe::plan`] with [`Bounded`] frames: per shard, in service
+    /// order (retries, the queue, new requests), the first K jobs stay jobs;
+    /// the rest wait, new ones only while the shard's queue has room (the
+    /// others are answered `Busy`). Jobs that go to no shard (answered
+    /// `Unavailable`) stay jobs and take no slot.
+    fn bound_jobs(&self, ctx: &FeCtx, b: Bounded, plan: &mut Plan) {
+        assert!(b.slots > 0, "K ≥ 1: a queue must drain");
+        let Downstream::Servers { shards, .. } = ctx.downstream else {
+            unreachable!("only the root FE bounds its frames")
+        };
+        let jobs = std::mem::take(&mut plan.jobs);
+        let (retries, new): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.source == Source::Retry);
+        debug_assert!(new.iter().all(|j| matches!(j.source, Source::Child { .. })));
+        let mut budget = vec![b.slots; shards];
+        let mut waiting = vec![0usize; shards];
+        let queued = self.queue.iter().map(|&client| {
+            let f = self.inflight[client].as_ref().expect("a queued request is in flight");
+            debug_assert!(f.is_queued());
+            Job {
+                client,
+                source: Source::Retry,
+                route: route(ctx, &plan.live, &f.req),
+            }
+        });
+        // Requests accepted earlier: sent if a slot is left, else they wait.
+        for job in retries.into_iter().chain(queued) {
+            match job.route.shard() {
+                Some(s) if budget[s] == 0 => {
+                    waiting[s] += 1;
+                    plan.requeue.push((job.client, s));
+                    plan.queue_next.push(job.client);
+                }
+                Some(s) => {
+                    budget[s] -= 1;
+                    plan.jobs.push(job);
+                }
+                None => plan.jobs.push(job),
+            }
+        }
+        for job in new {
+            match job.route.shard() {
+                Some(s) if budget[s] == 0 && waiting[s] < b.queue => {
+                    waiting[s] += 1;
+                    plan.queue_next.push(job.client);
+                    plan.enqueue.push((job, s));
+                }
+                Some(s) if budget[s] == 0 => plan.busy.push(job),
+                Some(s) => {
+                    budget[s] -= 1;
+                    plan.jobs.push(job);
+                }
+                None => plan.jobs.push(job),
+            }
+        }
     }
 
     /// Step 2 of [`Fe::plan`]: for each request in flight, its answer if it
@@ -296,6 +418,10 @@ impl<V: Val> Fe<V> {
         };
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
+            if f.is_queued() {
+                // Waiting in the queue: step 4 decides (bound_jobs).
+                continue;
+            }
             let link = |r: usize| f.shard as usize * replicas + r;
             if versioned && self.check_versioned(client, f, down, replicas, repair, plan) {
                 continue;
@@ -447,6 +573,52 @@ impl<V: Val> Fe<V> {
         }
     }
 
+    /// [`Bounded`] frames, in [`Fe::step_into`]: answers `Busy`, queues the
+    /// new requests that wait, marks the requests that wait again as
+    /// unsent, and installs the next queue.
+    fn apply_queue(
+        &mut self,
+        inputs: &[Option<&Frame<V>>],
+        plan: &mut Plan,
+        respond: &mut dyn FnMut(ClientId, Response<V>),
+    ) {
+        let request = |job: &Job| {
+            let Source::Child { input, entry } = job.source else {
+                unreachable!("only new requests are queued or busy")
+            };
+            let frame = inputs[input].expect("a new request comes from a frame that arrived");
+            &frame.up().entries()[entry].1
+        };
+        for job in plan.busy.drain(..) {
+            debug_assert!(self.inflight[job.client].is_none());
+            let tag = request(&job).tag;
+            respond(
+                job.client,
+                Response {
+                    tag,
+                    result: OpResult::Busy,
+                    version: 0,
+                },
+            );
+        }
+        for (job, shard) in plan.enqueue.drain(..) {
+            let req = request(&job).clone();
+            self.inflight[job.client] = Some(InFlight {
+                req,
+                shard: shard as u16,
+                targets: 0,
+                answer: 0,
+                repair: None,
+            });
+        }
+        for &(client, shard) in &plan.requeue {
+            let f = self.inflight[client].as_mut().expect("a waiting request is in flight");
+            (f.shard, f.targets, f.answer) = (shard as u16, 0, 0);
+        }
+        std::mem::swap(&mut self.queue, &mut plan.queue_next);
+        debug_assert!(self.queue.iter().all(|&c| self.inflight[c].as_ref().is_some_and(InFlight::is_queued)));
+    }
+
     /// The open choices of this cycle: for each, the client, the shard and
     /// the candidate replicas in ascending order (for a [`Route::Subset`]
     /// with more than one subset: the candidate subsets, as bit sets, in
@@ -521,6 +693,9 @@ impl<V: Val> Fe<V> {
             if let Some(f) = &mut self.inflight[client] {
                 (f.targets, f.answer) = (targets, answer);
             }
+        }
+        if ctx.bounded.is_some() {
+            self.apply_queue(inputs, plan, &mut |client, resp| respond(outs, client, resp));
         }
         let replicas = ctx.replicas();
         let versioned = matches!(ctx.downstream, Downstream::Servers { protocol, .. } if protocol.versioned());
@@ -647,6 +822,16 @@ impl<V: Val> Fe<V> {
     }
 }
 
+impl Route {
+    /// The shard it goes to, if any.
+    pub fn shard(&self) -> Option<usize> {
+        match *self {
+            Route::Fixed { shard, .. } | Route::Open { shard, .. } | Route::Subset { shard, .. } => Some(shard),
+            Route::Parent | Route::Unavailable => None,
+        }
+    }
+}
+
 /// Where `req` goes, given the live replicas of each downstream shard.
 fn route<V>(ctx: &FeCtx, live: &[u32], req: &Request<V>) -> Route {
     let Downstream::Servers {
@@ -728,6 +913,7 @@ mod tests {
                     protocol: Protocol::Fanout,
                     rehash: false,
                 },
+                bounded: None,
             };
             let mut fe = Fe::<u8>::new(clients);
             for entry in fe.inflight.iter_mut() {
@@ -793,6 +979,7 @@ mod tests {
                 protocol,
                 rehash,
             },
+            bounded: None,
         }
     }
 

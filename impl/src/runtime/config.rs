@@ -290,6 +290,8 @@ impl ClusterConfig {
                 replicas: r.replicas,
                 levels: r.levels,
                 protocol,
+                slots: 0,
+                queue: 0,
             },
             workload: WorkloadSpec {
                 keys: r.keys,
