@@ -134,6 +134,9 @@ pub struct Queueing {
     /// The exact latency of a `Busy` answer: the round trip to the root FE
     /// (2 per FE level).
     pub busy_cycles: u32,
+    /// Cycles taken off each queued request's allowance (0; a test sets 1
+    /// to show the derived bound is tight: then `latency` fails).
+    pub tighten: u32,
 }
 
 /// What one crash may add to a queued request's wait, besides the
@@ -239,8 +242,9 @@ impl<V: Val> Monitor<V> {
     /// `⌊ahead / slots⌋` cycles more than the failure-free latency.
     pub fn allow(&mut self, c: ClientId, ahead: u32, slots: u32) {
         assert!(slots > 0, "a queue serves at least one request per cycle");
+        let tighten = self.queueing.map_or(0, |q| q.tighten);
         if let Some(p) = &mut self.pending[c] {
-            p.extra = ahead / slots;
+            p.extra = (ahead / slots).saturating_sub(tighten);
         }
     }
 

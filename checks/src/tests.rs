@@ -863,7 +863,10 @@ fn a_busy_write_did_not_take_effect() {
 /// `Busy` answer arrives exactly at the root FE's round trip.
 #[test]
 fn queued_latency_is_exact_at_the_allowance() {
-    let q = Queueing { busy_cycles: 2 };
+    let q = Queueing {
+        busy_cycles: 2,
+        tighten: 0,
+    };
     let mut m = Monitor::<u8>::new(3, 4).with_queueing(q);
     m.invoke(0, 0, 0, Op::Get(0));
     m.invoke(0, 1, 0, Op::Get(0));

@@ -71,7 +71,7 @@ pub struct TopologyConfig {
     /// client, no queue (the seed's frames).
     #[serde(default)]
     pub slots: usize,
-    /// Root-FE queue entries per shard (`--queue Q`; only with `--slots`).
+    /// Root-FE queue entries per shard (`--queue Q ≥ K`; only with `--slots`).
     #[serde(default)]
     pub queue: usize,
 }
@@ -170,8 +170,11 @@ impl TopologyConfig {
         if self.slots > SLOTS_MAX {
             return err(format!("--slots must be 1..={SLOTS_MAX}, got {}", self.slots));
         }
-        if self.queue > QUEUE_MAX {
-            return err(format!("--queue must be 0..={QUEUE_MAX}, got {}", self.queue));
+        if self.queue < self.slots || self.queue > QUEUE_MAX {
+            return err(format!(
+                "--queue must be {}..={QUEUE_MAX} (at least --slots: every request sent passes through the queue), got {}",
+                self.slots, self.queue
+            ));
         }
         if self.kind == Kind::Single {
             return err("--slots needs a front end: use --topology sharded or replicated".into());
@@ -272,7 +275,7 @@ impl TopologyConfig {
             s += &format!(" L={}", self.levels);
         }
         if self.slots > 0 {
-            s += &format!(" K={} Q={}", self.slots, self.queue);
+            s += &format!(" slots={} queue={}", self.slots, self.queue);
         }
         s
     }

@@ -78,23 +78,24 @@ pub struct FeCtx {
 /// Bounded frames (`--slots K --queue Q`): the root FE sends at most
 /// `slots` requests per shard per cycle (so at most K on each FE→server
 /// link, and, as each replica answers exactly what it was sent, on each
-/// reply link); what does not fit waits in the shard's FIFO queue of
-/// `queue` entries, and a request arriving at a full queue is answered
-/// [`OpResult::Busy`].
+/// reply link). Every request for a shard passes through the shard's FIFO
+/// queue of `queue` entries (Q ≥ K): each cycle the new requests join its
+/// tail and the first K leave its head; a request arriving when Q wait
+/// already is answered [`OpResult::Busy`].
 ///
 /// Service order, per shard and cycle: requests to route again (their
 /// replicas died; oldest first, in client order), then the queue from its
-/// head, then the new requests in client order. The first K are sent; the
-/// rest stay queued (a retry or queued request always keeps its place; a new
-/// one takes one only if fewer than Q are left waiting), so a new request
-/// with `ahead` requests before it in that order is sent `⌊ahead / K⌋`
-/// cycles after it arrives when nothing fails, and is answered `Busy`
-/// exactly when `ahead ≥ K + Q`.
+/// head, then the new requests in client order. The first K are sent, the
+/// rest wait. A request accepted once keeps its place (a retry may make the
+/// queue longer than Q for a while); a new one is accepted only while fewer
+/// than Q are ahead of it. So a new request with `ahead` requests before it
+/// in that order is answered `Busy` exactly when `ahead ≥ Q`, and otherwise
+/// sent `⌊ahead / K⌋` cycles after it arrives when nothing fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Bounded {
     /// Requests per shard per cycle, K ≥ 1.
     pub slots: usize,
-    /// Queue entries per shard, Q ≥ 0.
+    /// Queue entries per shard, Q ≥ K.
     pub queue: usize,
 }
 
@@ -131,6 +132,9 @@ pub struct InFlight<V> {
     /// being repaired: the answer it will give once the stale targets
     /// acknowledged the newest version (`None` otherwise).
     pub repair: Option<Response<V>>,
+    /// With [`Bounded`] frames: the FE cycle it arrived in, so that
+    /// requests to route again are served oldest first (0 otherwise).
+    pub since: u32,
 }
 
 /// An FE's state: what it has in flight, per client, and the cycle it is
@@ -352,20 +356,24 @@ impl<V: Val> Fe<V> {
     }
 
     /// Step 4 of [`Fe::plan`] with [`Bounded`] frames: per shard, in service
-    /// order (retries, the queue, new requests), the first K jobs stay jobs;
-    /// the rest wait, new ones only while the shard's queue has room (the
-    /// others are answered `Busy`). Jobs that go to no shard (answered
-    /// `Unavailable`) stay jobs and take no slot.
+    /// order (retries, the queue, new requests), the first K jobs stay jobs
+    /// and the rest wait; a new request finding Q ahead of it is answered
+    /// `Busy` instead. Jobs that go to no shard (answered `Unavailable`)
+    /// stay jobs and take no slot.
     fn bound_jobs(&self, ctx: &FeCtx, b: Bounded, plan: &mut Plan) {
         assert!(b.slots > 0, "K ≥ 1: a queue must drain");
         let Downstream::Servers { shards, .. } = ctx.downstream else {
             unreachable!("only the root FE bounds its frames")
         };
         let jobs = std::mem::take(&mut plan.jobs);
-        let (retries, new): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.source == Source::Retry);
+        let (mut retries, new): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.source == Source::Retry);
+        // Oldest first (a crash can leave a younger request's retry before
+        // an older one's in client order: the checker found it, `fifo`).
+        retries.sort_by_key(|j| (self.inflight[j.client].as_ref().map_or(0, |f| f.since), j.client));
         debug_assert!(new.iter().all(|j| matches!(j.source, Source::Child { .. })));
         let mut budget = vec![b.slots; shards];
-        let mut waiting = vec![0usize; shards];
+        // Per shard: the requests before the next one in service order.
+        let mut ahead = vec![0usize; shards];
         let queued = self.queue.iter().map(|&client| {
             let f = self.inflight[client].as_ref().expect("a queued request is in flight");
             debug_assert!(f.is_queued());
@@ -377,9 +385,11 @@ impl<V: Val> Fe<V> {
         });
         // Requests accepted earlier: sent if a slot is left, else they wait.
         for job in retries.into_iter().chain(queued) {
+            if let Some(s) = job.route.shard() {
+                ahead[s] += 1;
+            }
             match job.route.shard() {
                 Some(s) if budget[s] == 0 => {
-                    waiting[s] += 1;
                     plan.requeue.push((job.client, s));
                     plan.queue_next.push(job.client);
                 }
@@ -392,13 +402,14 @@ impl<V: Val> Fe<V> {
         }
         for job in new {
             match job.route.shard() {
-                Some(s) if budget[s] == 0 && waiting[s] < b.queue => {
-                    waiting[s] += 1;
+                Some(s) if ahead[s] >= b.queue => plan.busy.push(job),
+                Some(s) if budget[s] == 0 => {
+                    ahead[s] += 1;
                     plan.queue_next.push(job.client);
                     plan.enqueue.push((job, s));
                 }
-                Some(s) if budget[s] == 0 => plan.busy.push(job),
                 Some(s) => {
+                    ahead[s] += 1;
                     budget[s] -= 1;
                     plan.jobs.push(job);
                 }
@@ -609,6 +620,7 @@ impl<V: Val> Fe<V> {
                 targets: 0,
                 answer: 0,
                 repair: None,
+                since: self.cycle,
             });
         }
         for &(client, shard) in &plan.requeue {
@@ -814,6 +826,7 @@ impl<V: Val> Fe<V> {
                         targets,
                         answer,
                         repair: None,
+                        since: if ctx.bounded.is_some() { self.cycle } else { 0 },
                     });
                 }
             }
@@ -929,6 +942,7 @@ mod tests {
                         targets,
                         answer: targets,
                         repair: None,
+                        since: 0,
                     });
                 }
             }

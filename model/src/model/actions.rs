@@ -242,7 +242,13 @@ impl TideModel {
 
     /// The initial state (stateright's `init_states`).
     pub fn initial_state(&self) -> State {
-        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
+        let mut monitor = Monitor::new(self.topo.clients(), self.config.topology.latency());
+        if self.config.topology.slots > 0 {
+            monitor = monitor.with_queueing(tidekv_checks::Queueing {
+                busy_cycles: 2 * self.config.topology.levels as u32,
+                tighten: self.config.latency_tighten,
+            });
+        }
         let trace = self.keep_trace.then(Trace::default);
         State {
             cluster: Cluster::new(&self.topo),
@@ -359,6 +365,9 @@ impl TideModel {
         };
         for _ in &action.crashes {
             s.monitor.crash();
+        }
+        if self.config.topology.slots > 0 {
+            self.allow_queueing(last, &mut s, &action.crashes);
         }
         // Time order within the cycle: every response read, then every
         // request sent (and a client's own immediate `Unavailable` answer).

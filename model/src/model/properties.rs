@@ -33,6 +33,7 @@ impl TideModel {
             Property::Latency => s.monitor.flags.completed,
             Property::Available => s.monitor.flags.answered_after_crash,
             Property::Converges => self.with_stores(s, checks::converged).is_err() && self.converges(s).is_ok(),
+            Property::Fifo => s.monitor.flags.busy,
         }
     }
 
@@ -81,6 +82,7 @@ impl TideModel {
             Property::Latency => !f.latency_violated && s.monitor.check_pending(now).is_ok(),
             Property::Available => !f.unavailable && s.monitor.check_pending(now).is_ok(),
             Property::Converges => self.converges(s).is_ok(),
+            Property::Fifo => self.fifo(s).is_ok(),
         }
     }
 
@@ -104,9 +106,14 @@ impl TideModel {
             Property::Linearizable => checks::linearizable(&trace.history),
             Property::Converged => self.with_stores(s, checks::converged),
             Property::NoLostWrites => self.lost_writes(s),
+            Property::Latency if self.scope().queues => match &s.monitor.latency_note {
+                Some(why) => Err(why.clone()),
+                None => s.monitor.check_pending(now),
+            },
             Property::Latency => checks::latency(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Converges => self.converges(s),
+            Property::Fifo => self.fifo(s),
         };
         r.err()
     }
@@ -182,4 +189,5 @@ const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
     (always::<3>, sometimes::<3>),
     (always::<4>, sometimes::<4>),
     (always::<5>, sometimes::<5>),
+    (always::<6>, sometimes::<6>),
 ];
