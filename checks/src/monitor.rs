@@ -264,7 +264,8 @@ impl<V: Val> Monitor<V> {
         };
         if *result == OpResult::Busy {
             // Answered by the root FE the cycle the request arrived.
-            return (took != q.busy_cycles).then(|| format!("answered busy after {took} cycles, not {}", q.busy_cycles));
+            return (took != q.busy_cycles)
+                .then(|| format!("answered busy after {took} cycles, not {}", q.busy_cycles));
         }
         let exact = self.latency.of(p.op.is_write()) + p.extra;
         if self.crashes == 0 && took != exact {

@@ -879,7 +879,11 @@ fn queued_latency_is_exact_at_the_allowance() {
     assert!(m.check_pending(7).is_err(), "c2 may wait until cycle 6 only");
     let v = m.ret(5, 2, 0, OpResult::Value(None));
     assert_eq!(v.len(), 1, "early is as wrong as late: {v:?}");
-    assert!(m.latency_note.as_deref().unwrap().contains("not 6"), "{:?}", m.latency_note);
+    assert!(
+        m.latency_note.as_deref().unwrap().contains("not 6"),
+        "{:?}",
+        m.latency_note
+    );
     let mut m = Monitor::<u8>::new(1, 4).with_queueing(q);
     m.invoke(0, 0, 0, Op::Put(0, 1));
     assert!(m.ret(2, 0, 0, OpResult::Busy).is_empty());

@@ -628,7 +628,10 @@ impl<V: Val> Fe<V> {
             (f.shard, f.targets, f.answer) = (shard as u16, 0, 0);
         }
         std::mem::swap(&mut self.queue, &mut plan.queue_next);
-        debug_assert!(self.queue.iter().all(|&c| self.inflight[c].as_ref().is_some_and(InFlight::is_queued)));
+        debug_assert!(self
+            .queue
+            .iter()
+            .all(|&c| self.inflight[c].as_ref().is_some_and(InFlight::is_queued)));
     }
 
     /// The open choices of this cycle: for each, the client, the shard and

@@ -138,9 +138,7 @@ pub fn twin_expected(c: &ModelConfig, p: Property) -> bool {
         // queue holds (Q, the requests not yet sent, this cycle's included);
         // it takes the round trip to the root FE.
         Property::Fifo => {
-            c.topology.slots > 0
-                && c.topology.clients > c.topology.queue
-                && c.cycles > 2 * c.topology.levels as u32
+            c.topology.slots > 0 && c.topology.clients > c.topology.queue && c.cycles > 2 * c.topology.levels as u32
         }
         Property::Available => c.crashes > 0 && c.topology.kind != Kind::Single && c.cycles > read + 2,
         // Replicas left apart by a partial write, then reconciled: needs a

@@ -54,11 +54,13 @@ impl Suite {
 pub fn full_extras() -> Vec<ModelConfig> {
     use CrashMode::MidSend;
     // The README's check: fanout, three replicas, two mid-send crashes.
-    vec![config(Kind::Replicated, |c| {
+    let mut out = vec![config(Kind::Replicated, |c| {
         c.topology.protocol = Protocol::Fanout;
         c.crashes = 2;
         c.crash_mode = MidSend;
-    })]
+    })];
+    out.extend(slots_full());
+    out
 }
 
 /// The configurations `tidekv check` runs without `--topology`.
@@ -134,6 +136,7 @@ pub fn default_suite() -> Vec<ModelConfig> {
     chain.cycles = lat.write + lat.read + 1;
     out.push(chain);
     out.extend(quorum_suite());
+    out.extend(slots_suite());
     // Front-end crashes.
     out.push(config(Kind::Sharded, |c| c.crash_fe = true));
     for p in Protocol::ALL {
@@ -147,6 +150,51 @@ pub fn default_suite() -> Vec<ModelConfig> {
         }
     }
     out
+}
+
+/// Bounded frames (`--slots 1`, docs/QUEUES.md), two clients: with a
+/// queue of two one request waits a cycle behind the other (fanout with two
+/// replicas, failure-free and with a replica crash: retries go back to the
+/// queue's head, oldest first); with a queue of one the second is answered
+/// busy (fanout with an FE crash: the queue is lost, nothing acknowledged
+/// with it; sharded with a key per shard).
+pub fn slots_suite() -> Vec<ModelConfig> {
+    let replicated = |queue: usize, f: fn(&mut ModelConfig)| {
+        config(Kind::Replicated, |c| {
+            c.topology.replicas = 2;
+            c.topology.slots = 1;
+            c.topology.queue = queue;
+            f(c);
+        })
+    };
+    vec![
+        replicated(2, |_| {}),
+        replicated(2, |c| c.crashes = 1),
+        replicated(1, |c| c.crash_fe = true),
+        config(Kind::Sharded, |c| {
+            c.topology.slots = 1;
+            c.topology.queue = 1;
+            c.keys = 2;
+            c.values = 1;
+        }),
+    ]
+}
+
+/// Larger bounded-frame configurations for `--suite full`: three clients
+/// on one shard (one slot and a queue of two; two slots and a queue of two).
+pub fn slots_full() -> Vec<ModelConfig> {
+    [(1, 2, 2), (2, 2, 1)]
+        .into_iter()
+        .map(|(slots, queue, values)| {
+            config(Kind::Replicated, |c| {
+                c.topology.replicas = 2;
+                c.topology.clients = 3;
+                c.topology.slots = slots;
+                c.topology.queue = queue;
+                c.values = values;
+            })
+        })
+        .collect()
 }
 
 /// The quorum protocol with three replicas, one operation per client and

@@ -177,7 +177,9 @@ impl ModelArgs {
         }
         t.protocol = self.quorum.apply(t.protocol)?;
         if self.slots == Some(0) {
-            return Err(ConfigError("--slots must be at least 1 (leave it out for one slot per client)".into()));
+            return Err(ConfigError(
+                "--slots must be at least 1 (leave it out for one slot per client)".into(),
+            ));
         }
         t.slots = self.slots.unwrap_or(0);
         t.queue = self.queue.unwrap_or(t.slots);

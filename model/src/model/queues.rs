@@ -33,7 +33,9 @@ impl TideModel {
     /// FE in this cycle (the one from `last` to `s`) may wait in its queue.
     pub(super) fn allow_queueing(&self, last: &State, s: &mut State, crashes: &[Crash]) {
         let Some(root) = self.root_fe() else { return };
-        let NodeCtx::Fe(ctx) = &self.topo.nodes[root].ctx else { return };
+        let NodeCtx::Fe(ctx) = &self.topo.nodes[root].ctx else {
+            return;
+        };
         let Some(b) = ctx.bounded else { return };
         let NodeState::Fe(fe) = &last.cluster.nodes[root] else {
             return;
