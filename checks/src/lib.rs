@@ -21,7 +21,7 @@ pub mod monitor;
 pub mod property;
 pub mod wgl;
 
-pub use monitor::{latency_bound, Monitor};
+pub use monitor::{latency_bound, Monitor, Queueing};
 pub use property::{PerProperty, Property, Scope};
 pub use tidekv::topology::Latency;
 
@@ -398,6 +398,35 @@ pub fn available<V: Val>(
                 }
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A request the root FE sent to `shard`, or that waits in its queue for
+/// it: the client's invocation cycle and number (the order in which
+/// requests arrive at the root FE: every path to it is equally long, and
+/// requests arriving in one cycle queue in client order).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Queued {
+    pub shard: usize,
+    pub invoke: u32,
+    pub client: usize,
+}
+
+/// `fifo`: per shard, no request sent this cycle arrived after one that
+/// still waits (it would have been served before an earlier request it
+/// waited behind).
+pub fn fifo(sent: &[Queued], waiting: &[Queued]) -> Result<(), String> {
+    for w in waiting {
+        if let Some(s) = sent
+            .iter()
+            .find(|s| s.shard == w.shard && (s.invoke, s.client) > (w.invoke, w.client))
+        {
+            return Err(format!(
+                "shard {}: c{} (invoked @{}) was sent while c{} (invoked @{}), ahead of it, still waits",
+                w.shard, s.client, s.invoke, w.client, w.invoke
+            ));
         }
     }
     Ok(())

@@ -54,6 +54,10 @@ pub struct Pending<V> {
     acked_before: Vec<Option<V>>,
     /// Crashes seen when it was invoked.
     crashes_at_invoke: u32,
+    /// Cycles it may wait in an FE queue (`--slots`): `⌊ahead / K⌋` for
+    /// the `ahead` requests queued before it when it arrived
+    /// ([`Monitor::allow`]); 0 without queues.
+    pub extra: u32,
 }
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -132,7 +136,27 @@ pub struct Flags {
     pub cache_hit: bool,
     pub cache_fill: bool,
     pub cache_raced: bool,
+    /// A request was answered `Busy` (a full FE queue, `--queue`).
+    pub busy: bool,
 }
+
+/// What queueing at the FE (`--slots K --queue Q`) changes in `latency`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Queueing {
+    /// The exact latency of a `Busy` answer: the round trip to the root FE
+    /// (2 per FE level).
+    pub busy_cycles: u32,
+    /// Cycles taken off each queued request's allowance (0; a test sets 1
+    /// to show the derived bound is tight: then `latency` fails).
+    pub tighten: u32,
+}
+
+/// What one crash may add to a queued request's wait, besides the
+/// protocol's per-crash delay: a crash sends back to the front of a shard's
+/// queue the requests in flight to the dead replica, at most two cycles'
+/// worth (2K: those sent in the two cycles before the FE sees the death),
+/// which delays every request behind them by at most 2 cycles.
+pub const QUEUE_CRASH_CYCLES: u32 = 2;
 
 /// The monitor's state.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -147,6 +171,11 @@ pub struct Monitor<V> {
     /// `stale-reads`: the most cycles a read's value may have been
     /// superseded when the read is invoked; `None`: not checked.
     max_staleness: Option<u32>,
+    /// FE queues, if the topology has them.
+    queueing: Option<Queueing>,
+    /// With FE queues: why `latency` failed, first (the queueing allowance
+    /// is not in a recorded history, so the explanation is kept here).
+    pub latency_note: Option<String>,
     pub flags: Flags,
 }
 
@@ -215,6 +244,8 @@ impl<V: Val> Monitor<V> {
             latency: latency.into(),
             max_configs: CONFIGS_MAX,
             max_staleness: None,
+            queueing: None,
+            latency_note: None,
             flags: Flags::default(),
         }
     }
@@ -228,6 +259,54 @@ impl<V: Val> Monitor<V> {
     pub fn with_max_staleness(mut self, t: Option<u32>) -> Self {
         self.max_staleness = t;
         self
+    }
+
+    /// The same monitor for a topology whose root FE queues requests
+    /// (`--slots`): latencies are checked against the queueing bound.
+    pub fn with_queueing(mut self, q: Queueing) -> Self {
+        self.queueing = Some(q);
+        self
+    }
+
+    /// Client `c`'s pending request arrived at the root FE behind `ahead`
+    /// queued requests of its shard, served `slots` per cycle: it may wait
+    /// `⌊ahead / slots⌋` cycles more than the failure-free latency.
+    pub fn allow(&mut self, c: ClientId, ahead: u32, slots: u32) {
+        assert!(slots > 0, "a queue serves at least one request per cycle");
+        let tighten = self.queueing.map_or(0, |q| q.tighten);
+        if let Some(p) = &mut self.pending[c] {
+            p.extra = (ahead / slots).saturating_sub(tighten);
+        }
+    }
+
+    /// The longest operation `p` may take with `crashes` crashes by now.
+    fn bound(&self, p: &Pending<V>) -> u32 {
+        let queued = match self.queueing {
+            Some(_) => p.extra + QUEUE_CRASH_CYCLES * self.crashes,
+            None => 0,
+        };
+        latency_bound(self.latency, p.op.is_write(), self.crashes) + queued
+    }
+
+    /// Why `p`, answered `result` after `took` cycles, breaks `latency`.
+    fn latency_of(&self, p: &Pending<V>, took: u32, result: &OpResult<V>) -> Option<String> {
+        let Some(q) = self.queueing else {
+            return latency_violation(took, self.crashes, self.latency, p.op.is_write());
+        };
+        if *result == OpResult::Busy {
+            // Answered by the root FE the cycle the request arrived.
+            return (took != q.busy_cycles)
+                .then(|| format!("answered busy after {took} cycles, not {}", q.busy_cycles));
+        }
+        let exact = self.latency.of(p.op.is_write()) + p.extra;
+        if self.crashes == 0 && took != exact {
+            return Some(format!(
+                "took {took} cycles without failures, not {exact} (queued {} cycles)",
+                p.extra
+            ));
+        }
+        let bound = self.bound(p);
+        (took > bound).then(|| format!("took {took} cycles, over the bound {bound}"))
     }
 
     /// The same monitor with another bound on configurations per key.
@@ -289,6 +368,7 @@ impl<V: Val> Monitor<V> {
             supersedes,
             acked_before,
             crashes_at_invoke: self.crashes,
+            extra: 0,
         });
     }
 
@@ -300,11 +380,18 @@ impl<V: Val> Monitor<V> {
         let mut out = Vec::new();
         let key = p.op.key();
         let desc = || text(c, &p.op, p.invoke, Some((cycle, &result)));
-        if let Some(why) = latency_violation(cycle - p.invoke, self.crashes, self.latency, p.op.is_write()) {
+        if let Some(why) = self.latency_of(&p, cycle - p.invoke, &result) {
+            if self.queueing.is_some() && self.latency_note.is_none() {
+                self.latency_note = Some(format!("{} {why}", desc()));
+            }
             self.flags.latency_violated = true;
             out.push((crate::LATENCY, format!("{} {why}", desc())));
         }
-        if result == OpResult::Unavailable {
+        if result == OpResult::Busy {
+            // An answer the client may retry: not `Unavailable`, not a
+            // completion either.
+            self.flags.busy = true;
+        } else if result == OpResult::Unavailable {
             self.flags.unavailable = true;
             out.push((crate::AVAILABLE, format!("{} was answered unavailable", desc())));
         } else {
@@ -369,7 +456,22 @@ impl<V: Val> Monitor<V> {
             }));
             open.push((me, p.op.clone()));
             let configs = std::mem::take(&mut ks.configs);
-            let next = if result == OpResult::Unavailable {
+            let next = if result == OpResult::Busy {
+                // Never sent: it did not take effect. Configurations that
+                // assumed a write of it applied are impossible; a read
+                // assumed linearized changed nothing and is forgotten.
+                Ok(configs
+                    .into_iter()
+                    .filter_map(|mut cfg| match cfg.lin.iter().position(|(d, _)| *d == me) {
+                        Some(_) if p.op.is_write() => None,
+                        Some(i) => {
+                            cfg.lin.remove(i);
+                            Some(cfg)
+                        }
+                        None => Some(cfg),
+                    })
+                    .collect())
+            } else if result == OpResult::Unavailable {
                 Ok(configs
                     .into_iter()
                     .map(|mut cfg| {
@@ -431,7 +533,7 @@ impl<V: Val> Monitor<V> {
     pub fn check_pending(&self, now: u32) -> Result<(), String> {
         for (c, p) in self.pending.iter().enumerate() {
             if let Some(p) = p {
-                let bound = latency_bound(self.latency, p.op.is_write(), self.crashes);
+                let bound = self.bound(p);
                 if now - p.invoke > bound {
                     return Err(format!(
                         "{} still pending at cycle {now}, over the bound {bound}",
@@ -633,6 +735,8 @@ impl<V: Val> Monitor<V> {
             latency: self.latency,
             max_configs: self.max_configs,
             max_staleness: self.max_staleness,
+            queueing: self.queueing,
+            latency_note: self.latency_note.clone(),
             flags: self.flags,
         }
     }

@@ -34,6 +34,9 @@ pub enum Property {
     /// the store's size and the entries transferred per cycle (with
     /// `--recoveries`).
     Rejoins,
+    /// Per shard, the root FE's queue (`--slots`) serves in order: no
+    /// request is sent to its shard before an earlier one it waited behind.
+    Fifo,
 }
 
 /// Where a property is evaluated: what decides whether it applies.
@@ -47,11 +50,13 @@ pub struct Scope {
     pub staleness: bool,
     /// Dead replicas may restart (`--recoveries`).
     pub recovery: bool,
+    /// The root FE queues requests (`--slots`).
+    pub queues: bool,
 }
 
 impl Property {
     /// Every property, in table order.
-    pub const ALL: [Property; 8] = [
+    pub const ALL: [Property; 9] = [
         Property::Linearizable,
         Property::Converged,
         Property::NoLostWrites,
@@ -60,6 +65,7 @@ impl Property {
         Property::Converges,
         Property::StaleReads,
         Property::Rejoins,
+        Property::Fifo,
     ];
     /// How many there are.
     pub const COUNT: usize = Property::ALL.len();
@@ -75,6 +81,7 @@ impl Property {
             Property::Converges => "converges",
             Property::StaleReads => "stale-reads",
             Property::Rejoins => "rejoins",
+            Property::Fifo => "fifo",
         }
     }
 
@@ -100,6 +107,7 @@ impl Property {
             Property::Converges => "reached: live replicas apart, agreeing once writes stop",
             Property::StaleReads => "reached: a cache hit, a fill, and an invalidation racing a fill",
             Property::Rejoins => "reached: a restarted replica caught up and serves",
+            Property::Fifo => "reached: a full queue answers busy",
         }
     }
 
@@ -111,6 +119,7 @@ impl Property {
             Property::Converges => scope.lazy,
             Property::StaleReads => scope.staleness,
             Property::Rejoins => scope.recovery,
+            Property::Fifo => scope.queues,
             Property::Linearizable | Property::NoLostWrites | Property::Latency | Property::Available => true,
         }
     }
@@ -169,6 +178,7 @@ mod tests {
             lazy,
             staleness: false,
             recovery: false,
+            queues: false,
         };
         assert!(!Property::Converged.applies(scope(false, false)));
         assert!(Property::Converged.applies(scope(true, false)));

@@ -816,3 +816,79 @@ fn crossed_reads_of_unique_writes_are_decided_at_once() {
     assert!(brute_force(&early.ops));
     assert_eq!(linearizability(&early, 1000), Ok(()));
 }
+
+#[test]
+fn fifo_catches_a_request_served_before_one_it_waited_behind() {
+    let q = |shard, invoke, client| Queued { shard, invoke, client };
+    // In order: the older request went, the younger waits.
+    assert_eq!(fifo(&[q(0, 1, 1)], &[q(0, 1, 2), q(0, 2, 0)]), Ok(()));
+    // Another shard's queue is not this one's.
+    assert_eq!(fifo(&[q(1, 3, 0)], &[q(0, 1, 0)]), Ok(()));
+    // Out of order: c2, which arrived with c1 but behind it, went first.
+    let err = fifo(&[q(0, 1, 2)], &[q(0, 1, 1)]).unwrap_err();
+    assert!(err.contains("c2 (invoked @1) was sent while c1"), "{err}");
+    // Or a request of a later cycle.
+    assert!(fifo(&[q(0, 2, 0)], &[q(0, 1, 1)]).is_err());
+}
+
+/// A `Busy` answer did not take effect: a write answered `Busy` is not
+/// seen by a later read (linearizable only if absent), and no write is
+/// lost; the offline search and the monitor agree.
+#[test]
+fn a_busy_write_did_not_take_effect() {
+    let ops = vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Busy))),
+        op(1, Op::Get(0), 3, Some((7, OpResult::Value(None)))),
+    ];
+    let hist = h(ops.clone());
+    assert_eq!(linearizable(&hist), Ok(()));
+    assert_eq!(linearizability(&hist, 1000), Ok(()));
+    let mut saw = ops;
+    saw[1].ret.as_mut().unwrap().result = OpResult::Value(Some(1));
+    let saw = h(saw);
+    assert!(linearizable(&saw).is_err(), "a busy write's value read back");
+    assert!(linearizability(&saw, 1000).is_err(), "a busy write's value read back");
+    // Concurrent with a read that saw it: the Busy write cannot explain it.
+    let racing = h(vec![
+        op(0, Op::Put(0, 1), 0, Some((2, OpResult::Busy))),
+        op(1, Op::Get(0), 0, Some((4, OpResult::Value(Some(1))))),
+    ]);
+    assert!(linearizable(&racing).is_err());
+    assert!(linearizability(&racing, 1000).is_err());
+    // Busy counts as an answer for `available`.
+    assert_eq!(available(&hist, &[], 8, 4), Ok(()));
+    assert_eq!(hist.ops[0].outcome(), Outcome::Fail);
+}
+
+/// With queueing, `latency` is exact at the base plus the allowance, and a
+/// `Busy` answer arrives exactly at the root FE's round trip.
+#[test]
+fn queued_latency_is_exact_at_the_allowance() {
+    let q = Queueing {
+        busy_cycles: 2,
+        tighten: 0,
+    };
+    let mut m = Monitor::<u8>::new(3, 4).with_queueing(q);
+    m.invoke(0, 0, 0, Op::Get(0));
+    m.invoke(0, 1, 0, Op::Get(0));
+    m.invoke(0, 2, 0, Op::Get(0));
+    m.allow(1, 1, 1);
+    m.allow(2, 2, 1);
+    assert!(m.ret(4, 0, 0, OpResult::Value(None)).is_empty());
+    assert!(m.ret(5, 1, 0, OpResult::Value(None)).is_empty());
+    assert_eq!(m.check_pending(6), Ok(()));
+    assert!(m.check_pending(7).is_err(), "c2 may wait until cycle 6 only");
+    let v = m.ret(5, 2, 0, OpResult::Value(None));
+    assert_eq!(v.len(), 1, "early is as wrong as late: {v:?}");
+    assert!(
+        m.latency_note.as_deref().unwrap().contains("not 6"),
+        "{:?}",
+        m.latency_note
+    );
+    let mut m = Monitor::<u8>::new(1, 4).with_queueing(q);
+    m.invoke(0, 0, 0, Op::Put(0, 1));
+    assert!(m.ret(2, 0, 0, OpResult::Busy).is_empty());
+    assert!(m.flags.busy && !m.flags.unavailable && !m.flags.completed);
+    m.invoke(3, 0, 1, Op::Put(0, 1));
+    assert_eq!(m.ret(6, 0, 1, OpResult::Busy).len(), 1, "busy after 3 cycles, not 2");
+}

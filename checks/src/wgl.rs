@@ -132,6 +132,7 @@ pub fn check_key<V: Val>(key: Key, ops: &[&OpRecord<V>], bound: Bound) -> Result
         let call = rec.invoke_time();
         match (rec.outcome(), &rec.ret) {
             (Outcome::Fail, Some(r)) if r.result == OpResult::Unavailable => {} // never sent
+            (Outcome::Fail, Some(r)) if r.result == OpResult::Busy => {}        // never sent: a full FE queue
             (Outcome::Info, _) if !rec.op.is_write() => {}                      // no effect
             (Outcome::Info, _) => unknown.push(Entry { rec, call, ret: None }),
             (_, Some(r)) => definite.push(Entry {

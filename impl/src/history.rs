@@ -78,7 +78,7 @@ impl<V: Val> OpRecord<V> {
                 ..
             }) => Outcome::Info,
             Some(Ret {
-                result: OpResult::Exists | OpResult::Absent,
+                result: OpResult::Exists | OpResult::Absent | OpResult::Busy,
                 ..
             }) => Outcome::Fail,
             Some(_) => Outcome::Ok,
@@ -169,6 +169,9 @@ pub fn event_json<V: Val>(index: u64, time: u64, rec: &OpRecord<V>, completion: 
     if completion && matches!(rec.ret.as_ref().map(|r| &r.result), Some(OpResult::Unavailable)) {
         ev["error"] = json!("unavailable");
     }
+    if completion && matches!(rec.ret.as_ref().map(|r| &r.result), Some(OpResult::Busy)) {
+        ev["error"] = json!("busy");
+    }
     ev
 }
 
@@ -240,7 +243,7 @@ enum Event<V> {
     /// for null); the `previous` value of a `Modify` answered ok; whether it
     /// says `"error": "unavailable"`. Parsed here, so that the file's JSON is
     /// not kept.
-    Complete(&'static str, &'static str, Option<Option<V>>, Option<V>, bool),
+    Complete(&'static str, &'static str, Option<Option<V>>, Option<V>, bool, bool),
 }
 
 /// Largest client number a history can hold: `u16::MAX` is reserved (the
@@ -360,8 +363,10 @@ fn read_lines<V: Val>(
                     }
                     _ => None,
                 };
-                let unavailable = ev.get("error").and_then(Json::as_str) == Some("unavailable");
-                Event::Complete(ty, f, value, previous, unavailable)
+                let error = ev.get("error").and_then(Json::as_str);
+                let unavailable = error == Some("unavailable");
+                let busy = error == Some("busy");
+                Event::Complete(ty, f, value, previous, unavailable, busy)
             }
             other => return Err(bad(format!("unknown type {other:?}"))),
         };
@@ -550,7 +555,7 @@ impl<V: Val> Builder<V> {
                     ret: None,
                 });
             }
-            Event::Complete(ty, f, value, previous, unavailable) => {
+            Event::Complete(ty, f, value, previous, unavailable, busy) => {
                 let i = self
                     .open
                     .remove(&l.process)
@@ -588,6 +593,8 @@ impl<V: Val> Builder<V> {
                             rec.invoke
                         )))
                     }
+                    // A full FE queue: never sent, did not take effect.
+                    ("fail", _) if *busy => OpResult::Busy,
                     ("ok", Op::Get(_)) => OpResult::Value(value.clone().ok_or_else(|| missing("value"))?),
                     ("ok", Op::Modify(..)) => OpResult::Modified(previous.clone().ok_or_else(|| missing("previous"))?),
                     ("ok", _) => OpResult::Ok,

@@ -78,7 +78,18 @@ pub struct TopologyConfig {
     /// the wiring of before.
     #[serde(default)]
     pub recovery: Option<RecoveryConfig>,
+    /// Requests per FE→server link per cycle (`--slots K`); 0: one slot per
+    /// client, no queue (the seed's frames).
+    #[serde(default)]
+    pub slots: usize,
+    /// Root-FE queue entries per shard (`--queue Q ≥ K`; only with `--slots`).
+    #[serde(default)]
+    pub queue: usize,
 }
+
+/// Bounds on `--slots` and `--queue`.
+pub const SLOTS_MAX: usize = CLIENTS_MAX;
+pub const QUEUE_MAX: usize = CLIENTS_MAX;
 
 /// The latencies a topology and protocol guarantee, in cycles.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -152,7 +163,55 @@ impl TopologyConfig {
             protocol: Protocol::Fanout,
             cache: None,
             recovery: None,
+            slots: 0,
+            queue: 0,
         }
+    }
+
+    /// The root FE's queueing bounds, when `--slots` is given.
+    pub fn bounded(&self) -> Option<crate::node::fe::Bounded> {
+        (self.slots > 0).then_some(crate::node::fe::Bounded {
+            slots: self.slots,
+            queue: self.queue,
+        })
+    }
+
+    /// `--slots` and `--queue`: where they apply and their bounds.
+    fn validate_slots(&self) -> Result<(), ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        if self.slots == 0 {
+            if self.queue != 0 {
+                return err("--queue needs --slots: the FE queues only what does not fit in K slots".into());
+            }
+            return Ok(());
+        }
+        if self.slots > SLOTS_MAX {
+            return err(format!("--slots must be 1..={SLOTS_MAX}, got {}", self.slots));
+        }
+        if self.queue < self.slots || self.queue > QUEUE_MAX {
+            return err(format!(
+                "--queue must be {}..={QUEUE_MAX} (at least --slots: every request sent passes through the queue), got {}",
+                self.slots, self.queue
+            ));
+        }
+        if self.kind == Kind::Single {
+            return err("--slots needs a front end: use --topology sharded or replicated".into());
+        }
+        if self.kind == Kind::Replicated {
+            // The bound on a reply link holds when each replica answers, in
+            // the next cycle, exactly the requests it was sent: not so for a
+            // protocol whose answers come later or from another replica
+            // (`chain`'s tail) or that sends repairs (`quorum`).
+            let p = self.protocol.resolved(self.replicas);
+            let r = self.replicas;
+            if p.versioned() || p.extra_latency(true, r) != 0 || p.extra_latency(false, r) != 0 {
+                return err(format!(
+                    "--slots works with --protocol seed, owner or fanout, not {} (its replicas answer more requests in a cycle than they were sent)",
+                    self.protocol.label(self.replicas)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks every bound; the error names the offending flag.
@@ -217,7 +276,7 @@ impl TopologyConfig {
                 ));
             }
         }
-        Ok(())
+        self.validate_slots()
     }
 
     /// Client-observed latency of a read without failures: 2 for `single`,
@@ -269,6 +328,9 @@ impl TopologyConfig {
         }
         if let Some(c) = &self.cache {
             s += &format!(" cache={}", c.label());
+        }
+        if self.slots > 0 {
+            s += &format!(" slots={} queue={}", self.slots, self.queue);
         }
         s
     }
@@ -476,12 +538,18 @@ impl Topology {
                         rehash: config.kind == Kind::Sharded,
                     }
                 };
+                let bounded = if level + 1 == config.levels {
+                    config.bounded()
+                } else {
+                    None
+                };
                 t.nodes[id].ctx = NodeCtx::Fe(FeCtx {
                     clients: c,
                     children,
                     downstream,
                     cache: if level == 0 { config.cache } else { None },
                     broadcast: level > 0 && config.cache.is_some(),
+                    bounded,
                 });
             }
         }

@@ -618,4 +618,88 @@ fn rejoins_fails_when_the_bound_undercounts_the_store() {
     c.topology.recovery.as_mut().unwrap().keys_max = 1;
     let r = run(&c);
     assert_eq!(r.verdicts[Property::Rejoins], Violated, "with a bound one chunk short");
+/// Bounded frames: `--slots slots --queue queue`, `clients` clients.
+fn bounded(c: &mut ModelConfig, clients: usize, slots: usize, queue: usize) {
+    c.topology.clients = clients;
+    c.topology.slots = slots;
+    c.topology.queue = queue;
+}
+
+#[test]
+fn one_slot_queue_of_two_three_clients_fifo_busy_and_the_derived_latency() {
+    let r = run(&replicated(Protocol::Fanout, |c| {
+        bounded(c, 3, 1, 2);
+        c.values = 1;
+    }));
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+    assert!(r.twins[Property::Fifo], "a full queue answers busy");
+    assert!(
+        !r.twins[Property::Converged],
+        "one slot: no two writes meet at a replica"
+    );
+    assert_eq!(r.unique_states, 395_302);
+}
+
+#[test]
+fn sharded_one_slot_per_shard_fifo_and_busy() {
+    let r = run(&config(Kind::Sharded, |c| {
+        get_put(c);
+        bounded(c, 2, 1, 1);
+        c.keys = 2;
+        c.values = 1;
+    }));
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds]);
+    assert!(r.twins[Property::Fifo]);
+    assert_eq!(r.unique_states, 42_051);
+}
+
+#[test]
+fn slots_with_a_replica_crash_or_an_fe_crash_lose_nothing_acknowledged() {
+    let r = run(&replicated(Protocol::Fanout, |c| {
+        bounded(c, 2, 1, 2);
+        c.crashes = 1;
+    }));
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+    assert_eq!(r.unique_states, 193_597);
+    // The FE's queue dies with it: what was queued was never acknowledged.
+    let r = run(&replicated(Protocol::Fanout, |c| {
+        bounded(c, 2, 1, 1);
+        c.crash_fe = true;
+    }));
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, Holds]);
+    assert!(r.twins[Property::NoLostWrites]);
+    assert_eq!(r.unique_states, 62_935);
+}
+
+/// The derived bound is tight: one cycle less for a request that waited in
+/// the queue, and `latency` fails, on the shortest path where one waits.
+#[test]
+fn shrinking_the_queueing_bound_by_one_cycle_fails_latency() {
+    let c = replicated(Protocol::Fanout, |c| {
+        bounded(c, 2, 1, 2);
+        c.latency_tighten = 1;
+    });
+    let r = check(
+        &c,
+        &RunOptions {
+            threads: 1,
+            bfs: false,
+            symmetry: Reduction::NONE,
+            progress: false,
+        },
+    )
+    .expect("valid configuration");
+    assert_eq!(r.verdicts[Property::Latency], Violated);
+    let (why, steps) = trace(&r, "latency");
+    assert_eq!(why, "c1 Get(k0) @0.. still pending at cycle 5, over the bound 4");
+    assert_eq!(
+        steps,
+        [
+            "cycle 0: c0 Get(k0), c1 Get(k0)",
+            "cycle 1: no requests; c0→r0.1",
+            "cycle 2: no requests; c1→r0.1",
+            "cycle 3: no requests",
+            "cycle 4: no requests"
+        ]
+    );
 }

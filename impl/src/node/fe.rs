@@ -77,6 +77,33 @@ pub struct FeCtx {
     /// An FE above level 0 with caches below: it copies write answers and
     /// invalidations to its other child FEs ([`Fe::broadcast`]).
     pub broadcast: bool,
+    /// The root FE's bounds on what it sends (`--slots`, `--queue`); `None`
+    /// for an inner FE and for the seed's frames (one slot per client).
+    pub bounded: Option<Bounded>,
+}
+
+/// Bounded frames (`--slots K --queue Q`): the root FE sends at most
+/// `slots` requests per shard per cycle (so at most K on each FE→server
+/// link, and, as each replica answers exactly what it was sent, on each
+/// reply link). Every request for a shard passes through the shard's FIFO
+/// queue of `queue` entries (Q ≥ K): each cycle the new requests join its
+/// tail and the first K leave its head; a request arriving when Q wait
+/// already is answered [`OpResult::Busy`].
+///
+/// Service order, per shard and cycle: requests to route again (their
+/// replicas died; oldest first, in client order), then the queue from its
+/// head, then the new requests in client order. The first K are sent, the
+/// rest wait. A request accepted once keeps its place (a retry may make the
+/// queue longer than Q for a while); a new one is accepted only while fewer
+/// than Q are ahead of it. So a new request with `ahead` requests before it
+/// in that order is answered `Busy` exactly when `ahead ≥ Q`, and otherwise
+/// sent `⌊ahead / K⌋` cycles after it arrives when nothing fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bounded {
+    /// Requests per shard per cycle, K ≥ 1.
+    pub slots: usize,
+    /// Queue entries per shard, Q ≥ K.
+    pub queue: usize,
 }
 
 impl FeCtx {
@@ -112,6 +139,9 @@ pub struct InFlight<V> {
     /// being repaired: the answer it will give once the stale targets
     /// acknowledged the newest version (`None` otherwise).
     pub repair: Option<Response<V>>,
+    /// With [`Bounded`] frames: the FE cycle it arrived in, so that
+    /// requests to route again are served oldest first (0 otherwise).
+    pub since: u32,
 }
 
 /// An FE's state: what it has in flight, per client, and the cycle it is
@@ -123,6 +153,28 @@ pub struct Fe<V> {
     pub cycle: u32,
     /// A caching level-0 FE's cache (`None` otherwise).
     pub cache: Option<Cache<V>>,
+    /// With [`Bounded`] frames: the requests waiting to be sent, oldest
+    /// first, every shard's queue interleaved (a waiting request is in
+    /// [`Fe::inflight`] with no targets, its shard in `shard`). Always empty
+    /// otherwise.
+    pub queue: Vec<ClientId>,
+}
+
+impl<V> Fe<V> {
+    /// How many requests wait for `shard`.
+    pub fn queued(&self, shard: usize) -> usize {
+        self.queue
+            .iter()
+            .filter(|&&c| self.inflight[c].as_ref().is_some_and(|f| f.shard as usize == shard))
+            .count()
+    }
+}
+
+impl<V> InFlight<V> {
+    /// Whether it waits in the FE's queue (not sent yet).
+    pub fn is_queued(&self) -> bool {
+        self.targets == 0
+    }
 }
 
 /// A request the FE must route this cycle.
@@ -187,6 +239,15 @@ pub struct Plan {
     pub still_waiting: Vec<(ClientId, u32, u32)>,
     /// Repaired reads to answer with their repaired value, in client order.
     pub finish: Vec<ClientId>,
+    /// [`Bounded`]: new requests to queue, `(job, shard)`.
+    pub enqueue: Vec<(Job, usize)>,
+    /// [`Bounded`]: new requests to answer `Busy` (their shard's queue is full).
+    pub busy: Vec<Job>,
+    /// [`Bounded`]: requests in flight or queued that (stay or go back to)
+    /// wait, `(client, shard)`.
+    pub requeue: Vec<(ClientId, usize)>,
+    /// [`Bounded`]: the queue after this cycle.
+    pub queue_next: Vec<ClientId>,
     /// Per downstream shard (the parent, for an inner FE): the live
     /// replicas, a bit set.
     live: Vec<u32>,
@@ -236,6 +297,7 @@ impl<V: Val> Fe<V> {
             inflight: vec![None; clients],
             cycle: 0,
             cache: None,
+            queue: Vec::new(),
         }
     }
 
@@ -266,6 +328,10 @@ impl<V: Val> Fe<V> {
         plan.jobs.clear();
         plan.still_waiting.clear();
         plan.finish.clear();
+        plan.enqueue.clear();
+        plan.busy.clear();
+        plan.requeue.clear();
+        plan.queue_next.clear();
         // 1. Liveness, per downstream shard.
         let replicas = ctx.replicas();
         plan.live.clear();
@@ -302,6 +368,73 @@ impl<V: Val> Fe<V> {
                 });
             }
         }
+        // 4. Bounded frames: what fits is sent, the rest queued or busy.
+        if let Some(b) = ctx.bounded {
+            self.bound_jobs(ctx, b, plan);
+        }
+    }
+
+    /// Step 4 of [`Fe::plan`] with [`Bounded`] frames: per shard, in service
+    /// order (retries, the queue, new requests), the first K jobs stay jobs
+    /// and the rest wait; a new request finding Q ahead of it is answered
+    /// `Busy` instead. Jobs that go to no shard (answered `Unavailable`)
+    /// stay jobs and take no slot.
+    fn bound_jobs(&self, ctx: &FeCtx, b: Bounded, plan: &mut Plan) {
+        assert!(b.slots > 0, "K ≥ 1: a queue must drain");
+        let Downstream::Servers { shards, .. } = ctx.downstream else {
+            unreachable!("only the root FE bounds its frames")
+        };
+        let jobs = std::mem::take(&mut plan.jobs);
+        let (mut retries, new): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.source == Source::Retry);
+        // Oldest first (a crash can leave a younger request's retry before
+        // an older one's in client order: the checker found it, `fifo`).
+        retries.sort_by_key(|j| (self.inflight[j.client].as_ref().map_or(0, |f| f.since), j.client));
+        debug_assert!(new.iter().all(|j| matches!(j.source, Source::Child { .. })));
+        let mut budget = vec![b.slots; shards];
+        // Per shard: the requests before the next one in service order.
+        let mut ahead = vec![0usize; shards];
+        let queued = self.queue.iter().map(|&client| {
+            let f = self.inflight[client].as_ref().expect("a queued request is in flight");
+            debug_assert!(f.is_queued());
+            Job {
+                client,
+                source: Source::Retry,
+                route: route(ctx, &plan.live, &f.req),
+            }
+        });
+        // Requests accepted earlier: sent if a slot is left, else they wait.
+        for job in retries.into_iter().chain(queued) {
+            if let Some(s) = job.route.shard() {
+                ahead[s] += 1;
+            }
+            match job.route.shard() {
+                Some(s) if budget[s] == 0 => {
+                    plan.requeue.push((job.client, s));
+                    plan.queue_next.push(job.client);
+                }
+                Some(s) => {
+                    budget[s] -= 1;
+                    plan.jobs.push(job);
+                }
+                None => plan.jobs.push(job),
+            }
+        }
+        for job in new {
+            match job.route.shard() {
+                Some(s) if ahead[s] >= b.queue => plan.busy.push(job),
+                Some(s) if budget[s] == 0 => {
+                    ahead[s] += 1;
+                    plan.queue_next.push(job.client);
+                    plan.enqueue.push((job, s));
+                }
+                Some(s) => {
+                    ahead[s] += 1;
+                    budget[s] -= 1;
+                    plan.jobs.push(job);
+                }
+                None => plan.jobs.push(job),
+            }
+        }
     }
 
     /// Step 2 of [`Fe::plan`]: for each request in flight, its answer if it
@@ -315,6 +448,10 @@ impl<V: Val> Fe<V> {
         };
         for (client, entry) in self.inflight.iter().enumerate() {
             let Some(f) = entry else { continue };
+            if f.is_queued() {
+                // Waiting in the queue: step 4 decides (bound_jobs).
+                continue;
+            }
             let link = |r: usize| f.shard as usize * replicas + r;
             if versioned && self.check_versioned(client, f, down, replicas, repair, plan) {
                 continue;
@@ -466,6 +603,56 @@ impl<V: Val> Fe<V> {
         }
     }
 
+    /// [`Bounded`] frames, in [`Fe::step_into`]: answers `Busy`, queues the
+    /// new requests that wait, marks the requests that wait again as
+    /// unsent, and installs the next queue.
+    fn apply_queue(
+        &mut self,
+        inputs: &[Option<&Frame<V>>],
+        plan: &mut Plan,
+        respond: &mut dyn FnMut(ClientId, Response<V>),
+    ) {
+        let request = |job: &Job| {
+            let Source::Child { input, entry } = job.source else {
+                unreachable!("only new requests are queued or busy")
+            };
+            let frame = inputs[input].expect("a new request comes from a frame that arrived");
+            &frame.up().entries()[entry].1
+        };
+        for job in plan.busy.drain(..) {
+            debug_assert!(self.inflight[job.client].is_none());
+            let tag = request(&job).tag;
+            respond(
+                job.client,
+                Response {
+                    tag,
+                    result: OpResult::Busy,
+                    version: 0,
+                },
+            );
+        }
+        for (job, shard) in plan.enqueue.drain(..) {
+            let req = request(&job).clone();
+            self.inflight[job.client] = Some(InFlight {
+                req,
+                shard: shard as u16,
+                targets: 0,
+                answer: 0,
+                repair: None,
+                since: self.cycle,
+            });
+        }
+        for &(client, shard) in &plan.requeue {
+            let f = self.inflight[client].as_mut().expect("a waiting request is in flight");
+            (f.shard, f.targets, f.answer) = (shard as u16, 0, 0);
+        }
+        std::mem::swap(&mut self.queue, &mut plan.queue_next);
+        debug_assert!(self
+            .queue
+            .iter()
+            .all(|&c| self.inflight[c].as_ref().is_some_and(InFlight::is_queued)));
+    }
+
     /// The open choices of this cycle: for each, the client, the shard and
     /// the candidate replicas in ascending order (for a [`Route::Subset`]
     /// with more than one subset: the candidate subsets, as bit sets, in
@@ -564,6 +751,9 @@ impl<V: Val> Fe<V> {
             if let Some(f) = &mut self.inflight[client] {
                 (f.targets, f.answer) = (targets, answer);
             }
+        }
+        if ctx.bounded.is_some() {
+            self.apply_queue(inputs, plan, &mut |client, resp| respond(outs, client, resp));
         }
         let replicas = ctx.replicas();
         let versioned = matches!(ctx.downstream, Downstream::Servers { protocol, .. } if protocol.versioned());
@@ -682,11 +872,22 @@ impl<V: Val> Fe<V> {
                         targets,
                         answer,
                         repair: None,
+                        since: if ctx.bounded.is_some() { self.cycle } else { 0 },
                     });
                 }
             }
         }
         self.cycle += 1;
+    }
+}
+
+impl Route {
+    /// The shard it goes to, if any.
+    pub fn shard(&self) -> Option<usize> {
+        match *self {
+            Route::Fixed { shard, .. } | Route::Open { shard, .. } | Route::Subset { shard, .. } => Some(shard),
+            Route::Parent | Route::Unavailable => None,
+        }
     }
 }
 
@@ -773,6 +974,7 @@ mod tests {
                 },
                 cache: None,
                 broadcast: false,
+                bounded: None,
             };
             let mut fe = Fe::<u8>::new(clients);
             for entry in fe.inflight.iter_mut() {
@@ -788,6 +990,7 @@ mod tests {
                         targets,
                         answer: targets,
                         repair: None,
+                        since: 0,
                     });
                 }
             }
@@ -840,6 +1043,7 @@ mod tests {
             },
             cache: None,
             broadcast: false,
+            bounded: None,
         }
     }
 

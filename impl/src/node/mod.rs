@@ -152,6 +152,10 @@ pub enum OpResult<V> {
     /// The system knows it could not serve the request. The operation may or
     /// may not have taken effect (a history records it as `info`).
     Unavailable,
+    /// The FE's queue for the request's shard was full (`--queue`): the
+    /// request was never sent, so it did not take effect, and the client
+    /// may retry it (a history records it as `fail` with `"error":"busy"`).
+    Busy,
 }
 
 impl<V> OpResult<V> {
@@ -164,6 +168,7 @@ impl<V> OpResult<V> {
             OpResult::Modified(v) => OpResult::Modified(f(v)),
             OpResult::Absent => OpResult::Absent,
             OpResult::Unavailable => OpResult::Unavailable,
+            OpResult::Busy => OpResult::Busy,
         }
     }
 
@@ -187,6 +192,7 @@ impl<V: Debug> fmt::Display for OpResult<V> {
             OpResult::Modified(v) => write!(f, "ok(was {v:?})"),
             OpResult::Absent => write!(f, "absent"),
             OpResult::Unavailable => write!(f, "unavailable"),
+            OpResult::Busy => write!(f, "busy"),
         }
     }
 }

@@ -295,6 +295,8 @@ impl ClusterConfig {
                 protocol,
                 cache: r.cache,
                 recovery: None,
+                slots: 0,
+                queue: 0,
             },
             workload: WorkloadSpec {
                 keys: r.keys,

@@ -48,6 +48,8 @@ pub fn seed_claim(c: &ModelConfig, p: Property) -> Claim {
         Property::Converges | Property::Rejoins => Claim::None,
         // The seed asks "Caching?" and claims nothing.
         Property::StaleReads => Claim::None,
+        // The seed proposes FE queues as future work, claiming nothing.
+        Property::Fifo => Claim::None,
         Property::NoLostWrites => {
             if fatal_server_crashes(c) || (kind == Kind::Sharded && c.crashes > 0) {
                 Claim::Violated
@@ -169,12 +171,20 @@ pub fn twin_expected(c: &ModelConfig, p: Property) -> bool {
     let (read, write) = (lat.read, lat.write);
     match p {
         Property::Linearizable => writes && reads && total_ops >= 2 && c.cycles > write + read,
-        Property::Converged => writes && c.topology.clients >= 2 && c.cycles > read / 2,
+        // With one slot per shard and cycle (`--slots 1`) no two requests
+        // reach a shard in one cycle: there is no race to reach.
+        Property::Converged => writes && c.topology.clients >= 2 && c.cycles > read / 2 && c.topology.slots != 1,
         // A single server's crash leaves no server to hold anything.
         Property::NoLostWrites => {
             writes && (c.crashes > 0 || c.crash_fe) && c.topology.kind != Kind::Single && c.cycles > write
         }
         Property::Latency => c.cycles > read,
+        // A Busy answer needs more requests for one shard at once than its
+        // queue holds (Q, the requests not yet sent, this cycle's included);
+        // it takes the round trip to the root FE.
+        Property::Fifo => {
+            c.topology.slots > 0 && c.topology.clients > c.topology.queue && c.cycles > 2 * c.topology.levels as u32
+        }
         Property::Available => c.crashes > 0 && c.topology.kind != Kind::Single && c.cycles > read + 2,
         // A crash, a restart a cycle later, and the catch-up within its bound.
         Property::Rejoins => c.rejoin_cycles().is_some_and(|b| c.recoveries > 0 && c.cycles > b + 2),

@@ -89,6 +89,7 @@ pub fn full_extras() -> Vec<ModelConfig> {
     chain.recoveries = 1;
     chain.cycles = 12;
     out.push(chain);
+    out.extend(slots_full());
     out
 }
 
@@ -197,6 +198,7 @@ pub fn default_suite() -> Vec<ModelConfig> {
     out.extend(quorum_suite());
     out.extend(cache_suite());
     out.extend(recovery_suite());
+    out.extend(slots_suite());
     // Front-end crashes.
     out.push(config(Kind::Sharded, |c| c.crash_fe = true));
     for p in Protocol::ALL {
@@ -245,6 +247,51 @@ pub fn recovery_suite() -> Vec<ModelConfig> {
         out.push(recovery_config(Protocol::Fanout, 2, persist));
     }
     out
+}
+
+/// Bounded frames (`--slots 1`, docs/QUEUES.md), two clients: with a
+/// queue of two one request waits a cycle behind the other (fanout with two
+/// replicas, failure-free and with a replica crash: retries go back to the
+/// queue's head, oldest first); with a queue of one the second is answered
+/// busy (fanout with an FE crash: the queue is lost, nothing acknowledged
+/// with it; sharded with a key per shard).
+pub fn slots_suite() -> Vec<ModelConfig> {
+    let replicated = |queue: usize, f: fn(&mut ModelConfig)| {
+        config(Kind::Replicated, |c| {
+            c.topology.replicas = 2;
+            c.topology.slots = 1;
+            c.topology.queue = queue;
+            f(c);
+        })
+    };
+    vec![
+        replicated(2, |_| {}),
+        replicated(2, |c| c.crashes = 1),
+        replicated(1, |c| c.crash_fe = true),
+        config(Kind::Sharded, |c| {
+            c.topology.slots = 1;
+            c.topology.queue = 1;
+            c.keys = 2;
+            c.values = 1;
+        }),
+    ]
+}
+
+/// Larger bounded-frame configurations for `--suite full`: three clients
+/// on one shard (one slot and a queue of two; two slots and a queue of two).
+pub fn slots_full() -> Vec<ModelConfig> {
+    [(1, 2, 2), (2, 2, 1)]
+        .into_iter()
+        .map(|(slots, queue, values)| {
+            config(Kind::Replicated, |c| {
+                c.topology.replicas = 2;
+                c.topology.clients = 3;
+                c.topology.slots = slots;
+                c.topology.queue = queue;
+                c.values = values;
+            })
+        })
+        .collect()
 }
 
 /// The quorum protocol with three replicas, one operation per client and

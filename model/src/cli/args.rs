@@ -188,6 +188,12 @@ pub struct ModelArgs {
     /// Let the model crash one front end too.
     #[arg(long)]
     pub crash_fe: bool,
+    /// Requests per FE→server link per cycle, whatever the number of clients; the root FE queues the rest [default: one slot per client, no queue].
+    #[arg(long)]
+    pub slots: Option<usize>,
+    /// Root-FE queue entries per shard (with --slots, at least K); a request arriving at a full queue is answered busy [default: K].
+    #[arg(long)]
+    pub queue: Option<usize>,
     #[command(flatten)]
     pub quorum: QuorumArgs,
     #[command(flatten)]
@@ -261,6 +267,8 @@ impl ModelArgs {
             || self.crashes.is_some()
             || self.crash_mode.is_some()
             || self.crash_fe
+            || self.slots.is_some()
+            || self.queue.is_some()
             || self.quorum.any_given()
             || self.cache.any_given()
             || self.max_staleness.is_some()
@@ -293,6 +301,13 @@ impl ModelArgs {
         t.protocol = self.quorum.apply(t.protocol)?;
         t.cache = self.cache.config()?;
         t.recovery = self.recovery.config(self.keys.unwrap_or(1))?;
+        if self.slots == Some(0) {
+            return Err(ConfigError(
+                "--slots must be at least 1 (leave it out for one slot per client)".into(),
+            ));
+        }
+        t.slots = self.slots.unwrap_or(0);
+        t.queue = self.queue.unwrap_or(t.slots);
         if self.crash_fe && kind == Kind::Single {
             return Err(ConfigError("--crash-fe: --topology single has no front end".into()));
         }
@@ -311,6 +326,7 @@ impl ModelArgs {
             crash_fe: self.crash_fe,
             max_staleness: self.max_staleness,
             recoveries: self.recovery.recoveries.unwrap_or(0),
+            latency_tighten: 0,
         };
         if cfg.ops_per_client == 0 {
             return Err(ConfigError("--ops-per-client must be at least 1".into()));

@@ -277,8 +277,14 @@ impl TideModel {
 
     /// The initial state (stateright's `init_states`).
     pub fn initial_state(&self) -> State {
-        let monitor = Monitor::new(self.topo.clients(), self.config.topology.latency())
+        let mut monitor = Monitor::new(self.topo.clients(), self.config.topology.latency())
             .with_max_staleness(self.config.staleness_bound());
+        if self.config.topology.slots > 0 {
+            monitor = monitor.with_queueing(tidekv_checks::Queueing {
+                busy_cycles: 2 * self.config.topology.levels as u32,
+                tighten: self.config.latency_tighten,
+            });
+        }
         let trace = self.keep_trace.then(Trace::default);
         State {
             cluster: Cluster::new(&self.topo),
@@ -426,6 +432,9 @@ impl TideModel {
                     f.cache_raced |= c.last.raced > 0;
                 }
             }
+        }
+        if self.config.topology.slots > 0 {
+            self.allow_queueing(last, &mut s, &action.crashes);
         }
         // Time order within the cycle: every response read, then every
         // request sent (and a client's own immediate `Unavailable` answer).

@@ -95,6 +95,9 @@ pub struct ModelConfig {
     /// down at once (dead, or restarted and not caught up yet). The
     /// persistence mode and transfer size are in `topology.recovery`.
     pub recoveries: u32,
+    /// Cycles taken off the derived queueing allowance of `latency` with
+    /// `--slots` (always 0 but in the test that shows the bound is tight).
+    pub latency_tighten: u32,
 }
 
 /// Limits on the model's own bounds.
@@ -129,6 +132,7 @@ impl ModelConfig {
             crash_fe: false,
             max_staleness: None,
             recoveries: 0,
+            latency_tighten: 0,
         }
     }
 
@@ -219,6 +223,7 @@ impl ModelConfig {
             lazy: self.has_replicas() && self.topology.protocol.converges_lazily(),
             staleness: self.staleness_bound().is_some(),
             recovery: self.recoveries > 0,
+            queues: self.topology.slots > 0,
         }
     }
 
@@ -252,8 +257,10 @@ impl ModelConfig {
         let t = &self.topology;
         let protocol_ok = t.kind != Kind::Replicated || t.protocol.clients_symmetric();
         // (A cache needs two FE levels, so it never gets here.) Transfer
-        // frames carry sessions the reduction does not rename.
-        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok && t.recovery.is_none()
+        // frames carry sessions the reduction does not rename. The root
+        // FE's queue (`--slots`) lists clients in arrival order: renaming
+        // clients would have to rename it too, which the reduction does not.
+        t.clients >= 2 && t.clients <= 64 && t.levels <= 1 && protocol_ok && t.recovery.is_none() && t.slots == 0
     }
 
     /// Whether writes to one key reach one server at a time.
@@ -357,6 +364,9 @@ impl ModelConfig {
                 rc.persist.name(),
                 rc.transfer_keys
             );
+        }
+        if t.slots > 0 {
+            s += &format!(" --slots {} --queue {}", t.slots, t.queue);
         }
         s
     }

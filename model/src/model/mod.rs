@@ -18,6 +18,7 @@
 //! - [`actions`]: the actions of a state and the state each leads to.
 //! - [`properties`]: whether each property holds, its twin, its reason.
 //! - [`symmetry`]: replica symmetry (one representative per class).
+//! - [`queues`]: what `latency` and `fifo` observe of the root FE's queue (`--slots`).
 //!
 //! This module knows nothing of stateright's `Model` trait beyond the
 //! property conditions; `crate::checker` implements the trait over these
@@ -27,6 +28,7 @@
 pub mod actions;
 pub mod config;
 pub mod properties;
+pub mod queues;
 pub mod state;
 pub mod symmetry;
 pub mod tide;

@@ -41,6 +41,7 @@ impl TideModel {
             Property::Rejoins => self.topo.servers().any(|id| {
                 matches!(&s.cluster.nodes[id], NodeState::Server(srv) if !srv.is_joining() && srv.recovery.incarnation > 0)
             }),
+            Property::Fifo => s.monitor.flags.busy,
         }
     }
 
@@ -114,6 +115,7 @@ impl TideModel {
             Property::Converges => self.converges(s).is_ok(),
             Property::StaleReads => !f.stale,
             Property::Rejoins => self.rejoins(s).is_ok(),
+            Property::Fifo => self.fifo(s).is_ok(),
         }
     }
 
@@ -163,11 +165,16 @@ impl TideModel {
             Property::Linearizable => checks::linearizable(&trace.history),
             Property::Converged => self.with_stores(s, checks::converged),
             Property::NoLostWrites => self.lost_writes(s),
+            Property::Latency if self.scope().queues => match &s.monitor.latency_note {
+                Some(why) => Err(why.clone()),
+                None => s.monitor.check_pending(now),
+            },
             Property::Latency => checks::latency(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Available => checks::available(&trace.history, &trace.crash_cycles(), now, lat),
             Property::Converges => self.converges(s),
             Property::StaleReads => checks::stale_reads(&trace.history, self.config.staleness_bound().unwrap_or(0)),
             Property::Rejoins => self.rejoins(s),
+            Property::Fifo => self.fifo(s),
         };
         r.err()
     }
@@ -245,4 +252,5 @@ const CONDITIONS: [(Condition, Condition); Property::COUNT] = [
     (always::<5>, sometimes::<5>),
     (always::<6>, sometimes::<6>),
     (always::<7>, sometimes::<7>),
+    (always::<8>, sometimes::<8>),
 ];
