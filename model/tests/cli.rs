@@ -888,6 +888,8 @@ fn run_cache_lease_zipf_as_the_issue_writes_it() {
     let out = tidekv(&["verify", &hs, "--max-staleness", "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     std::fs::remove_file(&h).ok();
+}
+
 /// Issue 19: recovery flags that cannot apply exit 2 naming the flag.
 #[test]
 fn bad_recovery_flags_exit_2_with_one_line() {

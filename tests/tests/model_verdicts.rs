@@ -82,7 +82,7 @@ fn trace(r: &Report, property: &str) -> (String, Vec<String>) {
 fn single_two_clients_is_fresh_with_latency_exactly_2() {
     let r = run(&config(Kind::Single, |_| {}));
     assert_eq!(r.config.topology.latency_cycles(), 2);
-    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 82_131);
     assert!(
         r.twins[Property::Linearizable] && r.twins[Property::Latency],
@@ -97,7 +97,7 @@ fn sharded_two_shards_latency_exactly_4() {
         c.keys = 2;
     }));
     assert_eq!(r.config.topology.latency_cycles(), 4);
-    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 170_583);
 }
 
@@ -108,7 +108,7 @@ fn two_levels_of_front_ends_latency_exactly_6() {
         c.topology.levels = 2;
     }));
     assert_eq!(r.config.topology.latency_cycles(), 6);
-    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 51_229);
 }
 
@@ -124,7 +124,7 @@ fn replicated(p: Protocol, f: impl FnOnce(&mut ModelConfig)) -> ModelConfig {
 #[test]
 fn seed_protocol_racing_writes_diverge_in_three_cycles() {
     let r = run(&replicated(Protocol::Seed, |_| {}));
-    assert_verdicts(&r, [Violated, Violated, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Violated, Violated, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 48_707);
     let (why, steps) = trace(&r, "converged");
     assert_eq!(why, "shard 0: r0.0 holds {0: 2} but r0.1 holds {0: 1}");
@@ -157,10 +157,10 @@ fn seed_protocol_racing_writes_diverge_in_three_cycles() {
 #[test]
 fn owner_and_fanout_hold_everything_without_failures() {
     let r = run(&replicated(Protocol::Owner, |_| {}));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 28_427);
     let r = run(&replicated(Protocol::Fanout, |_| {}));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 28_115);
 }
 
@@ -173,7 +173,7 @@ fn fanout_three_replicas_two_mid_send_crashes_lose_nothing() {
         c.crash_mode = CrashMode::MidSend;
     }));
     assert_eq!(r.config.topology.protocol, Protocol::Fanout, "the default protocol");
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 1_301_252);
     assert!(
         r.twins[Property::NoLostWrites] && r.twins[Property::Available],
@@ -197,7 +197,7 @@ const LOST_WRITE: (&str, [&str; 5]) = (
 #[test]
 fn two_replicas_two_crashes_lose_a_write() {
     let r = run(&replicated(Protocol::Fanout, |c| c.crashes = 2));
-    assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, NA, NA, NA]);
     let (why, steps) = trace(&r, "no-lost-writes");
     assert_eq!(why, LOST_WRITE.0);
     assert_eq!(steps, LOST_WRITE.1);
@@ -220,7 +220,7 @@ fn chain_three_replicas_two_mid_send_crashes_lose_nothing() {
     assert_eq!((lat.read, lat.write, lat.per_crash), (4, 6, 3));
     c.cycles = lat.write + lat.read + 1;
     let r = run(&c);
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 812_477);
 }
 
@@ -229,7 +229,7 @@ fn chain_three_replicas_two_mid_send_crashes_lose_nothing() {
 #[test]
 fn chain_two_replicas_two_crashes_lose_a_write() {
     let r = run(&replicated(Protocol::Chain, |c| c.crashes = 2));
-    assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, NA]);
+    assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, NA, NA, NA]);
     assert_eq!(r.unique_states, 683_861);
     let (why, steps) = trace(&r, "no-lost-writes");
     assert_eq!(why, LOST_WRITE.0);
@@ -243,7 +243,7 @@ fn sharded_shard_crash_loses_its_data_and_rehashes() {
         c.crashes = 1;
     }));
     // Available holds: the FE re-hashes the dead shard's keys.
-    assert_verdicts(&r, [Violated, NA, Violated, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Violated, NA, Violated, Holds, Holds, NA, NA, NA, NA]);
     let (why, steps) = trace(&r, "no-lost-writes");
     assert_eq!(
         why,
@@ -260,7 +260,7 @@ fn single_server_crash_is_fatal() {
         get_put(c);
         c.crashes = 1;
     }));
-    assert_verdicts(&r, [Holds, NA, Violated, Holds, Violated, NA, NA]);
+    assert_verdicts(&r, [Holds, NA, Violated, Holds, Violated, NA, NA, NA, NA]);
     let (why, steps) = trace(&r, "available");
     assert_eq!(why, "c1 Get(k0)=unavailable @0..1 was answered unavailable");
     assert_eq!(steps, ["cycle 0: c1 Get(k0); crash server", "cycle 1: no requests"]);
@@ -270,7 +270,7 @@ fn single_server_crash_is_fatal() {
 fn fe_crash_is_fatal_but_loses_no_state() {
     for p in [Protocol::Owner, Protocol::Fanout] {
         let r = run(&replicated(p, |c| c.crash_fe = true));
-        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA]);
+        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA, NA, NA]);
         let (why, _) = trace(&r, "available");
         assert_eq!(why, "c1 Get(k0)=unavailable @0..1 was answered unavailable");
     }
@@ -282,7 +282,7 @@ fn owner_mid_send_crash_loses_an_acknowledged_write() {
         c.crashes = 1;
         c.crash_mode = CrashMode::MidSend;
     }));
-    assert_verdicts(&r, [Violated, Holds, Violated, Holds, Holds, NA, NA]);
+    assert_verdicts(&r, [Violated, Holds, Violated, Holds, Holds, NA, NA, NA, NA]);
     let (_, steps) = trace(&r, "no-lost-writes");
     assert_eq!(
         steps,
@@ -363,7 +363,7 @@ fn quorum_majority_of_three_keeps_freshness_and_writes_with_one_crash() {
         r.config.label(),
         "replicated C=2 S=1 R=3 quorum W=2 Q=2 K=1 V=2 O=1 H=9 ops=get,put F=1 atomic"
     );
-    assert_verdicts(&r, [Holds, Violated, Holds, Holds, Holds, Violated, NA]);
+    assert_verdicts(&r, [Holds, Violated, Holds, Holds, Holds, Violated, NA, NA, NA]);
     assert_eq!(r.unique_states, 73_833);
     // Q1: a write reaches two of the three replicas; nothing reconciles them.
     let (why, steps) = trace(&r, "converged");
@@ -381,7 +381,7 @@ fn quorum_majority_of_three_keeps_freshness_and_writes_with_one_crash() {
 #[test]
 fn quorum_majority_of_three_loses_a_write_to_two_crashes() {
     let r = run(&quorum(2));
-    assert_verdicts(&r, [Holds, Violated, Violated, Holds, Violated, Violated, NA]);
+    assert_verdicts(&r, [Holds, Violated, Violated, Holds, Violated, Violated, NA, NA, NA]);
     assert_eq!(r.unique_states, 175_455);
     // Q3: both replicas of the write die; the third never had it.
     let (why, steps) = trace(&r, "no-lost-writes");
@@ -404,7 +404,7 @@ fn quorum_majority_of_three_loses_a_write_to_two_crashes() {
 #[test]
 fn quorum_of_one_reads_a_stale_value_without_failures() {
     let r = run(&quorum(3));
-    assert_verdicts(&r, [Violated, Violated, Holds, Holds, Holds, Violated, NA]);
+    assert_verdicts(&r, [Violated, Violated, Holds, Holds, Holds, Violated, NA, NA, NA]);
     // Q2: W + Q = 2 <= 3: the read goes to a replica the write missed.
     let (why, steps) = trace(&r, "linearizable");
     assert_eq!(why, "k0: c0 Get(k0)=absent @4..8 cannot be linearized");
@@ -424,7 +424,7 @@ fn quorum_of_one_reads_a_stale_value_without_failures() {
 #[test]
 fn quorum_anti_entropy_brings_replicas_together_within_its_bound() {
     let r = run(&quorum(5));
-    assert_verdicts(&r, [Holds, Violated, Holds, Holds, Holds, Holds, NA]);
+    assert_verdicts(&r, [Holds, Violated, Holds, Holds, Holds, Holds, NA, NA, NA]);
     assert!(r.twins[Property::Converges], "replicas apart, then agreeing");
     // Without anti-entropy the same writes leave them apart for good (Q1).
     let mut c = quorum(5);
@@ -456,7 +456,7 @@ fn every_cache_mode_in_slot_order_is_fresh_with_two_front_ends() {
             r.config.label(),
             format!("sharded C=2 S=1 L=2 cache={mode} k=2 K=1 V=2 O=3 H=14 ops=get,put")
         );
-        assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds]);
+        assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds, NA, NA]);
         assert!(
             r.twins[Property::StaleReads],
             "{mode}: hit, fill and raced fill reached"
@@ -474,7 +474,7 @@ fn every_cache_mode_in_slot_order_is_fresh_with_two_front_ends() {
 #[test]
 fn naive_applying_invalidations_first_keeps_a_stale_set_and_lease_does_not() {
     let r = run(&cache(3));
-    assert_verdicts(&r, [Violated, NA, Holds, Holds, Holds, NA, Violated]);
+    assert_verdicts(&r, [Violated, NA, Holds, Holds, Holds, NA, Violated, NA, NA]);
     assert_eq!(r.unique_states, 328_585);
     let steps = [
         "cycle 0: c0 Get(k0), c1 Put(k0,1)",
@@ -497,7 +497,7 @@ fn naive_applying_invalidations_first_keeps_a_stale_set_and_lease_does_not() {
     let mut c = cache(3);
     c.topology.cache.as_mut().unwrap().mode = tidekv::node::cache::CacheMode::Lease;
     let r = run(&c);
-    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds]);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds, NA, NA]);
     assert_eq!(r.unique_states, 269_421, "the order does not matter to lease");
 }
 
@@ -523,6 +523,8 @@ fn the_staleness_bound_measures_how_stale_the_stale_set_gets() {
             assert_eq!(steps.len(), 14);
         }
     }
+}
+
 /// Recovery configurations (`--recoveries`): one operation per client, two
 /// replicas of one shard, atomic crashes. With a one-at-a-time crash budget
 /// a replica may die and come back twice and every property holds, the
@@ -549,7 +551,7 @@ fn recovery_one_down_at_a_time_fanout_and_chain_hold_everything() {
     use tidekv::node::recovery::Persist;
     for (p, states) in [(Protocol::Fanout, 87_680), (Protocol::Chain, 180_790)] {
         let r = run(&recovery(p, 1, Persist::None));
-        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+        assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, Holds, NA]);
         assert_eq!(r.unique_states, states, "{p}");
     }
 }
@@ -586,13 +588,13 @@ fn recovery_all_down_loses_a_write_without_sync_persistence() {
     ];
     for (persist, states, lost) in cases {
         let r = run(&recovery(Protocol::Fanout, 2, persist));
-        assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, Holds]);
+        assert_verdicts(&r, [Holds, Holds, Violated, Holds, Violated, NA, NA, Holds, NA]);
         assert_eq!(r.unique_states, states, "{persist:?}");
         let (why, steps) = trace(&r, "no-lost-writes");
         assert_eq!(format!("{why}\n{}", steps.join("\n")), lost, "{persist:?}");
     }
     let r = run(&recovery(Protocol::Fanout, 2, Persist::Sync));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, Holds]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA, Holds, NA]);
     assert_eq!(r.unique_states, 319_451, "sync");
 }
 
@@ -618,6 +620,8 @@ fn rejoins_fails_when_the_bound_undercounts_the_store() {
     c.topology.recovery.as_mut().unwrap().keys_max = 1;
     let r = run(&c);
     assert_eq!(r.verdicts[Property::Rejoins], Violated, "with a bound one chunk short");
+}
+
 /// Bounded frames: `--slots slots --queue queue`, `clients` clients.
 fn bounded(c: &mut ModelConfig, clients: usize, slots: usize, queue: usize) {
     c.topology.clients = clients;
@@ -631,7 +635,7 @@ fn one_slot_queue_of_two_three_clients_fifo_busy_and_the_derived_latency() {
         bounded(c, 3, 1, 2);
         c.values = 1;
     }));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, Holds]);
     assert!(r.twins[Property::Fifo], "a full queue answers busy");
     assert!(
         !r.twins[Property::Converged],
@@ -648,7 +652,7 @@ fn sharded_one_slot_per_shard_fifo_and_busy() {
         c.keys = 2;
         c.values = 1;
     }));
-    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, Holds]);
+    assert_verdicts(&r, [Holds, NA, Holds, Holds, Holds, NA, NA, NA, Holds]);
     assert!(r.twins[Property::Fifo]);
     assert_eq!(r.unique_states, 42_051);
 }
@@ -659,14 +663,14 @@ fn slots_with_a_replica_crash_or_an_fe_crash_lose_nothing_acknowledged() {
         bounded(c, 2, 1, 2);
         c.crashes = 1;
     }));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, Holds]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Holds, NA, NA, NA, Holds]);
     assert_eq!(r.unique_states, 193_597);
     // The FE's queue dies with it: what was queued was never acknowledged.
     let r = run(&replicated(Protocol::Fanout, |c| {
         bounded(c, 2, 1, 1);
         c.crash_fe = true;
     }));
-    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, Holds]);
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA, NA, Holds]);
     assert!(r.twins[Property::NoLostWrites]);
     assert_eq!(r.unique_states, 62_935);
 }

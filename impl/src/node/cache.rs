@@ -465,6 +465,7 @@ mod tests {
             downstream: Downstream::Parent,
             cache: Some(cfg),
             broadcast: false,
+            bounded: None,
         }
     }
 
@@ -630,6 +631,7 @@ mod tests {
             downstream: Downstream::Parent,
             cache: None,
             broadcast: true,
+            bounded: None,
         };
         let mut outs = ctx.empty_outputs::<u8>();
         outs[0].down_mut().set(

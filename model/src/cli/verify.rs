@@ -124,7 +124,9 @@ pub fn verify_with(history: &History<u64>, bound: checks::wgl::Bound, max_stalen
                     found.next().expect("one result per history property, in table order")
                 }
                 // A history has no store states: nothing to compare replicas by.
-                Property::Converged | Property::Latency | Property::Converges | Property::Rejoins | Property::Fifo => (Verdict::NotApplicable, None),
+                Property::Converged | Property::Latency | Property::Converges | Property::Rejoins | Property::Fifo => {
+                    (Verdict::NotApplicable, None)
+                }
                 Property::StaleReads => match max_staleness {
                     None => (Verdict::NotApplicable, None),
                     Some(t) => v(checks::stale_reads(history, t)),
