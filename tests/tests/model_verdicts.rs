@@ -531,19 +531,7 @@ fn the_staleness_bound_measures_how_stale_the_stale_set_gets() {
 /// `rejoins` twin reached; with both replicas down at once, `none` and
 /// `async` lose an acknowledged write (pinned traces) and `sync` keeps it.
 fn recovery(p: Protocol, crashes: usize, persist: tidekv::node::recovery::Persist) -> ModelConfig {
-    let mut c = replicated(p, |c| {
-        get_put(c);
-        c.ops_per_client = 1;
-        c.crashes = crashes;
-        c.recoveries = 2;
-        c.topology.recovery = Some(tidekv::node::recovery::RecoveryConfig {
-            persist,
-            transfer_keys: 1,
-            keys_max: c.keys,
-        });
-    });
-    c.cycles = c.topology.latency().slowest() + 4;
-    c
+    tidekv_model::checker::suite::recovery_config(p, crashes, persist)
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub fn full_extras() -> Vec<ModelConfig> {
     }
     // Issue 19's first check, at the command line's defaults (every
     // operation kind, two per client): a replica of two dies and returns
-    // twice, one at a time (44 million states: docs/RECOVERY.md).
+    // twice, one at a time (45.7 million states: docs/RECOVERY.md).
     let mut rec = ModelConfig::new(Kind::Replicated);
     rec.topology.replicas = 2;
     rec.crashes = 1;
