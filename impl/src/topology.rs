@@ -389,6 +389,12 @@ pub struct Link {
     pub slots: usize,
     /// `from→to`, e.g. `c0→fe`.
     pub name: String,
+    /// With `--slots K`, on a link between the root FE and a server: K,
+    /// the most slots that may be full. The frame in memory still has
+    /// `slots` (one per client, indexed by client); on the wire it is a
+    /// frame of K slots, each carrying its client's id
+    /// (`crate::runtime::wire`). 0: the frame is `slots` slots on the wire too.
+    pub bound: usize,
 }
 
 /// A built topology.
@@ -475,6 +481,14 @@ impl Topology {
                 for &srv in row {
                     t.connect(root, srv, LinkKind::Up, c);
                     t.connect(srv, root, LinkKind::Down, c);
+                    // `--slots K`: the FE sends at most K requests, and each
+                    // replica answers exactly what it was sent (`seed`,
+                    // `owner`, `fanout`: `validate_slots`), so both ways
+                    // carry at most K.
+                    let n = t.links.len();
+                    for l in &mut t.links[n - 2..] {
+                        l.bound = config.slots;
+                    }
                 }
             }
         }
@@ -590,6 +604,7 @@ impl Topology {
             kind,
             slots,
             name,
+            bound: 0,
         });
         let id = self.links.len() - 1;
         self.nodes[from].outputs.push(id);

@@ -22,6 +22,8 @@
 //! value_bytes = 8
 //! think_cycles = 0
 //! crashes = ["r1.1@500"]
+//! slots = 4                  # --slots K and --queue Q; absent without them
+//! queue = 8
 //!
 //! [net]
 //! death_timeout_ms = 300     # silence for this long is death
@@ -38,7 +40,7 @@
 //! Loading checks everything; a [`ConfigFileError`] is one line naming the
 //! file and what is wrong.
 
-use super::wire::{frame_bytes_max, DATAGRAM_BYTES_MAX, HEADER_BYTES};
+use super::wire::{frame_bytes_max_on, DATAGRAM_BYTES_MAX, HEADER_BYTES};
 use super::workload::{Distribution, OpKind, WorkloadSpec};
 use super::{CrashAt, RunSpec};
 use crate::node::Protocol;
@@ -110,6 +112,16 @@ struct RunSection {
     value_bytes: usize,
     think_cycles: u32,
     crashes: Vec<String>,
+    /// `--slots K` (0 or absent: one slot per client).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    slots: usize,
+    /// `--queue Q` (0 or absent: no queue).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    queue: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `[run.quorum]`: `write = 2`, `read = 2`, `read_repair = false`,
@@ -203,7 +215,7 @@ impl ClusterConfig {
             ));
         }
         for link in &topo.links {
-            let worst = HEADER_BYTES + frame_bytes_max(link.slots, spec.workload.value_bytes);
+            let worst = HEADER_BYTES + frame_bytes_max_on(link, spec.workload.value_bytes);
             if worst > DATAGRAM_BYTES_MAX {
                 return Err(format!(
                     "link {}: a frame of {} slots with {}-byte values may take {worst} bytes, more than a datagram ({DATAGRAM_BYTES_MAX}); lower --value-bytes or --clients",
@@ -295,8 +307,8 @@ impl ClusterConfig {
                 protocol,
                 cache: r.cache,
                 recovery: None,
-                slots: 0,
-                queue: 0,
+                slots: r.slots,
+                queue: r.queue,
             },
             workload: WorkloadSpec {
                 keys: r.keys,
@@ -374,6 +386,8 @@ impl ClusterConfig {
                 value_bytes: w.value_bytes,
                 think_cycles: w.think_cycles,
                 crashes: s.crashes.iter().map(|c| c.to_string()).collect(),
+                slots: t.slots,
+                queue: t.queue,
             },
             net: NetSection {
                 death_timeout_ms: self.net.death_timeout.as_millis() as u64,
@@ -462,6 +476,20 @@ mod tests {
         assert_eq!(back.spec, c.spec);
         assert_eq!(back.net, c.net);
         assert_eq!(back.addrs, c.addrs);
+    }
+
+    #[test]
+    fn slots_and_queue_travel_in_the_file() {
+        let mut c = config();
+        assert!(!c.to_toml().contains("slots"), "absent without --slots");
+        c.spec.topology.slots = 2;
+        c.spec.topology.queue = 5;
+        let text = c.to_toml();
+        let back = ClusterConfig::parse(&text).unwrap();
+        assert_eq!((back.spec.topology.slots, back.spec.topology.queue), (2, 5));
+        assert!(back.topo.links.iter().any(|l| l.bound == 2));
+        let e = ClusterConfig::parse(&text.replace("queue = 5", "queue = 1")).unwrap_err();
+        assert!(e.contains("--queue must be 2..="), "{e}");
     }
 
     #[test]

@@ -24,10 +24,11 @@
 
 use super::metrics::{LinkBytes, Progress, Report};
 use super::parallel::{self, Sequential, Stepper};
+use super::queues::QueueStats;
 use super::rng::Stream;
 use super::sink::HistorySink;
 use super::value::Value;
-use super::wire::frame_bytes;
+use super::wire::frame_bytes_on;
 use super::workload::ClientDriver;
 use super::{CrashAt, RunError, RunSpec, SpecError};
 use crate::cluster::{Cluster, Crash, CrashKind, CycleInputs, NodeState};
@@ -156,6 +157,10 @@ fn drive(
     let failed = |e: std::io::Error| RunError::Failed(format!("writing the history: {e}"));
 
     let mut state_bytes = 0u64;
+    // `--slots`: the root FE's queue depth per shard, after every cycle.
+    let root_fe = topo.fes().last().filter(|_| spec.topology.slots > 0);
+    let mut queues = root_fe.map(|_| QueueStats::new(spec.topology.shards));
+    let mut depth = Vec::new();
     let mut recorder = opts.recorder;
     let mut picks: Vec<(NodeId, ClientId, usize)> = Vec::new();
     let start = Instant::now();
@@ -200,6 +205,9 @@ fn drive(
         if opts.serialize_state {
             state_bytes += cluster.round_trip_servers();
         }
+        if let (Some(q), Some(fe)) = (queues.as_mut(), root_fe.and_then(|id| cluster.fe(id))) {
+            q.observe(fe, &mut depth);
+        }
         for (c, ev) in events.drain(..) {
             drivers[c].observe(cycle, &ev);
             sink.event(cycle, c, &ev);
@@ -210,7 +218,7 @@ fn drive(
             // The inbox now holds the frames sent this cycle.
             for (l, frame) in cluster.inbox().iter().enumerate() {
                 if let Some(f) = frame {
-                    links[l].add_frame(frame_bytes(f), f);
+                    links[l].add_frame(frame_bytes_on(f, &topo.links[l]), f);
                 }
             }
         }
@@ -246,6 +254,7 @@ fn drive(
         state_bytes_per_cycle: opts
             .serialize_state
             .then(|| state_bytes as f64 / f64::from(spec.cycles.max(1))),
+        queues,
     })
 }
 

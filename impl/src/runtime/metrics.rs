@@ -109,6 +109,8 @@ pub struct Report {
     /// What the run's reader should know that no other field says (UDP: a
     /// client that died, a torn last line dropped from a client log).
     pub warnings: Vec<String>,
+    /// `--slots`: the root FE's queue depth per shard (`None` without).
+    pub queues: Option<super::queues::QueueStats>,
 }
 
 impl Report {
@@ -126,6 +128,24 @@ impl Report {
 
     pub fn ops_per_cycle(&self) -> f64 {
         per(self.stats.completed() as f64, self.cycles as f64)
+    }
+
+    /// The links between the root FE and the servers, by name (`fe→r0.1`,
+    /// `s1→fe2.0`, …): what `--slots K` bounds.
+    pub fn fe_server_links(&self) -> impl Iterator<Item = &(String, LinkBytes)> {
+        let fe = |n: &str| n.starts_with("fe");
+        let server = |n: &str| n == "server" || n.starts_with('s') || n.starts_with('r');
+        self.links.iter().filter(move |(name, _)| {
+            name.split_once('→')
+                .is_some_and(|(a, b)| (fe(a) && server(b)) || (server(a) && fe(b)))
+        })
+    }
+
+    /// Mean bytes per link per cycle over the links between the root FE
+    /// and the servers (the links that carried a frame measured).
+    pub fn fe_server_bytes(&self) -> Option<f64> {
+        let means: Vec<f64> = self.fe_server_links().filter_map(|(_, b)| b.mean()).collect();
+        (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64)
     }
 
     /// Nodes detected dead that no crash was injected into: false suspicions
@@ -176,7 +196,7 @@ impl Report {
             "ops_per_cycle": round3(self.ops_per_cycle()),
             "cycles_per_sec": self.cycles_per_sec().round(),
             "outcomes": {"invoked": s.invoked, "ok": s.ok, "fail": s.fail,
-                         "unavailable": s.unavailable, "pending": s.pending},
+                         "unavailable": s.unavailable, "pending": s.pending, "busy": s.busy},
             "latency_cycles": latency,
             "latency_expected": self.latency_expected,
             "reads": self.reads_json(),
@@ -196,6 +216,8 @@ impl Report {
             "resent_frames": self.resent_frames,
             "history": self.history.as_ref().map(|p| p.display().to_string()),
             "warnings": self.warnings,
+            "queue_depth": self.queues.as_ref().map(|q| q.to_json()),
+            "fe_server_bytes_per_link_cycle": self.fe_server_bytes().map(round3),
         })
     }
 
@@ -286,6 +308,19 @@ impl Report {
                 group(s.pending)
             ),
         );
+        if let Some(q) = &self.queues {
+            let mean: Vec<String> = q.mean().iter().map(|m| format!("{m:.2}")).collect();
+            let max: Vec<String> = q.max.iter().map(|m| m.to_string()).collect();
+            line(
+                "fe queues",
+                format!(
+                    "{} busy answers; depth per shard after a cycle: mean {}, max {}",
+                    group(s.busy),
+                    mean.join(" "),
+                    max.join(" ")
+                ),
+            );
+        }
         line(
             "throughput",
             format!(

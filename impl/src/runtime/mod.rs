@@ -26,6 +26,7 @@ pub mod config;
 pub mod inproc;
 pub mod metrics;
 pub mod parallel;
+pub mod queues;
 pub mod rng;
 pub mod script;
 pub mod sink;

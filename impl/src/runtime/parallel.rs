@@ -46,6 +46,8 @@ pub trait Stepper<V> {
     /// deserializes back, as the seed's platform does between cycles; returns
     /// the bytes serialized.
     fn round_trip_servers(&mut self) -> u64;
+    /// The state of FE `id`, if it lives (queue depths, `--slots`).
+    fn fe(&self, id: NodeId) -> Option<&crate::node::fe::Fe<V>>;
 }
 
 /// [`Stepper::round_trip_servers`] over `nodes`.
@@ -98,6 +100,13 @@ impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
 
     fn round_trip_servers(&mut self) -> u64 {
         round_trip_servers(&mut self.cluster.nodes)
+    }
+
+    fn fe(&self, id: NodeId) -> Option<&crate::node::fe::Fe<V>> {
+        match &self.cluster.nodes[id] {
+            NodeState::Fe(f) => Some(f),
+            _ => None,
+        }
     }
 }
 
@@ -278,6 +287,13 @@ impl<V: Val, S: Store<V> + Send> Stepper<V> for Split<V, S> {
         }
         self.back = Some((nodes, bufs, inputs));
         self.cycle += 1;
+    }
+
+    fn fe(&self, id: NodeId) -> Option<&crate::node::fe::Fe<V>> {
+        match self.front.get(id) {
+            Some(NodeState::Fe(f)) => Some(f),
+            _ => None,
+        }
     }
 
     fn inbox(&self) -> &[Option<Frame<V>>] {

@@ -53,6 +53,10 @@ pub struct OpStats {
     /// The same over the reads answered with a value (what a cache
     /// changes: a hit takes [`crate::topology::Latency::hit`] cycles).
     pub read_latency: BTreeMap<u32, u64>,
+    /// Of `fail`, the operations answered `Busy` (`--queue`: the root FE's
+    /// queue for their shard was full). They are not in `latency`: a busy
+    /// answer takes exactly the round trip to the root FE.
+    pub busy: u64,
 }
 
 impl OpStats {
@@ -177,13 +181,19 @@ impl HistorySink {
         match &result {
             OpResult::Unavailable => self.stats.unavailable += 1,
             OpResult::Exists | OpResult::Absent => self.stats.fail += 1,
+            OpResult::Busy => {
+                self.stats.fail += 1;
+                self.stats.busy += 1;
+            }
             _ => self.stats.ok += 1,
         }
         let latency = cycle - rec.invoke;
+        let counted = result != OpResult::Busy;
         if let (Op::Get(_), OpResult::Value(_)) = (&rec.op, &result) {
             *self.stats.read_latency.entry(latency).or_insert(0) += 1;
         }
         match self.small_latency.get_mut(latency as usize) {
+            _ if !counted => {}
             Some(n) => *n += 1,
             None => *self.stats.latency.entry(latency).or_insert(0) += 1,
         }

@@ -21,10 +21,32 @@
 //! Decoding never panics: a short datagram, an unknown version or a payload
 //! postcard cannot decode is a [`WireError`], and a decoded frame whose kind
 //! or slot count does not fit its link fails [`fits_link`].
+//!
+//! # K-slot frames (`--slots K`)
+//!
+//! On a link between the root FE and a server of a topology with `--slots K`
+//! ([`Link::bound`] = K) the frame is K slots whatever the number of
+//! clients ([`encode_on`], [`decode_frame_on`]):
+//!
+//! ```text
+//! byte 0       the frame's kind: 0 Up (requests), 1 Down (responses)
+//! K times      0: an empty slot, or
+//!              1, the client id (u16 little-endian), the request or
+//!              response (postcard)
+//! ```
+//!
+//! The full slots come first, by ascending client id. In memory the frame
+//! is still indexed by client (the node logic is the same with or without
+//! `--slots`); the encoder refuses a frame with more than K full slots and
+//! the decoder a frame that is not exactly K slots, names a client beyond
+//! the topology's, or is out of order. The client id is a fixed two bytes so
+//! that a frame's size does not depend on how many clients there are.
 
 use super::value::Value;
-use crate::node::Frame;
+use crate::node::{Frame, Request, Response, Slots};
 use crate::topology::{Link, LinkKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The version byte every datagram starts with.
 pub const WIRE_VERSION: u8 = 2;
@@ -42,6 +64,8 @@ pub enum WireError {
     Version(u8),
     #[error("frame does not decode: {0}")]
     Garbled(String),
+    #[error("a frame of {used} full slots on a link of {bound}")]
+    Overfull { used: usize, bound: usize },
 }
 
 /// The fixed header of a datagram.
@@ -127,6 +151,117 @@ pub fn frame_bytes(frame: &Frame<Value>) -> usize {
     postcard::serialize_with_flavor::<_, _, usize>(frame, postcard::ser_flavors::Size::default()).unwrap_or(0)
 }
 
+/// [`encode`] for `link`: a K-slot frame where [`Link::bound`] is K.
+pub fn encode_on(buf: &mut Vec<u8>, header: Header, frame: &Frame<Value>, link: &Link) -> Result<(), WireError> {
+    if link.bound == 0 {
+        return encode(buf, header, frame);
+    }
+    encode_request(buf, header);
+    match frame {
+        Frame::Up(s) => encode_bounded(buf, 0, s, link.bound),
+        Frame::Down(s) => encode_bounded(buf, 1, s, link.bound),
+        _ => Err(WireError::Garbled(
+            "only requests and responses travel in K-slot frames".into(),
+        )),
+    }
+}
+
+fn encode_bounded<T: Serialize>(buf: &mut Vec<u8>, kind: u8, s: &Slots<T>, bound: usize) -> Result<(), WireError> {
+    if s.used() > bound {
+        return Err(WireError::Overfull { used: s.used(), bound });
+    }
+    buf.push(kind);
+    for (client, x) in s.iter() {
+        let id = u16::try_from(client).map_err(|_| WireError::Garbled(format!("client {client}")))?;
+        buf.push(1);
+        buf.extend_from_slice(&id.to_le_bytes());
+        let taken = std::mem::take(buf);
+        *buf = postcard::to_extend(x, taken).map_err(|e| WireError::Garbled(e.to_string()))?;
+    }
+    buf.resize(buf.len() + bound - s.used(), 0);
+    Ok(())
+}
+
+/// [`decode_frame`] for `link`: reads a K-slot frame where [`Link::bound`]
+/// is K, into a frame of [`Link::slots`] slots indexed by client.
+pub fn decode_frame_on(bytes: &[u8], link: &Link) -> Result<Frame<Value>, WireError> {
+    if link.bound == 0 {
+        return decode_frame(bytes);
+    }
+    let payload = &bytes[HEADER_BYTES.min(bytes.len())..];
+    let garbled = |m: &str| WireError::Garbled(m.to_string());
+    let (&kind, rest) = payload.split_first().ok_or_else(|| garbled("no payload"))?;
+    match kind {
+        0 => decode_bounded::<Request<Value>>(rest, link).map(Frame::Up),
+        1 => decode_bounded::<Response<Value>>(rest, link).map(Frame::Down),
+        k => Err(WireError::Garbled(format!("K-slot frame kind {k}"))),
+    }
+}
+
+fn decode_bounded<T: DeserializeOwned>(mut rest: &[u8], link: &Link) -> Result<Slots<T>, WireError> {
+    let garbled = |m: String| WireError::Garbled(m);
+    let mut out = Slots::new(link.slots);
+    let mut last: Option<usize> = None;
+    let mut empty_seen = false;
+    for slot in 0..link.bound {
+        let (&tag, after) = rest
+            .split_first()
+            .ok_or_else(|| garbled(format!("{slot} slots of {}", link.bound)))?;
+        rest = after;
+        match tag {
+            0 => empty_seen = true,
+            1 if empty_seen => return Err(garbled(format!("slot {slot}: a full slot after an empty one"))),
+            1 => {
+                let [a, b, after @ ..] = rest else {
+                    return Err(garbled(format!("slot {slot}: no client id")));
+                };
+                let client = u16::from_le_bytes([*a, *b]) as usize;
+                if client >= link.slots {
+                    return Err(garbled(format!("slot {slot}: client {client} of {}", link.slots)));
+                }
+                if last.is_some_and(|l| l >= client) {
+                    return Err(garbled(format!("slot {slot}: client {client} out of order")));
+                }
+                let (x, after) = postcard::take_from_bytes::<T>(after).map_err(|e| garbled(e.to_string()))?;
+                out.set(client, x);
+                last = Some(client);
+                rest = after;
+            }
+            t => return Err(garbled(format!("slot {slot}: tag {t}"))),
+        }
+    }
+    if !rest.is_empty() {
+        return Err(garbled(format!("{} trailing bytes", rest.len())));
+    }
+    Ok(out)
+}
+
+/// [`frame_bytes`] as the frame travels on `link` ([`encode_on`]).
+pub fn frame_bytes_on(frame: &Frame<Value>, link: &Link) -> usize {
+    if link.bound == 0 {
+        return frame_bytes(frame);
+    }
+    fn size<T: Serialize>(x: &T) -> usize {
+        postcard::serialize_with_flavor::<_, _, usize>(x, postcard::ser_flavors::Size::default()).unwrap_or(0)
+    }
+    let items: usize = match frame {
+        Frame::Up(s) => s.iter().map(|(_, x)| 2 + size(x)).sum(),
+        Frame::Down(s) => s.iter().map(|(_, x)| 2 + size(x)).sum(),
+        _ => 0,
+    };
+    1 + link.bound + items
+}
+
+/// [`frame_bytes_max`] for `link`: of K slots where [`Link::bound`] is K
+/// (each a client id more).
+pub fn frame_bytes_max_on(link: &Link, value_bytes: usize) -> usize {
+    if link.bound == 0 {
+        frame_bytes_max(link.slots, value_bytes)
+    } else {
+        frame_bytes_max(link.bound, value_bytes) + 2 * link.bound
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +274,7 @@ mod tests {
             kind,
             slots,
             name: "a→b".into(),
+            bound: 0,
         }
     }
 
@@ -212,6 +348,114 @@ mod tests {
             Frame::Down(vec![worst_response; slots].into()),
         ] {
             assert!(frame_bytes(&f) <= frame_bytes_max(slots, b), "{}", frame_bytes(&f));
+        }
+    }
+
+    fn bounded(kind: LinkKind, slots: usize, bound: usize) -> Link {
+        Link {
+            bound,
+            ..link(kind, slots)
+        }
+    }
+
+    fn request(tag: u32) -> Request<Value> {
+        Request {
+            tag,
+            op: Op::Put(tag, Value::new(u64::from(tag), 16)),
+            version: 0,
+        }
+    }
+
+    /// A K-slot frame round-trips into the frame of one slot per client;
+    /// its size is K slots whatever the number of clients.
+    #[test]
+    fn k_slot_frames_round_trip_and_do_not_grow_with_clients() {
+        let mut sizes = Vec::new();
+        for clients in [64, 1024] {
+            let l = bounded(LinkKind::Up, clients, 4);
+            let mut s = Slots::new(clients);
+            for c in [3, 40, clients - 1] {
+                s.set(c, request(9));
+            }
+            let frame = Frame::Up(s);
+            let mut buf = Vec::new();
+            encode_on(&mut buf, Header { from: 2, cycle: 9 }, &frame, &l).unwrap();
+            assert_eq!(decode_frame_on(&buf, &l).unwrap(), frame);
+            assert!(fits_link(&frame, &l));
+            assert_eq!(buf.len(), HEADER_BYTES + frame_bytes_on(&frame, &l));
+            assert!(frame_bytes_on(&frame, &l) <= frame_bytes_max_on(&l, 16));
+            sizes.push(buf.len());
+            // Empty: the kind and K empty slots.
+            let empty = Frame::Up(Slots::new(clients));
+            encode_on(&mut buf, Header { from: 2, cycle: 9 }, &empty, &l).unwrap();
+            assert_eq!(buf.len(), HEADER_BYTES + 1 + 4);
+            assert_eq!(decode_frame_on(&buf, &l).unwrap(), empty);
+            // Dense, the same frame takes a byte per client at least.
+            assert!(frame_bytes(&frame) > clients);
+        }
+        assert_eq!(sizes[0], sizes[1], "the same frame, 64 or 1024 clients");
+        // Responses too.
+        let l = bounded(LinkKind::Down, 10, 2);
+        let frame = Frame::Down(
+            (0..10)
+                .map(|c| {
+                    (c == 6).then_some(Response {
+                        tag: 1,
+                        result: OpResult::Value(None),
+                        version: 0,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        let mut buf = Vec::new();
+        encode_on(&mut buf, Header { from: 1, cycle: 2 }, &frame, &l).unwrap();
+        assert_eq!(decode_frame_on(&buf, &l).unwrap(), frame);
+    }
+
+    #[test]
+    fn bad_k_slot_frames_are_errors_not_panics() {
+        let l = bounded(LinkKind::Up, 8, 2);
+        let mut s = Slots::new(8);
+        for c in [1, 5, 6] {
+            s.set(c, request(c as u32));
+        }
+        let mut buf = Vec::new();
+        let h = Header { from: 0, cycle: 1 };
+        assert_eq!(
+            encode_on(&mut buf, h, &Frame::Up(s.clone()), &l),
+            Err(WireError::Overfull { used: 3, bound: 2 })
+        );
+        let mut two = Slots::new(8);
+        two.set(1, request(1));
+        two.set(5, request(5));
+        encode_on(&mut buf, h, &Frame::Up(two), &l).unwrap();
+        let good = buf.clone();
+        // Every truncation, a byte too many, the other slot order, a client
+        // beyond the topology, an unknown kind or slot tag.
+        for cut in HEADER_BYTES..good.len() {
+            assert!(decode_frame_on(&good[..cut], &l).is_err(), "cut at {cut}");
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(decode_frame_on(&long, &l).is_err());
+        let second = HEADER_BYTES + 1 + (good.len() - HEADER_BYTES - 1) / 2;
+        let mut swapped = good.clone();
+        swapped[HEADER_BYTES + 2..HEADER_BYTES + 4].copy_from_slice(&5u16.to_le_bytes());
+        swapped[second + 1..second + 3].copy_from_slice(&1u16.to_le_bytes());
+        assert!(matches!(decode_frame_on(&swapped, &l), Err(WireError::Garbled(m)) if m.contains("out of order")));
+        let mut beyond = good.clone();
+        beyond[HEADER_BYTES + 2..HEADER_BYTES + 4].copy_from_slice(&8u16.to_le_bytes());
+        assert!(decode_frame_on(&beyond, &l).is_err());
+        let mut kind = good.clone();
+        kind[HEADER_BYTES] = 2;
+        assert!(decode_frame_on(&kind, &l).is_err());
+        let mut rng = crate::runtime::rng::Stream::new(3, "garbage");
+        for _ in 0..2000 {
+            let mut b = good.clone();
+            let i = HEADER_BYTES + rng.below((b.len() - HEADER_BYTES) as u64) as usize;
+            b[i] = rng.next_u64() as u8;
+            let _ = decode_frame_on(&b, &l);
         }
     }
 }

@@ -144,6 +144,16 @@ pub struct RunArgs {
     /// from a stream of --seed; lost frames are repaired, so the history does not change.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub drop_rate: f64,
+    /// Requests per FE→server link per cycle, whatever the number of clients: frames between the
+    /// root FE and the servers have K slots; the root FE queues the rest [default: one slot per
+    /// client, no queue].
+    #[arg(long, value_name = "K")]
+    pub slots: Option<usize>,
+    /// Root-FE queue entries per shard (with --slots, at least K); a request arriving at a full
+    /// queue is answered busy (history: fail, "busy") and its client moves on to its next
+    /// operation [default: K].
+    #[arg(long, value_name = "Q")]
+    pub queue: Option<usize>,
 }
 
 /// Arguments of `tidekv node`.
@@ -201,6 +211,11 @@ impl RunArgs {
         }
         t.protocol = self.quorum.apply(t.protocol).map_err(|e| e.0)?;
         t.cache = self.cache.config().map_err(|e| e.0)?;
+        if self.slots == Some(0) {
+            return Err("--slots must be at least 1 (leave it out for one slot per client)".into());
+        }
+        t.slots = self.slots.unwrap_or(0);
+        t.queue = self.queue.unwrap_or(t.slots);
         if self.bytes_sample_every == 0 {
             return Err("--bytes-sample-every must be at least 1".into());
         }

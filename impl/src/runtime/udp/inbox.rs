@@ -168,7 +168,7 @@ impl Inbox {
         if slot.as_ref().is_some_and(|(held, _)| *held == c) {
             return Ok(Accepted::Duplicate(input));
         }
-        let frame = wire::decode_frame(bytes).map_err(|_| DropReason::Garbled)?;
+        let frame = wire::decode_frame_on(bytes, &self.links[input]).map_err(|_| DropReason::Garbled)?;
         if !wire::fits_link(&frame, &self.links[input]) {
             return Err(DropReason::Shape);
         }
@@ -387,5 +387,55 @@ mod tests {
         assert_eq!(c1.accept(addrs[0], &buf), Err(DropReason::NotNeighbour));
         // The real frame still gets in.
         assert_eq!(inbox.accept(addrs[0], &good), Ok(Accepted::Frame(0)));
+    }
+
+    /// `--slots 2`: a server's K-slot frame is read into the FE's frame of
+    /// one slot per client; a truncated or corrupt one is dropped and
+    /// counted as garbled.
+    #[test]
+    fn k_slot_frames_are_read_and_bad_ones_dropped_and_counted() {
+        use crate::node::{OpResult, Response};
+        let mut cfg = TopologyConfig::new(Kind::Replicated, 40);
+        cfg.slots = 2;
+        cfg.queue = 2;
+        let topo = Topology::new(cfg).unwrap();
+        let addrs: Vec<SocketAddr> = (0..topo.nodes.len())
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 6000 + i as u16)))
+            .collect();
+        let fe = topo.node_by_name("fe").unwrap();
+        let r00 = topo.node_by_name("r0.0").unwrap();
+        let mut inbox = Inbox::new(&topo, fe, &addrs);
+        let link = topo.nodes[r00].outputs[0];
+        assert_eq!((topo.links[link].slots, topo.links[link].bound), (40, 2));
+        let mut frame = topo.empty_frame::<Value>(link);
+        for c in [7, 33] {
+            frame.down_mut().set(
+                c,
+                Response {
+                    tag: 4,
+                    result: OpResult::Ok,
+                    version: 0,
+                },
+            );
+        }
+        let mut good = Vec::new();
+        let header = Header {
+            from: r00 as u16,
+            cycle: 1,
+        };
+        wire::encode_on(&mut good, header, &frame, &topo.links[link]).unwrap();
+        let mut truncated = good.clone();
+        truncated.pop();
+        let mut corrupt = good.clone();
+        corrupt[wire::HEADER_BYTES + 1] = 7; // the first slot's tag
+        let mut beyond = good.clone();
+        beyond[wire::HEADER_BYTES + 2..wire::HEADER_BYTES + 4].copy_from_slice(&40u16.to_le_bytes());
+        for bad in [truncated, corrupt, beyond] {
+            assert_eq!(inbox.accept(addrs[r00], &bad), Err(DropReason::Garbled));
+        }
+        assert_eq!(inbox.dropped_total(), 3);
+        let input = inbox.input_from(r00).unwrap();
+        assert_eq!(inbox.accept(addrs[r00], &good), Ok(Accepted::Frame(input)));
+        assert_eq!(inbox.slots[input][1].as_ref().map(|(_, f)| f), Some(&frame));
     }
 }

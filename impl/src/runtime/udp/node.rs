@@ -137,6 +137,9 @@ pub struct NodeSummary {
     pub deaths: Vec<(String, u32)>,
     /// Per output link: name, frame bytes sent (without headers), frames sent.
     pub links: Vec<(String, u64, u64)>,
+    /// The root FE with `--slots`: its queue depth per shard.
+    #[serde(default)]
+    pub queues: Option<crate::runtime::queues::QueueStats>,
 }
 
 /// Where a client process writes its log.
@@ -279,6 +282,8 @@ struct NodeProc {
     cycles_done: u32,
     request_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    /// The root FE with `--slots`: its queue depth per shard, and scratch.
+    queues: Option<(crate::runtime::queues::QueueStats, Vec<u64>)>,
 }
 
 impl NodeProc {
@@ -328,7 +333,14 @@ impl NodeProc {
             (Stream::new(cfg.spec.seed, &format!("drop/{}", info.name)), below)
         });
         let now = Instant::now();
+        let queues = (cfg.spec.topology.slots > 0 && topo.fes().last() == Some(me)).then(|| {
+            (
+                crate::runtime::queues::QueueStats::new(cfg.spec.topology.shards),
+                Vec::new(),
+            )
+        });
         Ok(NodeProc {
+            queues,
             sent: vec![[(0, Vec::new()), (0, Vec::new())]; info.outputs.len()],
             link_bytes: vec![LinkBytes::default(); info.outputs.len()],
             heard: vec![now; info.inputs.len()],
@@ -550,6 +562,9 @@ impl NodeProc {
             &mut outs[..],
             &mut Plan::new(),
         );
+        if let (Some((q, depth)), NodeState::Fe(fe)) = (self.queues.as_mut(), &self.state) {
+            q.observe(fe, depth);
+        }
         if let (Some(driver), Some(log)) = (self.driver.as_mut(), self.log.as_mut()) {
             for ev in events.iter() {
                 driver.observe(t, ev);
@@ -577,7 +592,8 @@ impl NodeProc {
             }
             let (held, buf) = &mut self.sent[o][(cycle % 2) as usize];
             *held = cycle;
-            wire::encode(buf, header, frame).map_err(|e| format!("encoding: {e}"))?;
+            let link = &self.cfg.topo.links[self.cfg.topo.nodes[self.me].outputs[o]];
+            wire::encode_on(buf, header, frame, link).map_err(|e| format!("encoding: {e}"))?;
             // The cluster file was refused if a frame could exceed this.
             assert!(buf.len() <= DATAGRAM_BYTES_MAX, "datagram of {} bytes", buf.len());
             self.link_bytes[o].add(buf.len() - HEADER_BYTES);
@@ -622,6 +638,7 @@ impl NodeProc {
                 .zip(&self.link_bytes)
                 .map(|(&l, b)| (topo.links[l].name.clone(), b.bytes, b.frames))
                 .collect(),
+            queues: self.queues.as_ref().map(|(q, _)| q.clone()),
         }
     }
 }

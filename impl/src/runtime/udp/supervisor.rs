@@ -396,7 +396,11 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
     let (mut duplicates, mut injected, mut resent) = (0, 0, 0);
     let mut deaths = Vec::new();
+    let mut queues = None;
     for s in w.summaries.iter().flatten() {
+        if s.queues.is_some() {
+            queues = s.queues.clone();
+        }
         for (name, bytes, frames) in &s.links {
             links.insert(
                 name.clone(),
@@ -465,6 +469,7 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         resent_frames: resent,
         history: opts.history_path.clone(),
         state_bytes_per_cycle: None,
+        queues,
     })
 }
 
