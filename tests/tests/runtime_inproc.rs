@@ -254,6 +254,12 @@ fn usage_errors_exit_2() {
         "--bytes-sample-every 0",
         "--kill fe@10",
         "--death-timeout-ms 100",
+        "--slots 0",
+        "--queue 4",
+        "--slots 4 --queue 2",
+        "--topology single --slots 1",
+        "--slots 2 --protocol chain",
+        "--slots 2 --protocol quorum",
     ] {
         let a = args(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(a.to_spec().is_err(), "{line} should be refused");
@@ -268,4 +274,87 @@ fn usage_errors_exit_2() {
     ] {
         assert!(args(line).is_err(), "{line} should not parse");
     }
+}
+
+/// `--slots 4 --queue 8` with 64 and 1024 clients (issue 20): the history
+/// passes `verify` (linearizable, no-lost-writes, available: a busy answer
+/// is an answer), load beyond K + Q is answered busy, the root FE's queue
+/// holds Q − K requests after every cycle once saturated, and the frames
+/// between the root FE and the servers are K slots: the same bytes per link
+/// per cycle for 64 clients as for 1024. Without `--slots` the same runs'
+/// FE↔server frames grow with the clients (the byte comparison can fail).
+#[test]
+fn slots_bound_fe_server_frames_whatever_the_clients() {
+    use tidekv_checks::{wgl::Bound, Verdict};
+    let run = |clients: usize, slots: usize| {
+        let s = spec(Kind::Replicated, clients, 300, |t| {
+            t.shards = 2;
+            t.slots = slots;
+            t.queue = 2 * slots;
+        });
+        let file = TempFile::new(&format!("slots-{clients}-{slots}.jsonl"));
+        let out = std::fs::File::create(&file.0).unwrap();
+        let report = inproc::run(
+            &s,
+            InprocOptions {
+                history: Some(Box::new(out)),
+                bytes_sample_every: 1,
+                ..InprocOptions::default()
+            },
+        )
+        .unwrap();
+        let history: History<u64> = read_jsonl(std::io::BufReader::new(std::fs::File::open(&file.0).unwrap())).unwrap();
+        (report, history)
+    };
+    let mut bytes = Vec::new();
+    for clients in [64, 1024] {
+        let (r, history) = run(clients, 4);
+        let v = tidekv_model::cli::verify::verify(
+            &history,
+            Bound {
+                configs: tidekv_checks::wgl::CONFIGS_MAX,
+                deadline: None,
+            },
+        );
+        for (p, verdict, why) in &v.verdicts {
+            if ["linearizable", "no-lost-writes", "available"].contains(p) {
+                assert_eq!(*verdict, Verdict::Holds, "{clients} clients: {p}: {why:?}");
+            }
+        }
+        assert!(r.stats.busy > 0, "{clients} clients > K + Q: some answered busy");
+        let busy_in_history = history
+            .ops
+            .iter()
+            .filter(|o| o.ret.as_ref().is_some_and(|x| x.result == tidekv::node::OpResult::Busy))
+            .count() as u64;
+        assert_eq!(busy_in_history, r.stats.busy);
+        let q = r.queues.as_ref().expect("queue depth with --slots");
+        assert_eq!(q.max, vec![4, 4], "Q − K wait after a cycle");
+        assert_eq!(q.cycles, 300);
+        // Every FE↔server link carries K-slot frames, at most K full.
+        let links: Vec<_> = r.fe_server_links().collect();
+        assert_eq!(
+            links.len(),
+            2 * 3 * 2,
+            "{:?}",
+            links.iter().map(|l| &l.0).collect::<Vec<_>>()
+        );
+        for (name, b) in &links {
+            assert_eq!(b.frames, 300, "{name}");
+            assert!(b.slots <= 4 * b.frames, "{name}: at most K full slots per frame");
+        }
+        bytes.push(r.fe_server_bytes().unwrap());
+    }
+    assert_eq!(
+        bytes[0], bytes[1],
+        "bytes per FE↔server link per cycle, 64 vs 1024 clients"
+    );
+    let (dense64, _) = run(64, 0);
+    let (dense1024, _) = run(1024, 0);
+    let (d64, d1024) = (dense64.fe_server_bytes().unwrap(), dense1024.fe_server_bytes().unwrap());
+    assert!(
+        d1024 > 10.0 * d64,
+        "without --slots the frames grow with the clients: {d64} vs {d1024}"
+    );
+    assert!(dense64.queues.is_none() && dense64.stats.busy == 0);
 }

@@ -141,9 +141,10 @@ fn run_udp(spec: &RunSpec, opts: UdpOptions) -> Report {
 }
 
 /// Runs `spec` on both engines and requires the same history and figures.
-fn assert_engines_agree(spec: &RunSpec, name: &str) {
+fn assert_engines_agree(spec: &RunSpec, name: &str) -> Report {
     let udp = assert_engines_agree_with(spec, name, |_| {});
     assert_eq!(udp.dropped_frames(), 0, "{name}");
+    udp
 }
 
 /// [`assert_engines_agree`] with the UDP options changed by `tweak`; returns
@@ -718,4 +719,32 @@ fn a_hung_cluster_ends_the_run_with_exit_1_and_a_history_that_verifies() {
     ] {
         assert!(msg.contains(said), "{said:?} in {msg}");
     }
+}
+
+/// `--slots 2 --queue 4` over UDP: K-slot frames between the root FE and
+/// the servers (decoded back into the FE's frame of one slot per client),
+/// the same history byte for byte as the in-process engine, the same busy
+/// answers and queue depths (the root FE's process reports them), and the
+/// history passes the checks.
+#[test]
+fn udp_and_inproc_agree_with_slots() {
+    let s = spec(Kind::Replicated, 16, 300, |t| {
+        t.shards = 2;
+        t.slots = 2;
+        t.queue = 4;
+    });
+    let a = TempFile::new("slots-history");
+    let inproc = run_inproc(&s, &a);
+    let udp = assert_engines_agree(&s, "slots");
+    assert!(udp.stats.busy > 0, "16 clients > K + Q per shard: busy answers");
+    assert_eq!(udp.queues, inproc.queues, "queue depth per shard");
+    assert_eq!(udp.queues.as_ref().unwrap().max, vec![2, 2]);
+    assert_eq!(udp.fe_server_bytes(), inproc.fe_server_bytes());
+    let history = a.history();
+    tidekv_checks::linearizable(&history).unwrap();
+    tidekv_checks::no_stale_reads(&history).unwrap();
+    assert!(!history.ops.iter().any(|o| o
+        .ret
+        .as_ref()
+        .is_some_and(|r| r.result == tidekv::node::OpResult::Unavailable)));
 }
