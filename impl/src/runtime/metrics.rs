@@ -362,7 +362,7 @@ impl Report {
                 self.latency_expected
             ),
         );
-        let total = s.completed().max(1) as f64;
+        let total = s.latency.values().sum::<u64>().max(1) as f64;
         let rows: Vec<(&u32, &u64)> = s.latency.iter().collect();
         let shown = 16;
         for (lat, n) in rows.iter().take(shown) {

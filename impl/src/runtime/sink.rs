@@ -72,9 +72,10 @@ impl OpStats {
         (n, (n > 0).then(|| sum as f64 / n as f64))
     }
 
-    /// The latency below which `q` of the returned operations fall.
+    /// The latency below which `q` of the returned operations (but the
+    /// busy ones, not in `latency`) fall.
     pub fn latency_quantile(&self, q: f64) -> Option<u32> {
-        let total = self.completed();
+        let total: u64 = self.latency.values().sum();
         if total == 0 {
             return None;
         }

@@ -60,7 +60,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     pub udp_clients: usize,
     /// Write the scaling curves as SVG charts into this directory
-    /// (bytes_vs_clients.svg, serialize_state.svg).
+    /// (bytes_vs_clients.svg, serialize_state.svg, and the --slots curves
+    /// queues_bytes.svg, queues_server_time.svg, queues_latency.svg).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<std::path::PathBuf>,
     /// No progress lines on stderr.
@@ -335,6 +336,9 @@ fn write_plots(dir: &std::path::Path, sc: &Scaling) -> std::io::Result<()> {
             .map(|p| (f64::from(p.keys), f(p)))
             .collect(),
     };
+    if let Some(q) = &sc.queues {
+        write_queue_plots(dir, q)?;
+    }
     std::fs::write(
         dir.join("serialize_state.svg"),
         plot::log_log(
@@ -345,6 +349,75 @@ fn write_plots(dir: &std::path::Path, sc: &Scaling) -> std::io::Result<()> {
                 ser(&|p| p.us_per_cycle_serialized, "--serialize-state"),
                 ser(&|p| p.us_per_cycle_plain, "plain"),
             ],
+        ),
+    )
+}
+
+/// The `--slots` curves: queues_bytes.svg, queues_server_time.svg,
+/// queues_latency.svg.
+fn write_queue_plots(dir: &std::path::Path, q: &crate::bench::queues::Queues) -> std::io::Result<()> {
+    let by_slots = |slots: usize, f: &dyn Fn(&crate::bench::queues::ClientsPoint) -> f64| Series {
+        name: if slots == 0 {
+            "one slot per client".into()
+        } else {
+            format!("--slots {slots}")
+        },
+        points: q
+            .clients
+            .iter()
+            .filter(|p| p.slots == slots)
+            .map(|p| (p.clients as f64, f(p)))
+            .collect(),
+    };
+    let k = crate::bench::queues::SLOTS;
+    std::fs::write(
+        dir.join("queues_bytes.svg"),
+        plot::log_log(
+            "bytes per FE↔server link per cycle vs clients",
+            "clients",
+            "bytes per frame (wire)",
+            &[by_slots(0, &|p| p.fe_server_bytes), by_slots(k, &|p| p.fe_server_bytes)],
+        ),
+    )?;
+    std::fs::write(
+        dir.join("queues_server_time.svg"),
+        plot::log_log(
+            "server step time per cycle vs clients",
+            "clients",
+            "relative to 1 client, no --slots",
+            &[
+                by_slots(0, &|p| p.server_time_ratio),
+                by_slots(k, &|p| p.server_time_ratio),
+            ],
+        ),
+    )?;
+    let mut lat = Vec::new();
+    for d in ["uniform", "zipf:1"] {
+        for (name, f) in [
+            (
+                "p50",
+                &(|p: &crate::bench::queues::LoadPoint| f64::from(p.p50)) as &dyn Fn(&_) -> f64,
+            ),
+            ("p99", &|p: &crate::bench::queues::LoadPoint| f64::from(p.p99)),
+        ] {
+            lat.push(Series {
+                name: format!("{d} {name}"),
+                points: q
+                    .load
+                    .iter()
+                    .filter(|p| p.distribution == d)
+                    .map(|p| (p.offered, f(p)))
+                    .collect(),
+            });
+        }
+    }
+    std::fs::write(
+        dir.join("queues_latency.svg"),
+        plot::log_log(
+            &format!("latency vs offered load (capacity {} per cycle)", q.capacity),
+            "offered load (requests per cycle)",
+            "latency (cycles)",
+            &lat,
         ),
     )
 }
@@ -445,6 +518,37 @@ fn print_table(out: &Json) {
                 p["us_per_cycle_serialized"].as_f64().unwrap_or(0.0),
                 p["us_per_cycle_plain"].as_f64().unwrap_or(0.0),
                 p["slowdown"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    if let Some(q) = out
+        .get("scaling")
+        .and_then(|s| s.get("queues"))
+        .filter(|q| !q.is_null())
+    {
+        for p in q["clients"].as_array().into_iter().flatten() {
+            println!(
+                "queues clients      {:>5} slots {}: {:>8.1} bytes per FE↔server frame, {:>6.2} full slots, server step {:>6.2}× (1 client, no --slots)",
+                p["clients"],
+                p["slots"],
+                p["fe_server_bytes"].as_f64().unwrap_or(0.0),
+                p["fe_server_slots"].as_f64().unwrap_or(0.0),
+                p["server_time_ratio"].as_f64().unwrap_or(0.0)
+            );
+        }
+        for p in q["load"].as_array().into_iter().flatten() {
+            println!(
+                "queues load         {:<8} offered {:>5.2}/cycle ({:>3} clients): served {:>5.2}/cycle, p50 {} p99 {} max {}, busy {:.3}, queue max {}, hottest queue mean {:.1}",
+                p["distribution"].as_str().unwrap_or(""),
+                p["offered"].as_f64().unwrap_or(0.0),
+                p["clients"],
+                p["served_per_cycle"].as_f64().unwrap_or(0.0),
+                p["p50"],
+                p["p99"],
+                p["max"],
+                p["busy_share"].as_f64().unwrap_or(0.0),
+                p["queue_max"],
+                p["queue_mean_max"].as_f64().unwrap_or(0.0)
             );
         }
     }

@@ -7,4 +7,5 @@ pub mod checker;
 pub mod cmd;
 pub mod paxos;
 pub mod plot;
+pub mod queues;
 pub mod scaling;

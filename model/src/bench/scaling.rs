@@ -68,6 +68,8 @@ pub struct Scaling {
     pub serialize: Vec<SerializePoint>,
     /// The serialized run's clients and topology.
     pub serialize_topology: String,
+    /// Bounded frames (`--slots`, `--queue`): see [`crate::bench::queues`].
+    pub queues: Option<crate::bench::queues::Queues>,
 }
 
 /// What [`scaling`] measures over.
@@ -77,6 +79,8 @@ pub struct ScalingOptions {
     pub keys: Vec<u32>,
     /// Cycles of each bytes run.
     pub cycles: u32,
+    /// The `--slots` curves, if measured.
+    pub queues: Option<crate::bench::queues::QueuesOptions>,
 }
 
 impl Default for ScalingOptions {
@@ -85,6 +89,7 @@ impl Default for ScalingOptions {
             clients: vec![2, 4, 8, 16, 32, 64, 128, 256],
             keys: vec![0, 1_000, 3_000, 10_000, 30_000, 100_000],
             cycles: 400,
+            queues: Some(crate::bench::queues::QueuesOptions::default()),
         }
     }
 }
@@ -248,7 +253,12 @@ pub fn scaling(opts: &ScalingOptions, progress: &mut dyn FnMut(&str)) -> Result<
     for &k in &opts.keys {
         serialize.push(serialize_point(k, progress)?);
     }
+    let queues = match &opts.queues {
+        Some(q) => Some(crate::bench::queues::queues(q, progress)?),
+        None => None,
+    };
     Ok(Scaling {
+        queues,
         bytes,
         serialize,
         serialize_topology: spec(Kind::Replicated, Some(Protocol::Fanout), 16, 1).topology.label(),
@@ -265,6 +275,7 @@ mod tests {
             clients: vec![2, 16],
             keys: vec![0, 5_000],
             cycles: 60,
+            queues: None,
         };
         let s = scaling(&opts, &mut |_| {}).unwrap();
         assert_eq!(s.bytes.len(), 4);
