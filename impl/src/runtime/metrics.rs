@@ -442,7 +442,7 @@ impl Report {
             format!("sampled every {} cycles", self.bytes_sample_every)
         };
         out.push_str(&format!(
-            "bytes per link per cycle (postcard-encoded frame, {how}; links grouped by name):\n"
+            "bytes per link per cycle (frame as encoded on the wire, {how}; links grouped by name):\n"
         ));
         out.push_str(&format!(
             "  {:<22}{:>6}{:>10}{:>10}{:>10}\n",
