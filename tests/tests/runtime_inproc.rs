@@ -344,6 +344,13 @@ fn slots_bound_fe_server_frames_whatever_the_clients() {
             assert!(b.slots <= 4 * b.frames, "{name}: at most K full slots per frame");
         }
         bytes.push(r.fe_server_bytes().unwrap());
+        // `--json`: busy count, queue depth per shard, FE↔server bytes.
+        let json = r.to_json();
+        assert_eq!(json["outcomes"]["busy"], r.stats.busy);
+        assert_eq!(json["queue_depth"]["max"], serde_json::json!([4, 4]));
+        assert_eq!(json["queue_depth"]["mean"].as_array().unwrap().len(), 2);
+        assert!(json["fe_server_bytes_per_link_cycle"].as_f64().unwrap() > 0.0);
+        assert!(r.summary().contains("busy answers; depth per shard after a cycle"));
     }
     assert_eq!(
         bytes[0], bytes[1],
@@ -357,4 +364,6 @@ fn slots_bound_fe_server_frames_whatever_the_clients() {
         "without --slots the frames grow with the clients: {d64} vs {d1024}"
     );
     assert!(dense64.queues.is_none() && dense64.stats.busy == 0);
+    assert!(dense64.to_json()["queue_depth"].is_null());
+    assert!(!dense64.summary().contains("fe queues"));
 }
