@@ -109,6 +109,11 @@ pub struct Report {
     /// What the run's reader should know that no other field says (UDP: a
     /// client that died, a torn last line dropped from a client log).
     pub warnings: Vec<String>,
+    /// Replicas restarted (`--restart`), each with the first cycle it
+    /// served again.
+    pub restarts: Vec<crate::runtime::durable::Restart>,
+    /// Commits made to the durable store (`--persist sync|async`).
+    pub commits: u64,
 }
 
 impl Report {
@@ -196,6 +201,9 @@ impl Report {
             "resent_frames": self.resent_frames,
             "history": self.history.as_ref().map(|p| p.display().to_string()),
             "warnings": self.warnings,
+            "restarts": self.restarts.iter().map(|r| json!({"node": r.node, "cycle": r.cycle, "serving": r.serving,
+                "rejoin_cycles": r.serving.map(|s| s - r.cycle)})).collect::<Vec<_>>(),
+            "durable_commits": self.commits,
         })
     }
 
@@ -251,6 +259,17 @@ impl Report {
                 "processes killed",
                 format!("{} (--kill: exact, mid-send)", kills.join(" ")),
             );
+        }
+        if !self.restarts.is_empty() {
+            let r: Vec<String> = self
+                .restarts
+                .iter()
+                .map(|r| match r.serving {
+                    Some(s) => format!("{}@{} (serving from {s})", r.node, r.cycle),
+                    None => format!("{}@{} (still catching up)", r.node, r.cycle),
+                })
+                .collect();
+            line("restarts", r.join(" "));
         }
         if !self.unexpected.is_empty() {
             let dead: Vec<String> = self

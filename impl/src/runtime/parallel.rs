@@ -46,6 +46,11 @@ pub trait Stepper<V> {
     /// deserializes back, as the seed's platform does between cycles; returns
     /// the bytes serialized.
     fn round_trip_servers(&mut self) -> u64;
+    /// The stepper as [`std::any::Any`], for a driver that needs the cluster
+    /// itself (restarts: only [`Sequential`] gives it).
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 /// [`Stepper::round_trip_servers`] over `nodes`.
@@ -76,7 +81,7 @@ impl<V: Val, S: Store<V>> Sequential<V, S> {
     }
 }
 
-impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
+impl<V: Val, S: Store<V> + 'static> Stepper<V> for Sequential<V, S> {
     #[inline]
     fn will_be_idle(&self, topo: &Topology, c: ClientId) -> bool {
         self.cluster.will_be_idle(topo, c)
@@ -98,6 +103,10 @@ impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
 
     fn round_trip_servers(&mut self) -> u64 {
         round_trip_servers(&mut self.cluster.nodes)
+    }
+
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
 

@@ -465,6 +465,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         resent_frames: resent,
         history: opts.history_path.clone(),
         state_bytes_per_cycle: None,
+        restarts: Vec::new(),
+        commits: 0,
     })
 }
 
