@@ -32,7 +32,7 @@
 use crate::cluster::{Cluster, NodeState};
 use crate::node::persist::{apply, empty_image, Effect};
 use crate::node::recovery::{Image, Persist};
-use crate::node::server::{HashStore, Session};
+use crate::node::server::{HashStore, Session, Store};
 use crate::runtime::value::Value;
 use crate::runtime::{CrashAt, RunError, SpecError};
 use crate::topology::{NodeId, Role, Topology};
@@ -49,7 +49,7 @@ pub trait Durable {
     /// Makes `effects` (per node name) durable, in one commit.
     fn commit(&mut self, effects: &[(&str, &Effect<Value>)]) -> Result<(), String>;
     /// The durable image of `node` (empty if it never wrote).
-    fn load(&self, node: &str, clients: usize) -> Result<RtImage, String>;
+    fn load<S: Store<Value>>(&self, node: &str, clients: usize) -> Result<Image<Value, S>, String>;
 }
 
 /// [`Durable`] in a redb database file.
@@ -125,9 +125,9 @@ impl Durable for RedbDurable {
         Ok(())
     }
 
-    fn load(&self, node: &str, clients: usize) -> Result<RtImage, String> {
+    fn load<S: Store<Value>>(&self, node: &str, clients: usize) -> Result<Image<Value, S>, String> {
         let err = |e: &dyn std::fmt::Display| format!("{}: {e}", self.path.display());
-        let mut image: RtImage = empty_image(clients);
+        let mut image: Image<Value, S> = empty_image(clients);
         let tx = self.db.begin_read().map_err(|e| err(&e))?;
         let (sname, mname) = (store_table(node), meta_table(node));
         match tx.open_table(TableDefinition::<u32, &[u8]>::new(&sname)) {
@@ -330,7 +330,7 @@ impl Recovering {
             }
             let kept = cluster.durable.iter().position(|(n, _)| *n == node);
             if let Some(store) = &self.store {
-                let disk = store.load(name, self.clients).map_err(RunError::Failed)?;
+                let disk: RtImage = store.load(name, self.clients).map_err(RunError::Failed)?;
                 let model = kept.map(|i| &cluster.durable[i].1);
                 if model.is_none_or(|m| !same(m, &disk)) {
                     return Err(RunError::Failed(format!(

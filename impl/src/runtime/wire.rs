@@ -68,6 +68,37 @@ pub fn encode_request(buf: &mut Vec<u8>, header: Header) {
     buf.extend_from_slice(&header.cycle.to_le_bytes());
 }
 
+/// The payload of an *absent* datagram: the sender lives but has no frame
+/// on this link this cycle (a restarted replica catching up is silent on
+/// its FE and protocol links; the receiver reads `None` without waiting for
+/// a timeout). No postcard frame is this one byte (a varint with its
+/// continuation bit set and nothing after it does not decode).
+pub const ABSENT: u8 = 0xFF;
+
+/// Writes into `buf` (cleared first) an absent datagram (see [`ABSENT`]).
+pub fn encode_absent(buf: &mut Vec<u8>, header: Header) {
+    encode_request(buf, header);
+    buf.push(ABSENT);
+}
+
+/// Whether a datagram whose header reads is an absent one.
+pub fn is_absent(bytes: &[u8]) -> bool {
+    bytes.len() == HEADER_BYTES + 1 && bytes[HEADER_BYTES] == ABSENT
+}
+
+/// An upper bound on the postcard size of a transfer frame (see
+/// [`crate::node::recovery::Transfer`]) carrying `entries` snapshot entries,
+/// a delta of at most `delta` keys and `clients` sessions, with values of
+/// `value_bytes` bytes.
+pub fn transfer_bytes_max(entries: usize, delta: usize, clients: usize, value_bytes: usize) -> usize {
+    let value = 3 + value_bytes;
+    let status = 1 + 1 + 1 + 5;
+    let session = 1 + 10 + 1 + 1 + value;
+    let chunk =
+        1 + 1 + 2 * (1 + 5) + 5 + entries * (5 + value) + 5 + delta * (5 + 1 + value) + 5 + clients * session + 5;
+    1 + status + chunk
+}
+
 /// Whether a datagram whose header reads is a request (no payload).
 pub fn is_request(bytes: &[u8]) -> bool {
     bytes.len() == HEADER_BYTES

@@ -180,6 +180,9 @@ pub struct NodeArgs {
     /// The node to run, by name (c0, fe, r0.1, …).
     #[arg(long, value_name = "NODE")]
     pub id: String,
+    /// Which life of the node: 0, or 1 for a replica the supervisor restarts (--respawn).
+    #[arg(long, default_value_t = 0)]
+    pub incarnation: u8,
 }
 
 /// `tidekv run`'s flags alone, for [`RunArgs::try_parse_flags`].
@@ -358,6 +361,9 @@ pub fn run_main(args: RunArgs) -> u8 {
             opts.kills = args.kills.clone();
             opts.drop_rate = args.drop_rate;
             opts.silence_timeout = Duration::from_millis(args.silence_timeout_ms);
+            opts.restarts = args.restarts.clone();
+            opts.respawn = args.respawn;
+            opts.data_dir = args.data_dir.clone();
             udp::run(&spec, opts)
         }
     };
@@ -379,5 +385,5 @@ pub fn run_main(args: RunArgs) -> u8 {
 
 /// Runs `tidekv node`; returns the exit code.
 pub fn node_main(args: NodeArgs) -> u8 {
-    udp::node_main(&args.config, &args.id)
+    udp::node::node_main_incarnation(&args.config, &args.id, args.incarnation)
 }
