@@ -264,7 +264,8 @@ impl ClusterConfig {
         if !net.restarts.is_empty() && !net.respawn {
             return Err("net.restarts: a restart starts a new process: give --respawn".into());
         }
-        crate::runtime::durable::restart_schedule(&topo, &net.restarts, &deaths, spec.cycles, 1).map_err(|e| e.0)?;
+        crate::runtime::durable::restart_schedule(&topo, &net.restarts, &deaths, spec.cycles, 1, net.respawn)
+            .map_err(|e| e.0)?;
         let mut seen = HashSet::new();
         for (a, n) in addrs.iter().zip(&topo.nodes) {
             if !a.ip().is_loopback() {

@@ -212,14 +212,17 @@ pub struct Restart {
 
 /// Checks `--restart` against the deaths (`--crash` and, for UDP, `--kill`):
 /// each names a replica, at most once, dead at that cycle (its death at an
-/// earlier cycle; `gap` cycles at least after it), before `cycles`. Returns
-/// the restarts as `(cycle, node)`, in cycle order.
+/// earlier cycle; `gap` cycles at least after it), before `cycles`. With
+/// `unscheduled` (UDP `--respawn`) a replica with no scheduled death may
+/// have a restart too: for a SIGKILL from outside. Returns the restarts as
+/// `(cycle, node)`, in cycle order.
 pub fn restart_schedule(
     topo: &Topology,
     restarts: &[CrashAt],
     deaths: &[CrashAt],
     cycles: u32,
     gap: u32,
+    unscheduled: bool,
 ) -> Result<Vec<(u32, NodeId)>, SpecError> {
     let mut out = Vec::new();
     for r in restarts {
@@ -246,6 +249,7 @@ pub fn restart_schedule(
                     r.node, d.cycle
                 )))
             }
+            None if unscheduled => {}
             None => {
                 return Err(SpecError(format!(
                     "--restart {r}: {} is not dead then (give --crash {}@C with C < {})",

@@ -180,9 +180,10 @@ pub struct NodeArgs {
     /// The node to run, by name (c0, fe, r0.1, …).
     #[arg(long, value_name = "NODE")]
     pub id: String,
-    /// Which life of the node: 0, or 1 for a replica the supervisor restarts (--respawn).
-    #[arg(long, default_value_t = 0)]
-    pub incarnation: u8,
+    /// Which life of the node: 0, or 1 for a replica restarted at its --restart cycle (the
+    /// supervisor says it in the environment, TIDEKV_NODE_INCARNATION) [default: 0].
+    #[arg(long)]
+    pub incarnation: Option<u8>,
 }
 
 /// `tidekv run`'s flags alone, for [`RunArgs::try_parse_flags`].
@@ -385,5 +386,8 @@ pub fn run_main(args: RunArgs) -> u8 {
 
 /// Runs `tidekv node`; returns the exit code.
 pub fn node_main(args: NodeArgs) -> u8 {
-    udp::node::node_main_incarnation(&args.config, &args.id, args.incarnation)
+    match args.incarnation {
+        Some(i) => udp::node::node_main_incarnation(&args.config, &args.id, i),
+        None => udp::node_main(&args.config, &args.id),
+    }
 }

@@ -164,9 +164,24 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Runs node `id` of the cluster file `config`; returns the exit code.
+/// The life of the node a supervisor starts (see
+/// [`node_main_incarnation`]); absent: 0.
+pub const ENV_INCARNATION: &str = "TIDEKV_NODE_INCARNATION";
+
+/// Runs node `id` of the cluster file `config`; returns the exit code. The
+/// incarnation is [`ENV_INCARNATION`]'s, 0 without it.
 pub fn node_main(config: &Path, id: &str) -> u8 {
-    node_main_incarnation(config, id, 0)
+    let incarnation = match std::env::var(ENV_INCARNATION) {
+        Err(_) => 0,
+        Ok(v) => match v.parse::<u8>() {
+            Ok(i) => i,
+            Err(_) => {
+                eprintln!("error: {ENV_INCARNATION}={v:?} is not a number 0..=255");
+                return 2;
+            }
+        },
+    };
+    node_main_incarnation(config, id, incarnation)
 }
 
 /// [`node_main`] for incarnation `incarnation` of the node: 0 is its first

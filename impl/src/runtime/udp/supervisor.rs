@@ -809,7 +809,9 @@ fn spawn_node(
     let name = children.names[i].clone();
     let mut cmd = launcher(cfg_path, &name);
     if incarnation > 0 {
-        cmd.arg("--incarnation").arg(incarnation.to_string());
+        // An environment variable, not a flag: a launcher may start any
+        // program that ends in `node_main` (the tests start themselves).
+        cmd.env(super::node::ENV_INCARNATION, incarnation.to_string());
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
