@@ -201,6 +201,47 @@ mod tests {
         assert!(decode_frame(&buf).is_err(), "a request carries no frame");
     }
 
+    /// The largest transfer frame (every key, tag and epoch at its widest
+    /// varint, every session holding a value, a snapshot range of two keys)
+    /// fits [`transfer_bytes_max`]; an absent datagram is no frame.
+    #[test]
+    fn transfer_bytes_max_bounds_the_largest_transfer_frame() {
+        use crate::node::recovery::{Chunk, Status, Transfer};
+        use crate::node::server::Session;
+        use crate::node::OpResult;
+        for (entries, delta, clients, vb) in [(1, 0, 1, 8), (4, 6, 3, 64), (16, 32, 16, 200)] {
+            let v = || Value::new(u64::MAX, vb);
+            let frame = Frame::Transfer(Transfer {
+                status: Status::Joining {
+                    donor: Some(u8::MAX),
+                    epoch: u32::MAX,
+                },
+                chunk: Some(Chunk {
+                    range: Some((Some(u32::MAX), Some(u32::MAX))),
+                    entries: (0..entries).map(|i| (u32::MAX - i as u32, v())).collect(),
+                    delta: (0..delta).map(|i| (u32::MAX - i as u32, Some(v()))).collect(),
+                    sessions: (0..clients)
+                        .map(|_| {
+                            Some(Session {
+                                tag: u32::MAX,
+                                result: OpResult::Modified(v()),
+                            })
+                        })
+                        .collect(),
+                    epoch: u32::MAX,
+                }),
+            });
+            let size = frame_bytes(&frame);
+            let bound = transfer_bytes_max(entries, delta, clients, vb);
+            assert!(size <= bound, "{size} > {bound}");
+            assert!(bound < size * 2, "a loose bound: {bound} for {size}");
+        }
+        let mut buf = Vec::new();
+        encode_absent(&mut buf, Header { from: 1, cycle: 9 });
+        assert!(is_absent(&buf) && !is_request(&buf));
+        assert!(decode_frame(&buf).is_err(), "an absent datagram carries no frame");
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert_eq!(decode_header(&[1, 2]), Err(WireError::Short(2)));

@@ -292,6 +292,61 @@ mod tests {
         buf
     }
 
+    /// A replica declared dead with a restart scheduled: its datagrams are
+    /// dropped until its next life's first cycle, which is accepted one
+    /// cycle early and read once awaited; an absent datagram reads `None`
+    /// but keeps the link alive (the cycle completes without waiting).
+    #[test]
+    fn a_revived_input_is_awaited_again_and_absent_reads_none() {
+        let (topo, addrs, mut inbox) = setup();
+        let (fe, r) = (2, 5);
+        let i = inbox.input_from(r).unwrap();
+        inbox.declare_dead(i);
+        inbox.revive_from(i, 3);
+        let all = |inbox: &mut Inbox, cycle: u32| {
+            for n in [0, 1, 3, 4] {
+                inbox.accept(addrs[n], &datagram(&topo, n, fe, cycle)).unwrap();
+            }
+        };
+        all(&mut inbox, 1);
+        // Its old life's frame for cycle 2 is from the dead; the next
+        // life's for 3 is not (one cycle ahead of the awaited 2).
+        assert_eq!(
+            inbox.accept(addrs[r], &datagram(&topo, r, fe, 1)),
+            Err(DropReason::FromDead)
+        );
+        assert!(inbox.ready(), "a dead input is not awaited");
+        let mut frames = Vec::new();
+        inbox.take(&mut frames);
+        assert!(!inbox.is_alive(i));
+        assert_eq!(
+            inbox.accept(addrs[r], &datagram(&topo, r, fe, 3)),
+            Ok(Accepted::Frame(i))
+        );
+        all(&mut inbox, 2);
+        inbox.take(&mut frames);
+        assert!(inbox.is_alive(i), "alive again from cycle 3");
+        all(&mut inbox, 3);
+        assert!(inbox.ready());
+        inbox.take(&mut frames);
+        assert!(frames[i].is_some());
+        // Absent for cycle 4: read as `None`, the link still alive.
+        all(&mut inbox, 4);
+        assert!(!inbox.ready());
+        let mut absent = Vec::new();
+        wire::encode_absent(
+            &mut absent,
+            Header {
+                from: r as u16,
+                cycle: 4,
+            },
+        );
+        assert_eq!(inbox.accept(addrs[r], &absent), Ok(Accepted::Frame(i)));
+        assert!(inbox.ready());
+        inbox.take(&mut frames);
+        assert!(frames[i].is_none() && inbox.is_alive(i));
+    }
+
     #[test]
     fn a_cycle_completes_when_every_live_input_arrived() {
         let (topo, addrs, mut inbox) = setup();
