@@ -602,12 +602,13 @@ fn supervise(
         }
         let released = w.release_parked(children);
         if let Some(r) = respawner.as_mut() {
-            for i in 0..w.phase.len() {
-                if w.phase[i] == Phase::Crashed {
-                    if let Err(e) = r.after_death(w, children, i, &opts.launcher) {
-                        return Err(e);
-                    }
-                }
+            // Parked replicas just killed: their next life.
+            let crashed: Vec<usize> = (0..w.phase.len()).filter(|&i| w.phase[i] == Phase::Crashed).collect();
+            if let Err(e) = crashed
+                .into_iter()
+                .try_for_each(|i| r.after_death(w, children, i, &opts.launcher))
+            {
+                break Err(e);
             }
         }
         let at = released;
