@@ -748,3 +748,123 @@ fn udp_and_inproc_agree_with_slots() {
         .as_ref()
         .is_some_and(|r| r.result == tidekv::node::OpResult::Unavailable)));
 }
+
+/// Crash-recovery (issue 19): R = 3 replicas of one shard, get/put only
+/// (so that a lost write shows as a read that misses it).
+fn recovery_spec(persist: tidekv::node::recovery::Persist, cycles: u32, crashes: &[&str]) -> RunSpec {
+    let mut s = spec(Kind::Replicated, 4, cycles, |t| {
+        t.recovery = Some(tidekv::node::recovery::RecoveryConfig {
+            persist,
+            transfer_keys: 2,
+            keys_max: 12,
+        })
+    });
+    s.workload.ops = vec![OpKind::Get, OpKind::Put];
+    s.crashes = crashes.iter().map(|c| CrashAt::parse(c).unwrap()).collect();
+    s
+}
+
+fn at_all(list: &[&str]) -> Vec<CrashAt> {
+    list.iter().map(|c| CrashAt::parse(c).unwrap()).collect()
+}
+
+/// `--respawn`: the replicas of the shard are SIGKILLed one after another
+/// (`--kill`, three deaths: more than R − 1 = 2, never more than one down),
+/// each respawned at its `--restart`; the run keeps serving (nothing
+/// unavailable), every restarted replica serves again, and the history is
+/// linearizable with no lost write. Then one replica killed by hand from
+/// outside, with a restart scheduled: respawned too.
+#[test]
+fn replicas_killed_one_after_another_are_respawned_and_the_run_keeps_serving() {
+    use tidekv::node::recovery::Persist;
+    for persist in [Persist::None, Persist::Sync] {
+        let s = recovery_spec(persist, 1500, &[]);
+        let file = TempFile::new(&format!("respawn-{}.jsonl", persist.name()));
+        let mut opts = udp_options(&file);
+        opts.kills = at_all(&["r0.0@200", "r0.1@500", "r0.2@800"]);
+        opts.restarts = at_all(&["r0.0@300", "r0.1@600", "r0.2@900"]);
+        opts.respawn = true;
+        let report = run_udp(&s, opts);
+        assert_eq!(report.kills.len(), 3, "{persist:?}");
+        assert_eq!(report.restarts.len(), 3, "{persist:?}: {:?}", report.restarts);
+        for r in &report.restarts {
+            // Serving within the model's bound, 3 + ceil(12 / 2) cycles.
+            let s = r.serving.unwrap_or_else(|| panic!("{} never served again", r.node));
+            assert!(s - r.cycle <= 9, "{}: {} cycles", r.node, s - r.cycle);
+        }
+        assert_eq!(report.stats.unavailable, 0, "{persist:?}");
+        assert!(report.suspected().is_empty(), "{:?}", report.suspected());
+        assert_eq!(report.commits > 0, persist == Persist::Sync);
+        assert_survives(&report, &file);
+    }
+    // From outside: r0.1 SIGKILLed by hand about 60 ms in, restarted at 6000.
+    let s = recovery_spec(Persist::Sync, 9000, &[]);
+    let file = TempFile::new("respawn-hand.jsonl");
+    let mut opts = udp_options(&file);
+    opts.restarts = at_all(&["r0.1@6000"]);
+    opts.respawn = true;
+    opts.before_go = Some(kill_by_hand("r0.1", Duration::from_millis(60)));
+    let report = run_udp(&s, opts);
+    assert_eq!(report.unexpected.len(), 1, "{:?}", report.unexpected);
+    assert!(report.unexpected[0].cycle < 6000, "{:?}", report.unexpected);
+    assert_eq!(report.restarts.len(), 1);
+    assert!(report.restarts[0].serving.is_some(), "{:?}", report.restarts);
+    assert_eq!(report.stats.unavailable, 0);
+    assert_survives(&report, &file);
+}
+
+/// `--persist sync`: every replica of the shard dies (parked crashes, or
+/// SIGKILLs mid-send), all respawn and read their redb stores back: no
+/// acknowledged write is lost. The crash run's history is byte for byte the
+/// in-process engine's (the same restarts, the same durable images). With
+/// `--persist none` the same run loses acknowledged writes: the check that
+/// holds for `sync` catches it (the class is real).
+#[test]
+fn with_sync_a_whole_shard_killed_and_respawned_loses_no_acknowledged_write() {
+    use tidekv::node::recovery::Persist;
+    let restarts = ["r0.0@320", "r0.1@320", "r0.2@320"];
+    // Parked crashes: the engines agree exactly.
+    let s = recovery_spec(Persist::Sync, 1200, &["r0.0@200", "r0.1@260", "r0.2@300"]);
+    let (a, b) = (TempFile::new("shard-inproc.jsonl"), TempFile::new("shard-udp.jsonl"));
+    let inproc = inproc::run(
+        &s,
+        InprocOptions {
+            history: Some(Box::new(std::fs::File::create(&a.0).unwrap())),
+            restarts: at_all(&restarts),
+            ..InprocOptions::default()
+        },
+    )
+    .unwrap();
+    let mut opts = udp_options(&b);
+    opts.restarts = at_all(&restarts);
+    opts.respawn = true;
+    let udp = run_udp(&s, opts);
+    assert_eq!(udp.restarts, inproc.restarts);
+    assert_eq!(udp.stats, inproc.stats);
+    assert!(a.read() == b.read(), "the engines wrote different histories");
+    assert!(inproc.stats.unavailable > 0, "the shard was down");
+    tidekv_checks::no_stale_reads(&b.history()).unwrap();
+    // SIGKILLs mid-send.
+    for persist in [Persist::Sync, Persist::None] {
+        let s = recovery_spec(persist, 1200, &[]);
+        let file = TempFile::new(&format!("shard-kill-{}.jsonl", persist.name()));
+        let mut opts = udp_options(&file);
+        opts.kills = at_all(&["r0.0@200", "r0.1@260", "r0.2@300"]);
+        opts.restarts = at_all(&restarts);
+        opts.respawn = true;
+        let report = run_udp(&s, opts);
+        assert!(
+            report.restarts.iter().all(|r| r.serving.is_some()),
+            "{:?}",
+            report.restarts
+        );
+        let history = file.history();
+        match persist {
+            Persist::Sync => tidekv_checks::no_stale_reads(&history).unwrap(),
+            _ => {
+                let e = tidekv_checks::no_stale_reads(&history).unwrap_err();
+                assert!(e.contains("missed an acknowledged write"), "{e}");
+            }
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub mod cache;
 pub mod client;
 pub mod fe;
 pub mod hash;
+pub mod persist;
 pub mod recovery;
 pub mod server;
 pub mod slots;

@@ -118,6 +118,10 @@ struct RunSection {
     /// `--queue Q` (0 or absent: no queue).
     #[serde(default, skip_serializing_if = "is_zero")]
     queue: usize,
+    /// `[run.recovery]`: `persist`, `transfer_keys`, `keys_max` (`--persist`,
+    /// `--transfer-keys`, `--restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recovery: Option<crate::node::recovery::RecoveryConfig>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -145,6 +149,12 @@ struct NetSection {
     drop_rate: f64,
     #[serde(default)]
     kills: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    restarts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    respawn: bool,
 }
 
 /// Timing and places of the UDP engine.
@@ -163,6 +173,15 @@ pub struct NetConfig {
     /// Nodes that SIGKILL themselves in a cycle (`--kill`): after computing
     /// it and sending the first half of its frames, a mid-send crash.
     pub kills: Vec<CrashAt>,
+    /// Replicas restarted at a cycle (`--restart`, with `--respawn`): the
+    /// supervisor starts a new process for each once the old one died.
+    pub restarts: Vec<CrashAt>,
+    /// Where replicas keep their durable stores (`--persist sync|async`).
+    pub data_dir: Option<PathBuf>,
+    /// `--respawn`: deaths scheduled in this file (`--crash`, `--kill`) are
+    /// read as deaths at their exact cycle by the neighbours, and restarts
+    /// revive links (see `udp::node`).
+    pub respawn: bool,
 }
 
 impl NetConfig {
@@ -223,6 +242,42 @@ impl ClusterConfig {
                 ));
             }
         }
+        if let Some(rc) = topo.config.recovery {
+            for link in topo
+                .links
+                .iter()
+                .filter(|l| l.kind == crate::topology::LinkKind::Transfer)
+            {
+                // The delta holds at most the keys of the sender's front and
+                // peer inputs' slots.
+                let delta: usize = topo.nodes[link.from]
+                    .inputs
+                    .iter()
+                    .map(|&l| &topo.links[l])
+                    .filter(|l| l.kind != crate::topology::LinkKind::Transfer)
+                    .map(|l| l.slots)
+                    .sum();
+                let worst = HEADER_BYTES
+                    + crate::runtime::wire::transfer_bytes_max(
+                        rc.transfer_keys as usize,
+                        delta,
+                        topo.clients(),
+                        spec.workload.value_bytes,
+                    );
+                if worst > DATAGRAM_BYTES_MAX {
+                    return Err(format!(
+                        "link {}: a transfer frame of {} entries with {}-byte values may take {worst} bytes, more than a datagram ({DATAGRAM_BYTES_MAX}); lower --transfer-keys, --value-bytes or --clients",
+                        link.name, rc.transfer_keys, spec.workload.value_bytes
+                    ));
+                }
+            }
+        }
+        let deaths: Vec<CrashAt> = spec.crashes.iter().chain(&net.kills).cloned().collect();
+        if !net.restarts.is_empty() && !net.respawn {
+            return Err("net.restarts: a restart starts a new process: give --respawn".into());
+        }
+        crate::runtime::durable::restart_schedule(&topo, &net.restarts, &deaths, spec.cycles, 1, net.respawn)
+            .map_err(|e| e.0)?;
         let mut seen = HashSet::new();
         for (a, n) in addrs.iter().zip(&topo.nodes) {
             if !a.ip().is_loopback() {
@@ -306,7 +361,7 @@ impl ClusterConfig {
                 levels: r.levels,
                 protocol,
                 cache: r.cache,
-                recovery: None,
+                recovery: r.recovery,
                 slots: r.slots,
                 queue: r.queue,
             },
@@ -328,12 +383,21 @@ impl ClusterConfig {
             .iter()
             .map(|c| CrashAt::parse(c).map_err(|e| format!("net.kills: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let restarts = file
+            .net
+            .restarts
+            .iter()
+            .map(|c| CrashAt::parse(c).map_err(|e| format!("net.restarts: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let net = NetConfig {
             death_timeout: Duration::from_millis(file.net.death_timeout_ms),
             startup_timeout: Duration::from_millis(file.net.startup_timeout_ms),
             out_dir: PathBuf::from(&file.net.out_dir),
             drop_rate: file.net.drop_rate,
             kills,
+            restarts,
+            data_dir: file.net.data_dir.as_ref().map(PathBuf::from),
+            respawn: file.net.respawn,
         };
         let topo = spec.build().map_err(|e| e.0)?;
         let mut nodes = file.nodes;
@@ -388,6 +452,7 @@ impl ClusterConfig {
                 crashes: s.crashes.iter().map(|c| c.to_string()).collect(),
                 slots: t.slots,
                 queue: t.queue,
+                recovery: t.recovery,
             },
             net: NetSection {
                 death_timeout_ms: self.net.death_timeout.as_millis() as u64,
@@ -395,6 +460,9 @@ impl ClusterConfig {
                 out_dir: self.net.out_dir.display().to_string(),
                 drop_rate: self.net.drop_rate,
                 kills: self.net.kills.iter().map(|c| c.to_string()).collect(),
+                restarts: self.net.restarts.iter().map(|c| c.to_string()).collect(),
+                data_dir: self.net.data_dir.as_ref().map(|d| d.display().to_string()),
+                respawn: self.net.respawn,
             },
             nodes: self
                 .topo
@@ -462,7 +530,16 @@ mod tests {
             out_dir: "/tmp/x".into(),
             drop_rate: 0.01,
             kills: vec![CrashAt::parse("r0.0@70").unwrap()],
+            restarts: vec![CrashAt::parse("r0.0@80").unwrap()],
+            data_dir: Some("/tmp/data".into()),
+            respawn: true,
         };
+        let mut spec = spec;
+        spec.topology.recovery = Some(crate::node::recovery::RecoveryConfig {
+            persist: crate::node::recovery::Persist::Sync,
+            transfer_keys: 3,
+            keys_max: 100,
+        });
         let addrs = (0..9).map(|i| SocketAddr::from(([127, 0, 0, 1], 40000 + i))).collect();
         ClusterConfig::new(spec, net, addrs).unwrap()
     }

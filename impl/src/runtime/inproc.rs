@@ -22,6 +22,7 @@
 //! what the sink writes and what the stores grow by. Where a cycle's time
 //! goes is in `docs/PERFORMANCE.md`.
 
+use super::durable::{self, Recovering};
 use super::metrics::{LinkBytes, Progress, Report};
 use super::parallel::{self, Sequential, Stepper};
 use super::queues::QueueStats;
@@ -65,6 +66,12 @@ pub struct InprocOptions {
     /// choices the FEs made (`(fe, client, replica)`): what a model path
     /// needs to replay the run (`tests/tests/conformance.rs`).
     pub recorder: Option<Recorder>,
+    /// `--restart NODE@CYCLE`: replicas to restart (each dead then by a
+    /// `--crash`); needs recovery configured (see [`super::durable`]).
+    pub restarts: Vec<CrashAt>,
+    /// `--data-dir`: where the durable store goes with `--persist
+    /// sync|async` (default: a temporary directory, removed at the end).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// See [`InprocOptions::recorder`].
@@ -81,6 +88,8 @@ impl Default for InprocOptions {
             serialize_state: false,
             prefill_keys: 0,
             recorder: None,
+            restarts: Vec::new(),
+            data_dir: None,
         }
     }
 }
@@ -101,10 +110,26 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
     }
     let mut cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
     prefill(&mut cluster, &topo, opts.prefill_keys, spec.workload.value_bytes);
+    if topo.config.recovery.is_some() {
+        if opts.threads >= 2 {
+            return Err(RunError::Spec(SpecError(
+                "--restart, --persist and --transfer-keys take --threads 1".into(),
+            )));
+        }
+        let deaths = spec.crashes.clone();
+        let schedule = durable::restart_schedule(&topo, &opts.restarts, &deaths, spec.cycles, 1, false)?;
+        let recovering = Recovering::new(&topo, schedule, opts.data_dir.as_deref())?;
+        return drive(spec, &topo, opts, &mut Sequential::new(cluster), Some(recovering));
+    }
+    if !opts.restarts.is_empty() {
+        return Err(RunError::Spec(SpecError(
+            "--restart needs a replica to restart: --topology replicated, --protocol fanout or chain".into(),
+        )));
+    }
     if opts.threads >= 2 {
-        parallel::run_split(cluster, &topo, |split| drive(spec, &topo, opts, split)).1
+        parallel::run_split(cluster, &topo, |split| drive(spec, &topo, opts, split, None)).1
     } else {
-        drive(spec, &topo, opts, &mut Sequential::new(cluster))
+        drive(spec, &topo, opts, &mut Sequential::new(cluster), None)
     }
 }
 
@@ -130,7 +155,16 @@ fn drive(
     topo: &Topology,
     opts: InprocOptions,
     cluster: &mut impl Stepper<Value>,
+    mut recovering: Option<Recovering>,
 ) -> Result<Report, RunError> {
+    /// The cluster under the stepper (recovery runs on [`Sequential`] only).
+    fn whole(s: &mut impl Stepper<Value>) -> &mut Cluster<Value, HashStore<Value>> {
+        &mut s
+            .as_any()
+            .and_then(|a| a.downcast_mut::<Sequential<Value, HashStore<Value>>>())
+            .expect("recovery runs on the sequential stepper")
+            .cluster
+    }
     let clients = topo.clients();
     let mut drivers: Vec<ClientDriver> = (0..clients)
         .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
@@ -188,6 +222,9 @@ fn drive(
                 inputs.ops[c] = driver.poll(cycle, idle);
             }
         }
+        if let Some(r) = recovering.as_mut() {
+            r.before_step(cycle, whole(cluster), topo)?;
+        }
         picks.clear();
         let recording = recorder.is_some();
         let mut choose = |fe: usize, client: ClientId, candidates: &[usize]| {
@@ -199,6 +236,9 @@ fn drive(
             i
         };
         cluster.step(topo, &inputs, &mut choose, &mut events);
+        if let Some(r) = recovering.as_mut() {
+            r.after_step(cycle, whole(cluster), topo)?;
+        }
         if let Some(r) = recorder.as_mut() {
             r(cycle, &inputs, &picks);
         }
@@ -255,6 +295,8 @@ fn drive(
             .serialize_state
             .then(|| state_bytes as f64 / f64::from(spec.cycles.max(1))),
         queues,
+        restarts: recovering.as_ref().map_or_else(Vec::new, |r| r.restarts.clone()),
+        commits: recovering.as_ref().map_or(0, Recovering::commits),
     })
 }
 

@@ -111,6 +111,11 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// `--slots`: the root FE's queue depth per shard (`None` without).
     pub queues: Option<super::queues::QueueStats>,
+    /// Replicas restarted (`--restart`), each with the first cycle it
+    /// served again.
+    pub restarts: Vec<crate::runtime::durable::Restart>,
+    /// Commits made to the durable store (`--persist sync|async`).
+    pub commits: u64,
 }
 
 impl Report {
@@ -218,6 +223,9 @@ impl Report {
             "warnings": self.warnings,
             "queue_depth": self.queues.as_ref().map(|q| q.to_json()),
             "fe_server_bytes_per_link_cycle": self.fe_server_bytes().map(round3),
+            "restarts": self.restarts.iter().map(|r| json!({"node": r.node, "cycle": r.cycle, "serving": r.serving,
+                "rejoin_cycles": r.serving.map(|s| s - r.cycle)})).collect::<Vec<_>>(),
+            "durable_commits": self.commits,
         })
     }
 
@@ -273,6 +281,17 @@ impl Report {
                 "processes killed",
                 format!("{} (--kill: exact, mid-send)", kills.join(" ")),
             );
+        }
+        if !self.restarts.is_empty() {
+            let r: Vec<String> = self
+                .restarts
+                .iter()
+                .map(|r| match r.serving {
+                    Some(s) => format!("{}@{} (serving from {s})", r.node, r.cycle),
+                    None => format!("{}@{} (still catching up)", r.node, r.cycle),
+                })
+                .collect();
+            line("restarts", r.join(" "));
         }
         if !self.unexpected.is_empty() {
             let dead: Vec<String> = self

@@ -23,6 +23,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod durable;
 pub mod inproc;
 pub mod metrics;
 pub mod parallel;

@@ -48,6 +48,11 @@ pub trait Stepper<V> {
     fn round_trip_servers(&mut self) -> u64;
     /// The state of FE `id`, if it lives (queue depths, `--slots`).
     fn fe(&self, id: NodeId) -> Option<&crate::node::fe::Fe<V>>;
+    /// The stepper as [`std::any::Any`], for a driver that needs the cluster
+    /// itself (restarts: only [`Sequential`] gives it).
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 /// [`Stepper::round_trip_servers`] over `nodes`.
@@ -78,7 +83,7 @@ impl<V: Val, S: Store<V>> Sequential<V, S> {
     }
 }
 
-impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
+impl<V: Val, S: Store<V> + 'static> Stepper<V> for Sequential<V, S> {
     #[inline]
     fn will_be_idle(&self, topo: &Topology, c: ClientId) -> bool {
         self.cluster.will_be_idle(topo, c)
@@ -107,6 +112,10 @@ impl<V: Val, S: Store<V>> Stepper<V> for Sequential<V, S> {
             NodeState::Fe(f) => Some(f),
             _ => None,
         }
+    }
+
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
 

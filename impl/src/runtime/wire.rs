@@ -92,6 +92,37 @@ pub fn encode_request(buf: &mut Vec<u8>, header: Header) {
     buf.extend_from_slice(&header.cycle.to_le_bytes());
 }
 
+/// The payload of an *absent* datagram: the sender lives but has no frame
+/// on this link this cycle (a restarted replica catching up is silent on
+/// its FE and protocol links; the receiver reads `None` without waiting for
+/// a timeout). No postcard frame is this one byte (a varint with its
+/// continuation bit set and nothing after it does not decode).
+pub const ABSENT: u8 = 0xFF;
+
+/// Writes into `buf` (cleared first) an absent datagram (see [`ABSENT`]).
+pub fn encode_absent(buf: &mut Vec<u8>, header: Header) {
+    encode_request(buf, header);
+    buf.push(ABSENT);
+}
+
+/// Whether a datagram whose header reads is an absent one.
+pub fn is_absent(bytes: &[u8]) -> bool {
+    bytes.len() == HEADER_BYTES + 1 && bytes[HEADER_BYTES] == ABSENT
+}
+
+/// An upper bound on the postcard size of a transfer frame (see
+/// [`crate::node::recovery::Transfer`]) carrying `entries` snapshot entries,
+/// a delta of at most `delta` keys and `clients` sessions, with values of
+/// `value_bytes` bytes.
+pub fn transfer_bytes_max(entries: usize, delta: usize, clients: usize, value_bytes: usize) -> usize {
+    let value = 3 + value_bytes;
+    let status = 1 + 1 + 1 + 5;
+    let session = 1 + 10 + 1 + 1 + value;
+    let chunk =
+        1 + 1 + 2 * (1 + 5) + 5 + entries * (5 + value) + 5 + delta * (5 + 1 + value) + 5 + clients * session + 5;
+    1 + status + chunk
+}
+
 /// Whether a datagram whose header reads is a request (no payload).
 pub fn is_request(bytes: &[u8]) -> bool {
     bytes.len() == HEADER_BYTES
@@ -304,6 +335,47 @@ mod tests {
         assert!(is_request(&buf));
         assert_eq!(decode_header(&buf).unwrap(), Header { from: 5, cycle: 78 });
         assert!(decode_frame(&buf).is_err(), "a request carries no frame");
+    }
+
+    /// The largest transfer frame (every key, tag and epoch at its widest
+    /// varint, every session holding a value, a snapshot range of two keys)
+    /// fits [`transfer_bytes_max`]; an absent datagram is no frame.
+    #[test]
+    fn transfer_bytes_max_bounds_the_largest_transfer_frame() {
+        use crate::node::recovery::{Chunk, Status, Transfer};
+        use crate::node::server::Session;
+        use crate::node::OpResult;
+        for (entries, delta, clients, vb) in [(1, 0, 1, 8), (4, 6, 3, 64), (16, 32, 16, 200)] {
+            let v = || Value::new(u64::MAX, vb);
+            let frame = Frame::Transfer(Transfer {
+                status: Status::Joining {
+                    donor: Some(u8::MAX),
+                    epoch: u32::MAX,
+                },
+                chunk: Some(Chunk {
+                    range: Some((Some(u32::MAX), Some(u32::MAX))),
+                    entries: (0..entries).map(|i| (u32::MAX - i as u32, v())).collect(),
+                    delta: (0..delta).map(|i| (u32::MAX - i as u32, Some(v()))).collect(),
+                    sessions: (0..clients)
+                        .map(|_| {
+                            Some(Session {
+                                tag: u32::MAX,
+                                result: OpResult::Modified(v()),
+                            })
+                        })
+                        .collect(),
+                    epoch: u32::MAX,
+                }),
+            });
+            let size = frame_bytes(&frame);
+            let bound = transfer_bytes_max(entries, delta, clients, vb);
+            assert!(size <= bound, "{size} > {bound}");
+            assert!(bound < size * 2, "a loose bound: {bound} for {size}");
+        }
+        let mut buf = Vec::new();
+        encode_absent(&mut buf, Header { from: 1, cycle: 9 });
+        assert!(is_absent(&buf) && !is_request(&buf));
+        assert!(decode_frame(&buf).is_err(), "an absent datagram carries no frame");
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Only these parts, comma-separated: runtime, checker, udp, scaling, growth, cache.
+    /// Only these parts, comma-separated: runtime, checker, udp, scaling, growth, cache, durability
+    /// (durability is not in the default set).
     #[arg(
         long,
         value_delimiter = ',',
@@ -67,6 +68,9 @@ pub struct BenchArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Cycles of each run of the durability part (--persist none, async, sync).
+    #[arg(long, default_value_t = 5_000)]
+    pub durability_cycles: u32,
 }
 
 /// The runtime comparison's run: replicated, 1 shard × 3 replicas (fanout),
@@ -92,8 +96,10 @@ pub fn runtime_spec(args: &BenchArgs) -> RunSpec {
 
 pub fn main(args: BenchArgs) -> u8 {
     for part in &args.only {
-        if !["runtime", "checker", "udp", "scaling", "growth", "cache"].contains(&part.as_str()) {
-            eprintln!("error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling, growth, cache)");
+        if !["runtime", "checker", "udp", "scaling", "growth", "cache", "durability"].contains(&part.as_str()) {
+            eprintln!(
+                "error: --only: unknown part {part:?} (expected runtime, checker, udp, scaling, growth, cache, durability)"
+            );
             return 2;
         }
     }
@@ -103,8 +109,11 @@ pub fn main(args: BenchArgs) -> u8 {
         || args.keys == 0
         || args.udp_cycles == 0
         || args.udp_clients == 0
+        || args.durability_cycles == 0
     {
-        eprintln!("error: --repeats, --cycles, --clients, --keys, --udp-cycles and --udp-clients must be at least 1");
+        eprintln!(
+            "error: --repeats, --cycles, --clients, --keys, --udp-cycles, --udp-clients and --durability-cycles must be at least 1"
+        );
         return 2;
     }
     if !(args.checker_seconds > 0.0 && args.checker_seconds.is_finite()) {
@@ -209,6 +218,17 @@ pub fn main(args: BenchArgs) -> u8 {
         match crate::bench::cache::cache_bench(args.cycles, &mut progress) {
             Ok(c) => {
                 out.insert("cache".into(), serde_json::to_value(&c).expect("serializable"));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
+        }
+    }
+    if args.only.iter().any(|p| p == "durability") {
+        match crate::bench::durability::durability_bench(args.durability_cycles, args.repeats, &mut progress) {
+            Ok(d) => {
+                out.insert("durability".into(), serde_json::to_value(&d).expect("serializable"));
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -427,6 +447,22 @@ fn topo_nodes(spec: &RunSpec) -> usize {
 }
 
 fn print_table(out: &Json) {
+    if let Some(d) = out.get("durability") {
+        for p in d["points"].as_array().into_iter().flatten() {
+            let f = |k: &str| p[k].as_f64().unwrap_or(0.0);
+            println!(
+                "durability_{:<5}    {:.3}  ({:.0} ops/s, {:.0} cycles/s, {:.2} commits/cycle; ratio to --persist none; {}, {} cycles, median of {})",
+                p["persist"].as_str().unwrap_or(""),
+                f("ratio_to_none"),
+                f("ops_per_s"),
+                f("cycles_per_s"),
+                f("commits_per_cycle"),
+                d["topology"].as_str().unwrap_or(""),
+                d["cycles"],
+                d["repeats"]
+            );
+        }
+    }
     if let Some(c) = out.get("cache") {
         for p in c["points"].as_array().into_iter().flatten() {
             let f = |k: &str| p[k].as_f64().unwrap_or(0.0);

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod checker;
 pub mod cmd;
+pub mod durability;
 pub mod paxos;
 pub mod plot;
 pub mod queues;

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
+use tidekv::node::recovery::{Persist, RecoveryConfig};
 use tidekv::node::Protocol;
 use tidekv::runtime::config::{
     DEATH_TIMEOUT_MS_DEFAULT, DROP_RATE_MAX, SILENCE_TIMEOUT_MS_DEFAULT, STARTUP_TIMEOUT_MS_DEFAULT,
@@ -154,6 +155,30 @@ pub struct RunArgs {
     /// operation [default: K].
     #[arg(long, value_name = "Q")]
     pub queue: Option<usize>,
+    /// Restart a dead replica at a cycle, e.g. r0.1@2000 (repeatable; once per replica; it must have
+    /// died earlier by --crash or, udp, --kill). It catches up from a live replica over transfer
+    /// links (replicated fanout or chain; see docs/RECOVERY.md).
+    #[arg(long = "restart", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
+    pub restarts: Vec<CrashAt>,
+    /// What a restarted replica keeps: none, sync (every write it acknowledged: committed to disk
+    /// before its frames go out), async (one cycle behind) [default: none].
+    #[arg(long, value_parser = parse_persist)]
+    pub persist: Option<Persist>,
+    /// Store entries a live replica sends a restarted one per cycle [default: 1].
+    #[arg(long, value_name = "K")]
+    pub transfer_keys: Option<u32>,
+    /// With --persist sync|async: the directory of the durable stores (redb files; kept) [default:
+    /// a temporary directory, removed at the end].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// udp: when a replica's process dies (--kill, --crash, or a SIGKILL from outside), start a new
+    /// process for it at the cycle its --restart names.
+    #[arg(long)]
+    pub respawn: bool,
+}
+
+fn parse_persist(s: &str) -> Result<Persist, String> {
+    Persist::parse(s).ok_or_else(|| format!("expected none, sync or async, got {s:?}"))
 }
 
 /// Arguments of `tidekv node`.
@@ -165,6 +190,10 @@ pub struct NodeArgs {
     /// The node to run, by name (c0, fe, r0.1, …).
     #[arg(long, value_name = "NODE")]
     pub id: String,
+    /// Which life of the node: 0, or 1 for a replica restarted at its --restart cycle (the
+    /// supervisor says it in the environment, TIDEKV_NODE_INCARNATION) [default: 0].
+    #[arg(long)]
+    pub incarnation: Option<u8>,
 }
 
 /// `tidekv run`'s flags alone, for [`RunArgs::try_parse_flags`].
@@ -242,6 +271,32 @@ impl RunArgs {
         if self.transport == Transport::Udp && (self.serialize_state || self.prefill_keys > 0 || self.threads != 1) {
             return Err("--serialize-state, --prefill-keys and --threads apply to --transport inproc".into());
         }
+        let recovering = !self.restarts.is_empty()
+            || self.persist.is_some()
+            || self.transfer_keys.is_some()
+            || self.data_dir.is_some()
+            || self.respawn;
+        if recovering {
+            t.recovery = Some(RecoveryConfig {
+                persist: self.persist.unwrap_or_default(),
+                transfer_keys: self.transfer_keys.unwrap_or(1),
+                keys_max: self.keys,
+            });
+            if self.data_dir.is_some() && self.persist.unwrap_or_default() == Persist::None {
+                return Err("--data-dir applies with --persist sync or async".into());
+            }
+            if self.respawn && self.transport != Transport::Udp {
+                return Err("--respawn applies to --transport udp (inproc restarts by --restart alone)".into());
+            }
+            if self.transport == Transport::Udp && !self.restarts.is_empty() && !self.respawn {
+                return Err("--transport udp: --restart starts a new process: give --respawn".into());
+            }
+            if self.prefill_keys > 0 || self.serialize_state {
+                return Err(
+                    "--restart, --persist and --transfer-keys take no --prefill-keys or --serialize-state".into(),
+                );
+            }
+        }
         if self.prefill_keys > 0 && self.history.is_some() {
             return Err("--prefill-keys makes reads return values no client wrote: it takes no --history".into());
         }
@@ -259,7 +314,8 @@ impl RunArgs {
             cycles: self.cycles,
             crashes: self.crashes.clone(),
         };
-        spec.build().map_err(|e| e.0)?;
+        spec.build()
+            .map_err(|e| e.0.replace("--recoveries:", "--restart/--persist/--transfer-keys:"))?;
         Ok(spec)
     }
 }
@@ -296,6 +352,8 @@ pub fn run_main(args: RunArgs) -> u8 {
                 serialize_state: args.serialize_state,
                 prefill_keys: args.prefill_keys,
                 recorder: None,
+                restarts: args.restarts.clone(),
+                data_dir: args.data_dir.clone(),
             },
         ),
         Transport::Udp => {
@@ -319,6 +377,9 @@ pub fn run_main(args: RunArgs) -> u8 {
             opts.kills = args.kills.clone();
             opts.drop_rate = args.drop_rate;
             opts.silence_timeout = Duration::from_millis(args.silence_timeout_ms);
+            opts.restarts = args.restarts.clone();
+            opts.respawn = args.respawn;
+            opts.data_dir = args.data_dir.clone();
             udp::run(&spec, opts)
         }
     };
@@ -340,5 +401,8 @@ pub fn run_main(args: RunArgs) -> u8 {
 
 /// Runs `tidekv node`; returns the exit code.
 pub fn node_main(args: NodeArgs) -> u8 {
-    udp::node_main(&args.config, &args.id)
+    match args.incarnation {
+        Some(i) => udp::node::node_main_incarnation(&args.config, &args.id, i),
+        None => udp::node_main(&args.config, &args.id),
+    }
 }

@@ -15,7 +15,8 @@
 //! so is anything from an address
 //! not in the cluster file, with a header that lies about its sender, from a
 //! node that is not an in-neighbour, from a neighbour already declared dead
-//! (crash-stop: never revived), that does not decode, or whose frame does
+//! (crash-stop: revived only for a restart scheduled in the cluster file,
+//! [`Inbox::revive_from`]), that does not decode, or whose frame does
 //! not fit its link.
 
 use crate::node::Frame;
@@ -74,8 +75,9 @@ pub enum Accepted {
     Request { input: usize, cycle: u32 },
 }
 
-/// A frame held for a cycle.
-type Held = Option<(u32, Frame<Value>)>;
+/// A frame held for a cycle (`None` inside: an absent datagram, see
+/// [`wire::ABSENT`]).
+type Held = Option<(u32, Option<Frame<Value>>)>;
 
 /// The receive side of one node; see the module doc.
 pub struct Inbox {
@@ -87,6 +89,9 @@ pub struct Inbox {
     /// Per input, per cycle parity: the frame held and its cycle.
     slots: Vec<[Held; 2]>,
     alive: Vec<bool>,
+    /// Per input declared dead: the cycle from which its sender's next
+    /// life is awaited (a scheduled restart; see `udp::node`).
+    revive: Vec<Option<u32>>,
     awaiting: u32,
     pub dropped: BTreeMap<DropReason, u64>,
     pub duplicates: u64,
@@ -109,6 +114,7 @@ impl Inbox {
             links: inputs.iter().map(|&l| topo.links[l].clone()).collect(),
             slots: inputs.iter().map(|_| [None, None]).collect(),
             alive: vec![true; inputs.len()],
+            revive: vec![None; inputs.len()],
             awaiting: 1,
             dropped: BTreeMap::new(),
             duplicates: 0,
@@ -150,11 +156,11 @@ impl Inbox {
             return Err(DropReason::Spoofed);
         }
         let input = self.input_of[sender].ok_or(DropReason::NotNeighbour)?;
-        if !self.alive[input] {
+        let c = header.cycle;
+        if !self.alive[input] && self.revive[input].is_none_or(|r| c < r) {
             return Err(DropReason::FromDead);
         }
         let t = self.awaiting;
-        let c = header.cycle;
         if c > t + 1 {
             return Err(DropReason::Cycle);
         }
@@ -168,11 +174,18 @@ impl Inbox {
         if slot.as_ref().is_some_and(|(held, _)| *held == c) {
             return Ok(Accepted::Duplicate(input));
         }
+        if wire::is_absent(bytes) {
+            if self.links[input].kind == crate::topology::LinkKind::Transfer {
+                return Err(DropReason::Shape);
+            }
+            *slot = Some((c, None));
+            return Ok(Accepted::Frame(input));
+        }
         let frame = wire::decode_frame_on(bytes, &self.links[input]).map_err(|_| DropReason::Garbled)?;
         if !wire::fits_link(&frame, &self.links[input]) {
             return Err(DropReason::Shape);
         }
-        *slot = Some((c, frame));
+        *slot = Some((c, Some(frame)));
         Ok(Accepted::Frame(input))
     }
 
@@ -207,13 +220,32 @@ impl Inbox {
         out.clear();
         for (i, slots) in self.slots.iter_mut().enumerate() {
             let frame = if self.alive[i] {
-                slots[(t % 2) as usize].take().map(|(_, f)| f)
+                slots[(t % 2) as usize].take().and_then(|(_, f)| f)
             } else {
                 None
             };
             out.push(frame);
         }
         self.awaiting += 1;
+        for i in 0..self.links.len() {
+            if self.revive[i] == Some(self.awaiting) {
+                self.revive[i] = None;
+                self.alive[i] = true;
+            }
+        }
+    }
+
+    /// Input `input`, declared dead, is awaited again from cycle `cycle` on
+    /// (its sender restarts: its next life's first frame is for `cycle`).
+    pub fn revive_from(&mut self, input: usize, cycle: u32) {
+        debug_assert!(!self.alive[input] && cycle > self.awaiting);
+        self.revive[input] = Some(cycle);
+    }
+
+    /// A restarted node's inbox: it executes cycle `start` on no input
+    /// frames and awaits `start + 1` next.
+    pub fn start_at(&mut self, start: u32) {
+        self.awaiting = start + 1;
     }
 
     /// The node at the far end of input `input`.
@@ -258,6 +290,61 @@ mod tests {
         };
         encode(&mut buf, header, &topo.empty_frame::<Value>(link)).unwrap();
         buf
+    }
+
+    /// A replica declared dead with a restart scheduled: its datagrams are
+    /// dropped until its next life's first cycle, which is accepted one
+    /// cycle early and read once awaited; an absent datagram reads `None`
+    /// but keeps the link alive (the cycle completes without waiting).
+    #[test]
+    fn a_revived_input_is_awaited_again_and_absent_reads_none() {
+        let (topo, addrs, mut inbox) = setup();
+        let (fe, r) = (2, 5);
+        let i = inbox.input_from(r).unwrap();
+        inbox.declare_dead(i);
+        inbox.revive_from(i, 3);
+        let all = |inbox: &mut Inbox, cycle: u32| {
+            for n in [0, 1, 3, 4] {
+                inbox.accept(addrs[n], &datagram(&topo, n, fe, cycle)).unwrap();
+            }
+        };
+        all(&mut inbox, 1);
+        // Its old life's frame for cycle 2 is from the dead; the next
+        // life's for 3 is not (one cycle ahead of the awaited 2).
+        assert_eq!(
+            inbox.accept(addrs[r], &datagram(&topo, r, fe, 1)),
+            Err(DropReason::FromDead)
+        );
+        assert!(inbox.ready(), "a dead input is not awaited");
+        let mut frames = Vec::new();
+        inbox.take(&mut frames);
+        assert!(!inbox.is_alive(i));
+        assert_eq!(
+            inbox.accept(addrs[r], &datagram(&topo, r, fe, 3)),
+            Ok(Accepted::Frame(i))
+        );
+        all(&mut inbox, 2);
+        inbox.take(&mut frames);
+        assert!(inbox.is_alive(i), "alive again from cycle 3");
+        all(&mut inbox, 3);
+        assert!(inbox.ready());
+        inbox.take(&mut frames);
+        assert!(frames[i].is_some());
+        // Absent for cycle 4: read as `None`, the link still alive.
+        all(&mut inbox, 4);
+        assert!(!inbox.ready());
+        let mut absent = Vec::new();
+        wire::encode_absent(
+            &mut absent,
+            Header {
+                from: r as u16,
+                cycle: 4,
+            },
+        );
+        assert_eq!(inbox.accept(addrs[r], &absent), Ok(Accepted::Frame(i)));
+        assert!(inbox.ready());
+        inbox.take(&mut frames);
+        assert!(frames[i].is_none() && inbox.is_alive(i));
     }
 
     #[test]
@@ -436,6 +523,9 @@ mod tests {
         assert_eq!(inbox.dropped_total(), 3);
         let input = inbox.input_from(r00).unwrap();
         assert_eq!(inbox.accept(addrs[r00], &good), Ok(Accepted::Frame(input)));
-        assert_eq!(inbox.slots[input][1].as_ref().map(|(_, f)| f), Some(&frame));
+        assert_eq!(
+            inbox.slots[input][1].as_ref().and_then(|(_, f)| f.as_ref()),
+            Some(&frame)
+        );
     }
 }

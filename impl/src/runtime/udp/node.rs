@@ -89,16 +89,21 @@ use super::sys;
 use crate::cluster::NodeState;
 use crate::node::client::{Client, ClientEvent};
 use crate::node::fe::{Fe, Plan};
+use crate::node::persist::apply;
+use crate::node::recovery::Image;
+use crate::node::recovery::Persist;
 use crate::node::server::Server;
 use crate::node::Frame;
+use crate::node::VecStore;
 use crate::runtime::config::{ClusterConfig, REQUEST_FIRST};
+use crate::runtime::durable::{Durable, RedbDurable};
 use crate::runtime::metrics::LinkBytes;
 use crate::runtime::rng::Stream;
 use crate::runtime::sink::ClientLog;
 use crate::runtime::value::Value;
 use crate::runtime::wire::{self, Header, DATAGRAM_BYTES_MAX, HEADER_BYTES};
 use crate::runtime::workload::ClientDriver;
-use crate::topology::{NodeCtx, NodeId};
+use crate::topology::{NodeCtx, NodeId, Topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -140,6 +145,13 @@ pub struct NodeSummary {
     /// The root FE with `--slots`: its queue depth per shard.
     #[serde(default)]
     pub queues: Option<crate::runtime::queues::QueueStats>,
+    /// A restarted replica (`--restart`, `--respawn`): the cycle it restarted
+    /// in, and the first in which it served again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted: Option<(u32, Option<u32>)>,
+    /// Commits to its durable store (`--persist sync|async`).
+    #[serde(default)]
+    pub commits: u64,
 }
 
 /// Where a client process writes its log.
@@ -155,8 +167,30 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Runs node `id` of the cluster file `config`; returns the exit code.
+/// The life of the node a supervisor starts (see
+/// [`node_main_incarnation`]); absent: 0.
+pub const ENV_INCARNATION: &str = "TIDEKV_NODE_INCARNATION";
+
+/// Runs node `id` of the cluster file `config`; returns the exit code. The
+/// incarnation is [`ENV_INCARNATION`]'s, 0 without it.
 pub fn node_main(config: &Path, id: &str) -> u8 {
+    let incarnation = match std::env::var(ENV_INCARNATION) {
+        Err(_) => 0,
+        Ok(v) => match v.parse::<u8>() {
+            Ok(i) => i,
+            Err(_) => {
+                eprintln!("error: {ENV_INCARNATION}={v:?} is not a number 0..=255");
+                return 2;
+            }
+        },
+    };
+    node_main_incarnation(config, id, incarnation)
+}
+
+/// [`node_main`] for incarnation `incarnation` of the node: 0 is its first
+/// life; 1 a replica restarted at the cycle its `--restart` names (the
+/// supervisor starts it with `--respawn` once the first life died).
+pub fn node_main_incarnation(config: &Path, id: &str, incarnation: u8) -> u8 {
     let cfg = match ClusterConfig::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -168,7 +202,7 @@ pub fn node_main(config: &Path, id: &str) -> u8 {
         eprintln!("error: --id {id}: {} has no such node", config.display());
         return 2;
     };
-    let mut node = match NodeProc::new(cfg, me) {
+    let mut node = match NodeProc::new(cfg, me, incarnation) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: node {id}: {e}");
@@ -284,12 +318,44 @@ struct NodeProc {
     recv_buf: Vec<u8>,
     /// The root FE with `--slots`: its queue depth per shard, and scratch.
     queues: Option<(crate::runtime::queues::QueueStats, Vec<u64>)>,
+    /// The scheduled deaths and restarts (with `--respawn`).
+    lives: Lives,
+    /// The first cycle it executes: 0, or its restart cycle.
+    start: u32,
+    /// When it last said `at`.
+    last_said: Instant,
+    /// A replica with `--persist sync|async`: its durable store and the
+    /// image it holds.
+    durable: Option<(RedbDurable, Image<Value, VecStore<Value>>)>,
+    commits: u64,
+    /// Restarted: the cycle it restarted in and when it served again.
+    restarted: Option<(u32, Option<u32>)>,
 }
 
 impl NodeProc {
-    fn new(cfg: ClusterConfig, me: NodeId) -> Result<NodeProc, String> {
+    fn new(cfg: ClusterConfig, me: NodeId, incarnation: u8) -> Result<NodeProc, String> {
         let topo = &cfg.topo;
         let info = &topo.nodes[me];
+        let lives = Lives::new(&cfg);
+        let start = if incarnation == 0 {
+            0
+        } else {
+            lives.restart[me].ok_or_else(|| format!("--incarnation {incarnation}: no restart is scheduled"))?
+        };
+        let persist = topo.config.recovery.map_or(Persist::None, |rc| rc.persist);
+        let durable = match (&info.ctx, persist, &cfg.net.data_dir) {
+            (NodeCtx::Server(_), Persist::Sync | Persist::Async, Some(dir)) => {
+                let path = dir.join(format!("{}.redb", info.name));
+                if incarnation == 0 && path.exists() {
+                    // A first life starts empty, whatever a kept directory holds.
+                    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                let db = RedbDurable::open(&path)?;
+                let image = db.load(&info.name, topo.clients())?;
+                Some((db, image))
+            }
+            _ => None,
+        };
         let socket = UdpSocket::bind(cfg.addrs[me]).map_err(|e| format!("cannot bind {}: {e}", cfg.addrs[me]))?;
         socket
             .set_read_timeout(Some(REQUEST_FIRST))
@@ -313,6 +379,15 @@ impl NodeProc {
                 Some(Stream::chooser(cfg.spec.seed, &info.name)),
                 None,
             ),
+            NodeCtx::Server(_) if incarnation > 0 => {
+                let image = durable.as_ref().map(|(_, img)| img.clone());
+                (
+                    NodeState::Server(Server::restarted(clients, image, incarnation)),
+                    None,
+                    None,
+                    None,
+                )
+            }
             NodeCtx::Server(_) => (NodeState::Server(Server::new(clients)), None, None, None),
         };
         let out_peer: Vec<(SocketAddr, usize)> = info
@@ -364,44 +439,109 @@ impl NodeProc {
             request_buf: Vec::with_capacity(HEADER_BYTES),
             recv_buf: vec![0u8; DATAGRAM_BYTES_MAX + 1],
             me,
+            lives,
+            start,
+            last_said: Instant::now(),
+            durable,
+            commits: 0,
+            restarted: (incarnation > 0).then_some((start, None)),
             cfg,
         })
+        .map(|mut n| {
+            if incarnation > 0 {
+                n.inbox.start_at(start);
+                // Its neighbours that are dead when it comes back.
+                n.declare_scheduled_deaths(start + 1);
+            }
+            n
+        })
+    }
+
+    /// With `--respawn`: the inputs whose sender is dead at cycle `t` by the
+    /// schedule (its last frame on that link was for an earlier cycle, and
+    /// it does not restart before) are dead from `t` on, at once, as an
+    /// atomic or mid-send crash is in the in-process engine; the ones that
+    /// restart later are awaited again from their restart cycle + 1.
+    fn declare_scheduled_deaths(&mut self, t: u32) {
+        if !self.cfg.net.respawn {
+            return;
+        }
+        let topo = &self.cfg.topo;
+        let dead: Vec<(usize, NodeId)> = topo.nodes[self.me]
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| self.inbox.is_alive(i))
+            .map(|(i, &link)| (i, link, topo.links[link].from))
+            .filter(|&(_, link, from)| self.lives.silent(topo, from, link, t))
+            .map(|(i, _, from)| (i, from))
+            .collect();
+        for (i, from) in dead {
+            self.inbox.declare_dead(i);
+            self.deaths.push((self.cfg.topo.nodes[from].name.clone(), t));
+            self.revive(i, from, t);
+        }
+    }
+
+    /// Input `i` (from `from`) was declared dead at `t`: it is awaited again
+    /// if its sender restarts at `t` or later.
+    fn revive(&mut self, i: usize, from: NodeId, t: u32) {
+        if let Some(r) = self.lives.restart[from].filter(|&r| r >= t && self.cfg.net.respawn) {
+            self.inbox.revive_from(i, r + 1);
+        }
     }
 
     fn run(&mut self) -> Result<NodeSummary, String> {
         let cycles = self.cfg.spec.cycles;
         let name = self.cfg.topo.nodes[self.me].name.clone();
-        let crash_at = self.cfg.spec.crashes.iter().find(|c| c.node == name).map(|c| c.cycle);
-        let kill_at = self.cfg.net.kills.iter().find(|c| c.node == name).map(|c| c.cycle);
+        // A restarted life dies no more (one death per node).
+        let first_life = self.restarted.is_none();
+        let crash_at = self
+            .cfg
+            .spec
+            .crashes
+            .iter()
+            .find(|c| c.node == name && first_life)
+            .map(|c| c.cycle);
+        let kill_at = self
+            .cfg
+            .net
+            .kills
+            .iter()
+            .find(|c| c.node == name && first_life)
+            .map(|c| c.cycle);
+        let start = self.start;
         let mut inputs: Vec<Option<Frame<Value>>> = self.cfg.topo.nodes[self.me]
             .inputs
             .iter()
-            .map(|&l| Some(self.cfg.topo.empty_frame(l)))
+            // A restarted node's first cycle reads nothing (frames to a dead
+            // node are dropped).
+            .map(|&l| (start == 0).then(|| self.cfg.topo.empty_frame(l)))
             .collect();
         let mut events: Vec<ClientEvent<Value>> = Vec::new();
-        let mut last_progress = Instant::now();
-        for t in 0..=cycles {
+        for t in start..=cycles {
             if crash_at == Some(t) {
                 self.park()?;
             }
-            if t > 0 {
+            if t > start {
                 self.gather(t, &mut inputs)?;
             }
             if t == cycles {
                 break;
             }
             let outs = self.step(t, &inputs, &mut events)?;
+            let silent = self.persist_and_silence(t)?;
             if kill_at == Some(t) {
-                self.send(t + 1, &outs[..outs.len().div_ceil(2)])?;
+                self.send(t + 1, &outs[..outs.len().div_ceil(2)], silent)?;
                 say(&format!("kill {t}"));
                 sys::kill_self();
             }
-            self.send(t + 1, &outs)?;
+            self.send(t + 1, &outs, silent)?;
             self.cycles_done = t + 1;
             if t % 16 == 0 {
                 let now = Instant::now();
-                if now - last_progress >= PROGRESS_EVERY {
-                    last_progress = now;
+                if now - self.last_said >= PROGRESS_EVERY {
+                    self.last_said = now;
                     say(&format!("at {}", t + 1));
                 }
             }
@@ -415,8 +555,13 @@ impl NodeProc {
     /// Waits for the frames of cycle `t` into `inputs`; see the module doc.
     fn gather(&mut self, t: u32, inputs: &mut Vec<Option<Frame<Value>>>) -> Result<(), String> {
         debug_assert_eq!(self.inbox.awaiting(), t);
+        self.declare_scheduled_deaths(t);
         let net = &self.cfg.net;
-        let (silence, stall) = if t == 1 {
+        // A restarted replica's process may still be starting when its
+        // neighbours await its first frame, and they hold up theirs: every
+        // node waits with the startup timeout in the cycles after any
+        // scheduled restart (the schedule is the same for all).
+        let (silence, stall) = if t == 1 || t == self.start + 1 || self.lives.near_restart(t) {
             (net.startup_timeout, net.startup_timeout + net.stall_timeout())
         } else {
             (net.death_timeout, net.stall_timeout())
@@ -441,6 +586,12 @@ impl NodeProc {
             }
             unchecked = 0;
             let now = Instant::now();
+            if self.cfg.net.respawn && now - self.last_said >= PROGRESS_EVERY {
+                // Waiting: say where, so that the supervisor releases the
+                // nodes parked at earlier cycles (and respawns them).
+                self.last_said = now;
+                say(&format!("at {t}"));
+            }
             let expired: Vec<usize> = self
                 .inbox
                 .missing()
@@ -448,8 +599,10 @@ impl NodeProc {
                 .collect();
             for i in expired {
                 self.inbox.declare_dead(i);
-                let dead = &self.cfg.topo.nodes[self.inbox.sender(i)].name;
+                let from = self.inbox.sender(i);
+                let dead = &self.cfg.topo.nodes[from].name;
                 self.deaths.push((dead.clone(), t));
+                self.revive(i, from, t);
             }
             if now >= ask_at && !self.inbox.ready() {
                 let missing: Vec<usize> = self.inbox.missing().collect();
@@ -580,7 +733,9 @@ impl NodeProc {
 
     /// Sends one frame per output (the first `outs.len()` outputs) to every
     /// live neighbour, and keeps it for resends.
-    fn send(&mut self, cycle: u32, outs: &[Frame<Value>]) -> Result<(), String> {
+    /// The first `silent` outputs carry an absent datagram instead of their
+    /// frame (a replica catching up; see [`wire::ABSENT`]).
+    fn send(&mut self, cycle: u32, outs: &[Frame<Value>], silent: usize) -> Result<(), String> {
         let header = Header {
             from: self.me as u16,
             cycle,
@@ -592,6 +747,11 @@ impl NodeProc {
             }
             let (held, buf) = &mut self.sent[o][(cycle % 2) as usize];
             *held = cycle;
+            if o < silent {
+                wire::encode_absent(buf, header);
+                self.net.send(buf, addr)?;
+                continue;
+            }
             let link = &self.cfg.topo.links[self.cfg.topo.nodes[self.me].outputs[o]];
             wire::encode_on(buf, header, frame, link).map_err(|e| format!("encoding: {e}"))?;
             // The cluster file was refused if a frame could exceed this.
@@ -613,6 +773,33 @@ impl NodeProc {
             serde_json::to_string(&self.summary()).expect("a summary serializes")
         ));
         self.serve()
+    }
+
+    /// After the step of cycle `t`, before any of its frames goes out: a
+    /// replica commits what it says must be durable (one redb commit), and
+    /// notes when a restarted one serves again. Returns how many leading
+    /// outputs are silent (a replica catching up: its FE and peer links).
+    fn persist_and_silence(&mut self, t: u32) -> Result<usize, String> {
+        let (NodeState::Server(s), NodeCtx::Server(ctx)) = (&self.state, &self.cfg.topo.nodes[self.me].ctx) else {
+            return Ok(0);
+        };
+        if let (Some((db, image)), Some(rc)) = (self.durable.as_mut(), ctx.recovery) {
+            if let Some(effect) = s.durable_effect(rc.persist, &*image) {
+                if !effect.is_empty() {
+                    let name = &self.cfg.topo.nodes[self.me].name;
+                    db.commit(&[(name.as_str(), &effect)])?;
+                    apply(image, &effect);
+                    self.commits += 1;
+                }
+            }
+        }
+        if s.is_joining() {
+            return Ok(ctx.front_links() + ctx.peers);
+        }
+        if let Some((_, serving @ None)) = &mut self.restarted {
+            *serving = Some(t);
+        }
+        Ok(0)
     }
 
     fn summary(&self) -> NodeSummary {
@@ -639,6 +826,8 @@ impl NodeProc {
                 .map(|(&l, b)| (topo.links[l].name.clone(), b.bytes, b.frames))
                 .collect(),
             queues: self.queues.as_ref().map(|(q, _)| q.clone()),
+            restarted: self.restarted,
+            commits: self.commits,
         }
     }
 }
@@ -666,5 +855,69 @@ fn send_to(socket: &UdpSocket, buf: &[u8], addr: SocketAddr) -> Result<(), Strin
         // A full send buffer drops the datagram; the resend repairs it.
         Err(e) if e.raw_os_error() == Some(ENOBUFS) => Ok(()),
         Err(e) => Err(format!("sending to {addr}: {e}")),
+    }
+}
+
+/// Cycles after a restart in which every node waits with the startup
+/// timeout: a wait for the new process spreads one hop per cycle, and no
+/// topology is more hops across.
+pub const RESTART_SLACK: u32 = 8;
+
+/// The deaths (`--crash`, `--kill`) and restarts (`--restart`) the cluster
+/// file schedules, which every node reads alike: with `--respawn` a
+/// neighbour's death is known at its exact cycle, and its next life's.
+pub struct Lives {
+    /// Per node: its death cycle and whether it is a kill (mid-send: the
+    /// first half of its output links carry the frame of that cycle).
+    death: Vec<Option<(u32, bool)>>,
+    /// Per node: its restart cycle.
+    pub restart: Vec<Option<u32>>,
+}
+
+impl Lives {
+    pub fn new(cfg: &ClusterConfig) -> Lives {
+        let topo = &cfg.topo;
+        let id = |name: &str| topo.node_by_name(name);
+        let mut death = vec![None; topo.nodes.len()];
+        let mut restart = vec![None; topo.nodes.len()];
+        for c in &cfg.spec.crashes {
+            if let Some(n) = id(&c.node) {
+                death[n] = Some((c.cycle, false));
+            }
+        }
+        for k in &cfg.net.kills {
+            if let Some(n) = id(&k.node) {
+                death[n] = Some((k.cycle, true));
+            }
+        }
+        for r in &cfg.net.restarts {
+            if let Some(n) = id(&r.node) {
+                restart[n] = Some(r.cycle);
+            }
+        }
+        Lives { death, restart }
+    }
+
+    /// Whether cycle `t` is among the first [`RESTART_SLACK`] cycles after a
+    /// scheduled restart, when a node may wait for a process that starts.
+    pub fn near_restart(&self, t: u32) -> bool {
+        self.restart
+            .iter()
+            .flatten()
+            .any(|&r| r < t && t <= r + 1 + RESTART_SLACK)
+    }
+
+    /// Whether `node`'s frame on its output `link`, read at cycle `t`, is
+    /// never sent: after its last frame and before its next life's first.
+    pub fn silent(&self, topo: &Topology, node: NodeId, link: usize, t: u32) -> bool {
+        let Some((c, kill)) = self.death[node] else {
+            return false;
+        };
+        let outs = &topo.nodes[node].outputs;
+        let o = outs.iter().position(|&l| l == link).expect("an output of the node");
+        // A crash at c executes nothing from c: its last frames are read at
+        // c. A kill computes c and sends the first half of its frames.
+        let last = if kill && o < outs.len().div_ceil(2) { c + 1 } else { c };
+        t > last && self.restart[node].is_none_or(|r| t <= r)
     }
 }

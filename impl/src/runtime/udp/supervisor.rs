@@ -96,6 +96,14 @@ pub struct UdpOptions {
     /// A cluster from which no node says anything for this long has hung:
     /// the run ends (with the history so far).
     pub silence_timeout: Duration,
+    /// `--restart` with `--respawn`: replicas restarted at a cycle, each in
+    /// a new process the supervisor starts once the old one died.
+    pub restarts: Vec<CrashAt>,
+    /// `--respawn`.
+    pub respawn: bool,
+    /// `--data-dir` (with `--persist sync|async`; default: `data` in the run
+    /// directory).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl UdpOptions {
@@ -113,6 +121,9 @@ impl UdpOptions {
             kills: Vec::new(),
             drop_rate: 0.0,
             silence_timeout: Duration::from_millis(crate::runtime::config::SILENCE_TIMEOUT_MS_DEFAULT),
+            restarts: Vec::new(),
+            respawn: false,
+            data_dir: None,
         }
     }
 }
@@ -243,9 +254,20 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         out_dir: dir.path.clone(),
         drop_rate: opts.drop_rate,
         kills: opts.kills.clone(),
+        restarts: opts.restarts.clone(),
+        data_dir: match topo.config.recovery.map(|rc| rc.persist) {
+            Some(crate::node::recovery::Persist::Sync | crate::node::recovery::Persist::Async) => {
+                Some(opts.data_dir.clone().unwrap_or_else(|| dir.path.join("data")))
+            }
+            _ => None,
+        },
+        respawn: opts.respawn,
     };
     let cfg = ClusterConfig::new(spec.clone(), net, addrs).map_err(|e| RunError::Spec(crate::runtime::SpecError(e)))?;
     std::fs::create_dir_all(&dir.path).map_err(|e| failed(format!("{}: {e}", dir.path.display())))?;
+    if let Some(d) = &cfg.net.data_dir {
+        std::fs::create_dir_all(d).map_err(|e| failed(format!("--data-dir {}: {e}", d.display())))?;
+    }
     let cfg_path = dir.path.join("cluster.toml");
     std::fs::write(&cfg_path, cfg.to_toml()).map_err(|e| failed(format!("{}: {e}", cfg_path.display())))?;
 
@@ -256,28 +278,22 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         stdins: Vec::with_capacity(n),
     };
     let (tx, rx) = mpsc::channel::<Msg>();
-    for (i, name) in children.names.clone().iter().enumerate() {
-        let mut cmd = (opts.launcher)(&cfg_path, name);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().map_err(|e| failed(format!("starting node {name}: {e}")))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        children.stdins.push(child.stdin.take());
-        children.procs.push(Some(child));
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix(CONTROL_PREFIX) {
-                    if tx.send(Msg::Line(i, rest.to_string())).is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = tx.send(Msg::Eof(i));
-        });
+    for i in 0..n {
+        children.stdins.push(None);
+        children.procs.push(None);
+        spawn_node(&mut children, i, &opts.launcher, &cfg_path, &tx, 0).map_err(failed)?;
     }
+    // Kept only to start replicas again (`--respawn`).
+    let respawner = (!opts.restarts.is_empty()).then(|| Respawner {
+        tx: tx.clone(),
+        cfg_path: cfg_path.clone(),
+        restarts: opts
+            .restarts
+            .iter()
+            .filter_map(|r| topo.node_by_name(&r.node).map(|id| (id, r.cycle)))
+            .collect(),
+        respawned: Vec::new(),
+    });
     drop(tx);
 
     let mut w = Watch {
@@ -339,7 +355,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     // 3. Go, supervise, stop. From `go` on, however the run ends, the
     // history is written: every node is stopped first (so that no client
     // log grows while it is read), then the logs are merged.
-    let ended = supervise(&mut w, &mut children, &rx, spec, &opts);
+    let mut respawner = respawner;
+    let ended = supervise(&mut w, &mut children, &rx, spec, &opts, respawner.as_mut());
     drop(children);
     let ended = ended.and_then(|seconds| match sys::terminated() {
         Some(sig) => Err(terminated(sig)),
@@ -397,9 +414,19 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
     let (mut duplicates, mut injected, mut resent) = (0, 0, 0);
     let mut deaths = Vec::new();
     let mut queues = None;
+    let mut restarts = Vec::new();
+    let mut commits = 0;
     for s in w.summaries.iter().flatten() {
+        commits += s.commits;
         if s.queues.is_some() {
             queues = s.queues.clone();
+        }
+        if let Some((cycle, serving)) = s.restarted {
+            restarts.push(crate::runtime::durable::Restart {
+                node: s.node.clone(),
+                cycle,
+                serving,
+            });
         }
         for (name, bytes, frames) in &s.links {
             links.insert(
@@ -470,6 +497,8 @@ pub fn run(spec: &RunSpec, mut opts: UdpOptions) -> Result<Report, RunError> {
         history: opts.history_path.clone(),
         state_bytes_per_cycle: None,
         queues,
+        restarts,
+        commits,
     })
 }
 
@@ -504,6 +533,7 @@ fn supervise(
     rx: &mpsc::Receiver<Msg>,
     spec: &RunSpec,
     opts: &UdpOptions,
+    mut respawner: Option<&mut Respawner>,
 ) -> Result<f64, String> {
     let start = Instant::now();
     w.heard.fill(start);
@@ -522,7 +552,7 @@ fn supervise(
     let quiet = QUIET_MIN.max(opts.death_timeout * 2);
     let mut last_heard = Instant::now();
     let mut seconds = None;
-    let busy = |p: &Phase| matches!(p, Phase::Running(_) | Phase::Parked(_));
+    let busy = |p: &Phase| matches!(p, Phase::Running(_) | Phase::Parked(_) | Phase::Starting);
     let ended = loop {
         if !w.phase.iter().any(busy) {
             break Ok(());
@@ -534,13 +564,35 @@ fn supervise(
             Ok(msg) => {
                 last_heard = Instant::now();
                 match msg {
+                    Msg::Line(i, line) if line == "ready" && w.phase[i] == Phase::Starting => {
+                        // A respawned replica: it starts at its restart cycle.
+                        w.heard[i] = last_heard;
+                        let ok = children.stdins[i]
+                            .as_mut()
+                            .is_some_and(|s| s.write_all(b"go\n").and_then(|_| s.flush()).is_ok());
+                        if !ok {
+                            break Err(format!("node {} did not take go", children.names[i]));
+                        }
+                        let at = respawner
+                            .as_ref()
+                            .and_then(|r| r.restarts.iter().find(|(n, _)| *n == i).map(|(_, c)| *c))
+                            .unwrap_or(0);
+                        w.phase[i] = Phase::Running(at);
+                    }
                     Msg::Line(i, line) => {
                         w.heard[i] = last_heard;
                         if let Err(e) = w.on_line(i, &line, &children.names[i]) {
                             break Err(e);
                         }
                     }
-                    Msg::Eof(i) => w.on_eof(children, i),
+                    Msg::Eof(i) => {
+                        w.on_eof(children, i);
+                        if let Some(r) = respawner.as_mut() {
+                            if let Err(e) = r.after_death(w, children, i, &opts.launcher) {
+                                break Err(e);
+                            }
+                        }
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) if last_heard.elapsed() > opts.silence_timeout => {
@@ -553,7 +605,18 @@ fn supervise(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         }
-        let at = w.release_parked(children);
+        let released = w.release_parked(children);
+        if let Some(r) = respawner.as_mut() {
+            // Parked replicas just killed: their next life.
+            let crashed: Vec<usize> = (0..w.phase.len()).filter(|&i| w.phase[i] == Phase::Crashed).collect();
+            if let Err(e) = crashed
+                .into_iter()
+                .try_for_each(|i| r.after_death(w, children, i, &opts.launcher))
+            {
+                break Err(e);
+            }
+        }
+        let at = released;
         if at.is_none() && seconds.is_none() {
             seconds = Some(start.elapsed().as_secs_f64());
         }
@@ -736,6 +799,102 @@ impl Watch {
     fn warn(&self, text: &str) {
         let nl = if self.progress { "\n" } else { "" };
         eprintln!("{nl}warning: {text}");
+    }
+}
+
+/// Starts the process of node `i` (incarnation `incarnation`) with its
+/// stdin and stdout piped; a thread passes its control lines on as `Msg`s.
+fn spawn_node(
+    children: &mut Children,
+    i: usize,
+    launcher: &Launcher,
+    cfg_path: &Path,
+    tx: &mpsc::Sender<Msg>,
+    incarnation: u8,
+) -> Result<(), String> {
+    let name = children.names[i].clone();
+    let mut cmd = launcher(cfg_path, &name);
+    if incarnation > 0 {
+        // An environment variable, not a flag: a launcher may start any
+        // program that ends in `node_main` (the tests start themselves).
+        cmd.env(super::node::ENV_INCARNATION, incarnation.to_string());
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().map_err(|e| format!("starting node {name}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    children.stdins[i] = child.stdin.take();
+    children.procs[i] = Some(child);
+    let tx = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix(CONTROL_PREFIX) {
+                if tx.send(Msg::Line(i, rest.to_string())).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Msg::Eof(i));
+    });
+    Ok(())
+}
+
+/// `--respawn`: starts a new process for a replica whose process died
+/// (`--kill`, a parked `--crash` released, or a SIGKILL from outside) and
+/// that has a `--restart`, once.
+struct Respawner {
+    tx: mpsc::Sender<Msg>,
+    cfg_path: PathBuf,
+    /// `(node, restart cycle)`.
+    restarts: Vec<(usize, u32)>,
+    respawned: Vec<usize>,
+}
+
+impl Respawner {
+    fn after_death(
+        &mut self,
+        w: &mut Watch,
+        children: &mut Children,
+        i: usize,
+        launcher: &Launcher,
+    ) -> Result<(), String> {
+        let dead = matches!(w.phase[i], Phase::Killed | Phase::Crashed | Phase::Died);
+        if !dead || self.respawned.contains(&i) || !self.restarts.iter().any(|(n, _)| *n == i) {
+            return Ok(());
+        }
+        let restart = self.restarts.iter().find(|(n, _)| *n == i).map_or(0, |r| r.1);
+        if w.phase[i] == Phase::Died {
+            // Killed from outside: only if its neighbours can have seen it
+            // dead before its restart cycle (else its next life would begin
+            // in their past).
+            let at = w
+                .unexpected
+                .iter()
+                .rev()
+                .find(|u| u.node == children.names[i])
+                .map_or(0, |u| u.cycle);
+            if at + 1 >= restart {
+                w.warn(&format!(
+                    "{} died at about cycle {at}, too late for its --restart at {restart}: not respawned",
+                    children.names[i]
+                ));
+                self.respawned.push(i);
+                return Ok(());
+            }
+        }
+        // The old process is gone (its port is free) before the new binds.
+        if let Some(mut c) = children.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        children.stdins[i] = None;
+        self.respawned.push(i);
+        spawn_node(children, i, launcher, &self.cfg_path, &self.tx, 1)?;
+        w.phase[i] = Phase::Starting;
+        w.heard[i] = Instant::now();
+        Ok(())
     }
 }
 
