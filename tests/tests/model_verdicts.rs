@@ -586,6 +586,35 @@ fn recovery_all_down_loses_a_write_without_sync_persistence() {
     assert_eq!(r.unique_states, 319_451, "sync");
 }
 
+/// `--persist none`, both replicas down and back at 10 cycles: the restarted
+/// shard is empty, so a read invoked after a write's acknowledgement misses
+/// it, and `linearizable` fails as `no-lost-writes` does (expected:
+/// `expect::recovered_empty_read`; at 8 cycles, above, a read cannot follow).
+#[test]
+fn recovery_all_down_without_persistence_a_read_misses_an_acknowledged_write() {
+    use tidekv::node::recovery::Persist;
+    let mut c = recovery(Protocol::Fanout, 2, Persist::None);
+    c.cycles = 10;
+    let r = run(&c);
+    assert_verdicts(&r, [Violated, Holds, Violated, Holds, Violated, NA, NA, Holds, NA]);
+    assert_eq!(r.unique_states, 367_685);
+    let (why, steps) = trace(&r, "linearizable");
+    assert_eq!(
+        format!("{why}\n{}", steps.join("\n")),
+        "k0: c0 Get(k0)=absent @5..9 cannot be linearized\n\
+         cycle 0: c1 Put(k0,1); crash r0.1\n\
+         cycle 1: no requests; restart r0.1\n\
+         cycle 2: no requests\n\
+         cycle 3: no requests; crash r0.0\n\
+         cycle 4: no requests; restart r0.0\n\
+         cycle 5: c0 Get(k0)\n\
+         cycle 6: no requests\n\
+         cycle 7: no requests\n\
+         cycle 8: no requests\n\
+         cycle 9: no requests"
+    );
+}
+
 /// `rejoins` can fail: told the store holds at most one key while a client
 /// writes three, the bound (3 + 1 chunk) is short of a catch-up that needs
 /// three chunks, and the checker says so.
