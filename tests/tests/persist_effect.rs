@@ -17,7 +17,7 @@ type Img = Image<u8, HashStore<u8>>;
 fn contents(img: &Img) -> (Vec<(u32, u8)>, String, u32) {
     let mut s: Vec<(u32, u8)> = img.store.iter().map(|(k, v)| (*k, *v)).collect();
     s.sort_unstable();
-    (s, format!("{:?}", img.sessions), img.epoch)
+    (s, format!("{:?}", img.sessions), img.writes)
 }
 
 /// Runs `script`; returns the restarts it made.

@@ -6,7 +6,7 @@
 //! the node describes the change instead: [`Server::durable_effect`] is the
 //! difference between the image the runtime last made durable and the one
 //! [`Server::durable_image`] says is durable now, as a list of writes (a key
-//! and its value, or a tombstone), the sessions that changed and the epoch.
+//! and its value, or a tombstone), the sessions that changed and the write count.
 //! Applying the effects in order ([`apply`]) rebuilds exactly the image the
 //! model keeps (a test replays random step sequences to hold it to that), so
 //! model and runtime agree by construction.
@@ -30,7 +30,7 @@ pub struct Effect<V> {
     pub writes: Vec<(Key, Option<V>)>,
     /// Clients whose durable session changes, with the new session.
     pub sessions: Vec<(u32, Option<Session<V>>)>,
-    /// The new epoch, if it changed.
+    /// The new write count (`Image::writes`, which orders replicas after a total failure), if it changed.
     pub epoch: Option<u32>,
 }
 
@@ -47,7 +47,7 @@ pub fn empty_image<V: Val, S: Store<V>>(clients: usize) -> Image<V, S> {
     Image {
         store: S::default(),
         sessions: vec![None; clients],
-        epoch: 0,
+        writes: 0,
     }
 }
 
@@ -75,7 +75,7 @@ pub fn diff<V: Val, S: Store<V>>(old: &Image<V, S>, new: &Image<V, S>) -> Effect
     Effect {
         writes,
         sessions,
-        epoch: (old.epoch != new.epoch).then_some(new.epoch),
+        epoch: (old.writes != new.writes).then_some(new.writes),
     }
 }
 
@@ -99,7 +99,7 @@ pub fn apply<V: Val, S: Store<V>>(image: &mut Image<V, S>, effect: &Effect<V>) {
         image.sessions[c] = s.clone();
     }
     if let Some(e) = effect.epoch {
-        image.epoch = e;
+        image.writes = e;
     }
 }
 

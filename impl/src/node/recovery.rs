@@ -22,8 +22,8 @@
 //!    *donor*: its nearest serving predecessor in replica order, or else
 //!    the lowest serving replica. With no serving peer at all (every
 //!    replica of the shard went down), it waits until every replica is
-//!    back; then the one that died last (see [`Recovery::epoch`]) serves
-//!    from its durable store, and the others join from it.
+//!    back; then the one whose durable store holds the most writes (see
+//!    [`Recovery::writes`]) serves from it, and the others join from it.
 //! 2. The donor, each cycle after it serves, sends the joiner `K`
 //!    (`--transfer-keys`) entries of its store after a cursor (and the key
 //!    range they cover, so the joiner drops what the donor does not hold),
@@ -128,8 +128,8 @@ pub fn rejoin_bound(keys: u32, transfer_keys: u32) -> u32 {
 pub struct Image<V, S> {
     pub store: S,
     pub sessions: Vec<Option<Session<V>>>,
-    /// Its [`Recovery::epoch`] (durable with the store).
-    pub epoch: u32,
+    /// Its [`Recovery::writes`] (durable with the store it counts).
+    pub writes: u32,
 }
 
 /// A replica's status, sent on every transfer link every cycle.
@@ -137,10 +137,10 @@ pub struct Image<V, S> {
 pub enum Status {
     Serving,
     /// Catching up, from `donor` (a replica index) once it named one; its
-    /// durable store's [`Recovery::epoch`].
+    /// durable store's [`Recovery::writes`].
     Joining {
         donor: Option<u8>,
-        epoch: u32,
+        writes: u32,
     },
 }
 
@@ -156,8 +156,8 @@ pub struct Chunk<V> {
     pub delta: Vec<(Key, Option<V>)>,
     /// The donor's sessions (one per client).
     pub sessions: Vec<Option<Session<V>>>,
-    /// The donor's epoch.
-    pub epoch: u32,
+    /// The donor's [`Recovery::writes`] (after this cycle's step).
+    pub writes: u32,
 }
 
 /// What a transfer link carries in one cycle.
@@ -184,7 +184,7 @@ impl<V> Transfer<V> {
     {
         let mut s = match self.status {
             Status::Serving => "serving".to_string(),
-            Status::Joining { donor: None, epoch } => format!("joining (epoch {epoch})"),
+            Status::Joining { donor: None, writes } => format!("joining ({writes} write cycles)"),
             Status::Joining { donor: Some(d), .. } => format!("joining from replica {d}"),
         };
         if let Some(c) = &self.chunk {
@@ -246,13 +246,14 @@ pub struct Recovery<V, S> {
     pub lag: Option<Box<Image<V, S>>>,
     /// Its incarnation: 0 for the first, the driver numbers restarts.
     pub incarnation: u8,
-    /// Deaths of its peers it saw while serving (or its donor had seen,
-    /// once caught up): after every replica of the shard went down, the
-    /// one with the highest epoch died last and holds the most; it serves
-    /// first (Skeen's "last process to fail").
-    pub epoch: u32,
-    /// The peers whose transfer frames it received last cycle (bit set).
-    pub heard: u32,
+    /// The cycles in which it applied a write while serving, counted over
+    /// the shard's history: a joiner that completes its copy takes its
+    /// donor's count (and the count each later delta carries). After every
+    /// replica of the shard went down, the one with the highest count holds
+    /// every acknowledged write any of them holds; it serves first (lowest
+    /// replica among equals, which hold the same writes). Durable with the
+    /// store: it counts the writes of the store it is kept with.
+    pub writes: u32,
 }
 
 impl<V, S> Default for Recovery<V, S> {
@@ -262,8 +263,7 @@ impl<V, S> Default for Recovery<V, S> {
             feeds: Vec::new(),
             lag: None,
             incarnation: 0,
-            epoch: 0,
-            heard: 0,
+            writes: 0,
         }
     }
 }
@@ -277,7 +277,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             assert_eq!(img.sessions.len(), clients, "an image has one session per client");
             s.store = img.store;
             s.sessions = img.sessions;
-            s.recovery.epoch = img.epoch;
+            s.recovery.writes = img.writes;
         }
         s.recovery.joining = Some(Joining {
             donor: None,
@@ -302,12 +302,12 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             Persist::Sync => Some(Image {
                 store: self.store.clone(),
                 sessions: self.sessions.clone(),
-                epoch: self.recovery.epoch,
+                writes: self.recovery.writes,
             }),
             Persist::Async => Some(self.recovery.lag.as_deref().cloned().unwrap_or_else(|| Image {
                 store: S::default(),
                 sessions: vec![None; self.sessions.len()],
-                epoch: 0,
+                writes: 0,
             })),
         }
     }
@@ -332,18 +332,10 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             self.recovery.lag = Some(Box::new(Image {
                 store: self.store.clone(),
                 sessions: self.sessions.clone(),
-                epoch: self.recovery.epoch,
+                writes: self.recovery.writes,
             }));
         }
         let transfer_in = &inputs[first..];
-        let heard = (0..ctx.transfers)
-            .filter(|&i| transfer_in[i].is_some())
-            .fold(0u32, |m, i| m | 1 << i);
-        if self.recovery.joining.is_none() && self.recovery.heard & !heard != 0 {
-            // A peer died while it served.
-            self.recovery.epoch += 1;
-        }
-        self.recovery.heard = heard;
         // Chunks addressed to it (a joiner's, or a new server's last deltas).
         for (i, frame) in transfer_in.iter().enumerate() {
             if let Some(chunk) = frame.and_then(|f| f.transfer().chunk.as_ref()) {
@@ -354,7 +346,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
         if self.recovery.joining.is_some() && !self.join(ctx, rc, transfer_in) {
             let me = Status::Joining {
                 donor: self.recovery.joining.and_then(|j| j.donor),
-                epoch: self.recovery.epoch,
+                writes: self.recovery.writes,
             };
             for i in 0..ctx.transfers {
                 *outs.out(first + i).transfer_mut() = Transfer {
@@ -365,6 +357,10 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             return;
         }
         let touched = touched_keys(&inputs[..first]);
+        if !touched.is_empty() {
+            // It applies a write (or an update) while serving.
+            self.recovery.writes += 1;
+        }
         ctx.protocol.replica_step(self, ctx, &inputs[..first], outs);
         self.feed(ctx, rc, transfer_in, &touched, first, outs);
     }
@@ -408,14 +404,15 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                 Some(d) => j.donor = Some(d as u8),
                 None => {
                     // Nobody serves: every replica of the shard went down.
-                    // Once all are back, the one that died last (the
-                    // highest epoch; the lowest replica among equals) serves
-                    // from its durable store and the others join from it;
-                    // until then it waits (not counted as catching up).
+                    // Once all are back, the one whose durable store holds
+                    // the most writes (the highest count; the lowest
+                    // replica among equals) serves from it and the others
+                    // join from it; until then it waits (not counted as
+                    // catching up).
                     let all_back = peers.clone().all(|r| matches!(status(r), Some(Status::Joining { .. })));
-                    let mine = (self.recovery.epoch, std::cmp::Reverse(ctx.replica));
+                    let mine = (self.recovery.writes, std::cmp::Reverse(ctx.replica));
                     let best = peers.clone().all(|r| match status(r) {
-                        Some(Status::Joining { epoch, .. }) => (epoch, std::cmp::Reverse(r)) < mine,
+                        Some(Status::Joining { writes, .. }) => (writes, std::cmp::Reverse(r)) < mine,
                         _ => true,
                     });
                     if all_back && best {
@@ -458,7 +455,13 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                 }
             }
         }
-        self.recovery.epoch = self.recovery.epoch.max(chunk.epoch);
+        // The donor's count, once the copy is complete (the last snapshot
+        // chunk, or a delta after it): a joiner part-way through holds its
+        // own durable writes and only some of the donor's, and keeps its
+        // own count.
+        if self.recovery.joining.is_none() || matches!(chunk.range, Some((_, None))) {
+            self.recovery.writes = self.recovery.writes.max(chunk.writes);
+        }
         for (mine, theirs) in self.sessions.iter_mut().zip(&chunk.sessions) {
             if let Some(t) = theirs {
                 if mine.as_ref().is_none_or(|m| m.tag < t.tag) {
@@ -520,7 +523,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
     ) -> (Chunk<V>, Option<Option<Key>>) {
         let delta = touched.iter().map(|k| (*k, self.store.get(k).cloned())).collect();
         let sessions = self.sessions.clone();
-        let epoch = self.recovery.epoch;
+        let writes = self.recovery.writes;
         debug_assert_eq!(sessions.len(), ctx.clients);
         let Feed::Snapshot { after } = feed else {
             return (
@@ -529,7 +532,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
                     entries: Vec::new(),
                     delta,
                     sessions,
-                    epoch,
+                    writes,
                 },
                 None,
             );
@@ -544,7 +547,7 @@ impl<V: Val, S: Store<V>> Server<V, S> {
             entries,
             delta,
             sessions,
-            epoch,
+            writes,
         };
         (chunk, more.then_some(upto))
     }

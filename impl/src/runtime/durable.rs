@@ -8,7 +8,7 @@
 //! the system's temporary directory, removed at the end of the run; a given
 //! directory is kept). Per node two tables, `NODE/store` (key `u32` → the
 //! value, postcard-encoded) and `NODE/meta` (`session/C` → client `C`'s
-//! session, `epoch` → the epoch). A cycle's writes go in **one write
+//! session, `writes` → the write count). A cycle's writes go in **one write
 //! transaction**, committed with redb's `Durability::Immediate` (on disk,
 //! fsync'd, when `commit` returns) **before the node's frames of that cycle
 //! go out**. For `sync` they are the state after this cycle's step; for
@@ -117,7 +117,7 @@ impl Durable for RedbDurable {
                     .map_err(|e| err(&e))?;
             }
             if let Some(e) = effect.epoch {
-                meta.insert("epoch", enc(&e).as_slice()).map_err(|e| err(&e))?;
+                meta.insert("writes", enc(&e).as_slice()).map_err(|e| err(&e))?;
             }
         }
         tx.commit().map_err(|e| err(&e))?;
@@ -146,8 +146,8 @@ impl Durable for RedbDurable {
                 for row in t.iter().map_err(|e| err(&e))? {
                     let (k, v) = row.map_err(|e| err(&e))?;
                     let (k, v) = (k.value(), v.value());
-                    if k == "epoch" {
-                        image.epoch = postcard::from_bytes(v).map_err(|e| err(&e))?;
+                    if k == "writes" {
+                        image.writes = postcard::from_bytes(v).map_err(|e| err(&e))?;
                     } else if let Some(c) = k.strip_prefix("session/").and_then(|c| c.parse::<usize>().ok()) {
                         let s: Option<Session<Value>> = postcard::from_bytes(v).map_err(|e| err(&e))?;
                         if c >= clients {
@@ -403,5 +403,5 @@ impl Recovering {
 
 /// Whether two images hold the same (hash stores compare by contents).
 pub fn same(a: &RtImage, b: &RtImage) -> bool {
-    a.store == b.store && a.sessions == b.sessions && a.epoch == b.epoch
+    a.store == b.store && a.sessions == b.sessions && a.writes == b.writes
 }

@@ -337,7 +337,7 @@ mod tests {
         assert!(decode_frame(&buf).is_err(), "a request carries no frame");
     }
 
-    /// The largest transfer frame (every key, tag and epoch at its widest
+    /// The largest transfer frame (every key, tag and write count at its widest
     /// varint, every session holding a value, a snapshot range of two keys)
     /// fits [`transfer_bytes_max`]; an absent datagram is no frame.
     #[test]
@@ -350,7 +350,7 @@ mod tests {
             let frame = Frame::Transfer(Transfer {
                 status: Status::Joining {
                     donor: Some(u8::MAX),
-                    epoch: u32::MAX,
+                    writes: u32::MAX,
                 },
                 chunk: Some(Chunk {
                     range: Some((Some(u32::MAX), Some(u32::MAX))),
@@ -364,7 +364,7 @@ mod tests {
                             })
                         })
                         .collect(),
-                    epoch: u32::MAX,
+                    writes: u32::MAX,
                 }),
             });
             let size = frame_bytes(&frame);

@@ -234,9 +234,21 @@ pub fn recovery_config(p: Protocol, crashes: usize, persist: tidekv::node::recov
     c
 }
 
+/// Both replicas down at once with `persist`, one cycle longer than
+/// [`recovery_config`] (9): the smallest bound at which the checker found
+/// the total-failure rule that served from the replica that "died last"
+/// (the highest epoch) lose an acknowledged write with `--persist sync`
+/// (docs/RECOVERY.md).
+pub fn recovery_total_failure(persist: tidekv::node::recovery::Persist) -> ModelConfig {
+    let mut c = recovery_config(Protocol::Fanout, 2, persist);
+    c.cycles += 1;
+    c
+}
+
 /// Crash-recovery in the default suite (docs/RECOVERY.md): one replica
 /// down at a time, dying and returning twice, for `fanout` and `chain`;
-/// both down at once with each persistence mode.
+/// both down at once with each persistence mode; and both down at once
+/// with `sync` one cycle longer (the total-failure reproducer).
 pub fn recovery_suite() -> Vec<ModelConfig> {
     use tidekv::node::recovery::Persist;
     let mut out = vec![
@@ -246,6 +258,7 @@ pub fn recovery_suite() -> Vec<ModelConfig> {
     for persist in Persist::ALL {
         out.push(recovery_config(Protocol::Fanout, 2, persist));
     }
+    out.push(recovery_total_failure(Persist::Sync));
     out
 }
 
