@@ -11,7 +11,6 @@ use serde::Serialize;
 use tidekv::node::recovery::{Persist, RecoveryConfig};
 use tidekv::node::Protocol;
 use tidekv::runtime::inproc::{self, InprocOptions};
-use tidekv::runtime::workload::{OpKind, WorkloadSpec};
 use tidekv::runtime::{RunError, RunSpec};
 use tidekv::topology::{Kind, TopologyConfig};
 
@@ -45,18 +44,7 @@ pub fn spec(persist: Persist, cycles: u32) -> RunSpec {
         transfer_keys: 1,
         keys_max: 1000,
     });
-    RunSpec {
-        topology,
-        workload: WorkloadSpec {
-            keys: 1000,
-            write_ratio: 0.5,
-            ops: vec![OpKind::Get, OpKind::Put],
-            ..WorkloadSpec::default()
-        },
-        seed: 1,
-        cycles,
-        crashes: vec![],
-    }
+    crate::bench::get_put(topology, cycles)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

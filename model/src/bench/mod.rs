@@ -10,3 +10,23 @@ pub mod paxos;
 pub mod plot;
 pub mod queues;
 pub mod scaling;
+
+/// The benchmarks' workload on `topology`: 1,000 keys, 50% writes (get,
+/// put), seed 1.
+pub(crate) fn get_put(topology: tidekv::topology::TopologyConfig, cycles: u32) -> tidekv::runtime::RunSpec {
+    tidekv::runtime::RunSpec {
+        topology,
+        workload: tidekv::runtime::workload::WorkloadSpec {
+            keys: 1000,
+            write_ratio: 0.5,
+            ops: vec![
+                tidekv::runtime::workload::OpKind::Get,
+                tidekv::runtime::workload::OpKind::Put,
+            ],
+            ..tidekv::runtime::workload::WorkloadSpec::default()
+        },
+        seed: 1,
+        cycles,
+        crashes: vec![],
+    }
+}

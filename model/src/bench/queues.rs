@@ -134,18 +134,7 @@ fn clients_spec(clients: usize, slots: usize, cycles: u32) -> RunSpec {
     t.protocol = Protocol::Fanout;
     t.slots = slots;
     t.queue = 2 * slots;
-    RunSpec {
-        topology: t,
-        workload: WorkloadSpec {
-            keys: 1000,
-            write_ratio: 0.5,
-            ops: vec![OpKind::Get, OpKind::Put],
-            ..WorkloadSpec::default()
-        },
-        seed: 1,
-        cycles,
-        crashes: vec![],
-    }
+    crate::bench::get_put(t, cycles)
 }
 
 fn load_spec(clients: usize, distribution: Distribution, cycles: u32) -> RunSpec {

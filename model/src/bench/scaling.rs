@@ -18,7 +18,6 @@
 use serde::Serialize;
 use tidekv::node::Protocol;
 use tidekv::runtime::inproc::{self, InprocOptions};
-use tidekv::runtime::workload::{OpKind, WorkloadSpec};
 use tidekv::runtime::{RunError, RunSpec};
 use tidekv::topology::{Kind, LinkKind, Role, Topology, TopologyConfig};
 
@@ -106,18 +105,7 @@ fn spec(kind: Kind, protocol: Option<Protocol>, clients: usize, cycles: u32) -> 
     if let Some(p) = protocol {
         topology.protocol = p;
     }
-    RunSpec {
-        topology,
-        workload: WorkloadSpec {
-            keys: 1000,
-            write_ratio: 0.5,
-            ops: vec![OpKind::Get, OpKind::Put],
-            ..WorkloadSpec::default()
-        },
-        seed: 1,
-        cycles,
-        crashes: vec![],
-    }
+    crate::bench::get_put(topology, cycles)
 }
 
 fn command(s: &RunSpec, extra: &str) -> String {
