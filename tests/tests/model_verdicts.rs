@@ -580,6 +580,18 @@ fn recovery_all_down_loses_a_write_without_sync_persistence() {
         assert_eq!(r.unique_states, states, "{persist:?}");
         let (why, steps) = trace(&r, "no-lost-writes");
         assert_eq!(format!("{why}\n{}", steps.join("\n")), lost, "{persist:?}");
+        // `check --json` lists the restarts in its `steps` objects too.
+        let c = r
+            .counterexamples
+            .iter()
+            .find(|c| c.property == Property::NoLostWrites)
+            .unwrap();
+        let restarts: Vec<String> = c.steps_json.iter().map(|s| s["restarts"].to_string()).collect();
+        let want = match persist {
+            Persist::None => ["[]", "[]", "[]", "[\"r0.0\"]", "[]"],
+            _ => ["[]"; 5],
+        };
+        assert_eq!(restarts, want, "{persist:?}");
     }
     let r = run(&recovery(Protocol::Fanout, 2, Persist::Sync));
     assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA, Holds, NA]);

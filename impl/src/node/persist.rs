@@ -31,13 +31,13 @@ pub struct Effect<V> {
     /// Clients whose durable session changes, with the new session.
     pub sessions: Vec<(u32, Option<Session<V>>)>,
     /// The new write count (`Image::writes`, which orders replicas after a total failure), if it changed.
-    pub epoch: Option<u32>,
+    pub write_count: Option<u32>,
 }
 
 impl<V> Effect<V> {
     /// Nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.sessions.is_empty() && self.epoch.is_none()
+        self.writes.is_empty() && self.sessions.is_empty() && self.write_count.is_none()
     }
 }
 
@@ -75,7 +75,7 @@ pub fn diff<V: Val, S: Store<V>>(old: &Image<V, S>, new: &Image<V, S>) -> Effect
     Effect {
         writes,
         sessions,
-        epoch: (old.writes != new.writes).then_some(new.writes),
+        write_count: (old.writes != new.writes).then_some(new.writes),
     }
 }
 
@@ -98,7 +98,7 @@ pub fn apply<V: Val, S: Store<V>>(image: &mut Image<V, S>, effect: &Effect<V>) {
         }
         image.sessions[c] = s.clone();
     }
-    if let Some(e) = effect.epoch {
+    if let Some(e) = effect.write_count {
         image.writes = e;
     }
 }

@@ -116,7 +116,7 @@ impl Durable for RedbDurable {
                 meta.insert(format!("session/{c}").as_str(), enc(s).as_slice())
                     .map_err(|e| err(&e))?;
             }
-            if let Some(e) = effect.epoch {
+            if let Some(e) = effect.write_count {
                 meta.insert("writes", enc(&e).as_slice()).map_err(|e| err(&e))?;
             }
         }

@@ -504,7 +504,8 @@ pub fn replay(model: &TideModel, p: Property, actions: Vec<CycleAction>) -> Coun
     }
 }
 
-/// A cycle's choices as JSON: requests sent, replica choices, crashes, and
+/// A cycle's choices as JSON: requests sent, replica choices, crashes,
+/// restarts (`--recoveries`), and
 /// the cycle's [`TideModel::crash_note`] as `note` where there is one.
 pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction, note: Option<&str>) -> Json {
     let topo = &model.topo;
@@ -542,7 +543,9 @@ pub fn action_json(model: &TideModel, cycle: u32, a: &CycleAction, note: Option<
             }
         })
         .collect();
-    let mut step = json!({"cycle": cycle, "requests": requests, "picks": picks, "crashes": crashes});
+    let restarts: Vec<&str> = a.restarts.iter().map(|&n| topo.nodes[n].name.as_str()).collect();
+    let mut step =
+        json!({"cycle": cycle, "requests": requests, "picks": picks, "crashes": crashes, "restarts": restarts});
     if let Some(note) = note {
         step["note"] = json!(note);
     }
