@@ -5,10 +5,12 @@
 //!   on the runtime's stepper (`Cluster<Value, HashStore<Value>>`, on one
 //!   thread and on two, through the history sink `tidekv run --history`
 //!   uses) with the same choices: the operations started, the replica of
-//!   every open FE choice, every crash, atomic or mid-send. The runtime's
+//!   every open FE choice, every crash, atomic or mid-send, every restart
+//!   (`--recoveries`; one thread: the split stepper does not restart). The runtime's
 //!   history must equal the model's, event for event and cycle for cycle.
 //! - **Runtime → model.** Runs of the in-process engine (`inproc::run`, its
-//!   workload drivers and random streams, scheduled crashes) are recorded
+//!   workload drivers and random streams, scheduled crashes and restarts
+//!   with every persistence mode) are recorded
 //!   cycle by cycle; each cycle must be one of the model's actions in the
 //!   state the previous cycles led to, the model's history along that path
 //!   must equal the runtime's, and the history properties must get the same
@@ -23,6 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tidekv::cluster::{Crash, CrashKind, CycleInputs};
 use tidekv::history::{read_jsonl, write_jsonl, History};
+use tidekv::node::recovery::{Persist, RecoveryConfig};
 use tidekv::node::{Op, OpResult, Protocol};
 use tidekv::protocol::quorum::QuorumParams;
 use tidekv::runtime::inproc::{self, InprocOptions};
@@ -34,6 +37,7 @@ use tidekv::topology::{Kind, NodeId};
 use tidekv_checks::Property;
 use tidekv_model::checker::runner::{check, RunOptions};
 use tidekv_model::checker::simulate::{random_action, SplitMix64};
+use tidekv_model::checker::suite::{recovery_config, recovery_total_failure};
 use tidekv_model::model::{CrashMode, CycleAction, ModelConfig, OpKind, Pick, TideModel};
 use tidekv_tests::SharedBuffer;
 
@@ -148,6 +152,15 @@ fn configs() -> Vec<ModelConfig> {
             },
             0,
         ),
+        // Crash-recovery (`--recoveries 2`, the default suite's bounds):
+        // one replica down at a time (fanout, chain), both down at once
+        // with each persistence mode (lost writes without `sync`), and the
+        // total-failure configuration of docs/RECOVERY.md.
+        recovery_config(Protocol::Fanout, 1, Persist::None),
+        recovery_config(Protocol::Chain, 1, Persist::Async),
+        recovery_config(Protocol::Fanout, 2, Persist::None),
+        recovery_config(Protocol::Fanout, 2, Persist::Async),
+        recovery_total_failure(Persist::Sync),
     ]
 }
 
@@ -166,6 +179,7 @@ fn to_script(actions: &[CycleAction]) -> Vec<ScriptedCycle> {
                 .collect(),
             picks: a.picks.iter().map(|p| (p.fe, p.client, p.replica)).collect(),
             crashes: a.crashes.clone(),
+            restarts: a.restarts.clone(),
         })
         .collect()
 }
@@ -191,7 +205,13 @@ fn runtime_history(m: &TideModel, actions: &[CycleAction], threads: usize) -> Re
 
 fn assert_conforms(m: &TideModel, actions: &[CycleAction], what: &str) {
     let model = model_history(m, actions);
-    for threads in [1, 2] {
+    let restarts = actions.iter().any(|a| !a.restarts.is_empty());
+    if restarts {
+        let e = runtime_history(m, actions, 2).unwrap_err();
+        assert!(e.contains("one thread only"), "{what}: {e}");
+    }
+    for threads in if restarts { &[1][..] } else { &[1, 2][..] } {
+        let threads = *threads;
         let runtime = runtime_history(m, actions, threads).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(
             runtime, model,
@@ -211,6 +231,7 @@ fn counterexamples_replay_on_the_runtime() {
         progress: false,
     };
     let mut replayed = 0;
+    let mut restarted = 0;
     for c in configs() {
         let report = check(&c, &opts).unwrap();
         let m = TideModel::new(c.clone()).unwrap();
@@ -218,6 +239,7 @@ fn counterexamples_replay_on_the_runtime() {
             assert!(!cex.actions.is_empty());
             assert_conforms(&m, &cex.actions, &format!("{}: {}", c.label(), cex.property));
             replayed += 1;
+            restarted += cex.actions.iter().map(|a| a.restarts.len()).sum::<usize>();
         }
     }
     // seed: linearizable, converged (and more with crashes); owner mid-send:
@@ -225,6 +247,11 @@ fn counterexamples_replay_on_the_runtime() {
     assert!(
         replayed >= 8,
         "only {replayed} counterexamples: the test would prove little"
+    );
+    // Recovery: `none` loses a write to a restarted, empty replica.
+    assert!(
+        restarted >= 1,
+        "the counterexamples restarted only {restarted} replicas"
     );
 }
 
@@ -234,6 +261,7 @@ fn counterexamples_replay_on_the_runtime() {
 fn random_model_paths_replay_on_the_runtime() {
     let walks = std::env::var("CONFORMANCE_WALKS").map_or(40, |s| s.parse().unwrap());
     let mut crashes = 0;
+    let mut restarts = 0;
     for (n, c) in configs().into_iter().enumerate() {
         let m = TideModel::new(c.clone()).unwrap();
         for w in 0..walks {
@@ -243,6 +271,7 @@ fn random_model_paths_replay_on_the_runtime() {
             while s.cluster.cycle < c.cycles {
                 let a = random_action(&m, &s, &mut rng);
                 crashes += a.crashes.len();
+                restarts += a.restarts.len();
                 s = m.next_state(&s, a.clone()).unwrap();
                 actions.push(a);
             }
@@ -250,6 +279,7 @@ fn random_model_paths_replay_on_the_runtime() {
         }
     }
     assert!(crashes > 20, "the walks crashed only {crashes} nodes");
+    assert!(restarts > 20, "the walks restarted only {restarts} nodes");
 }
 
 /// The comparison is not vacuous: another replica choice, a crash left out,
@@ -327,7 +357,7 @@ struct Recorded {
     history: History<u64>,
 }
 
-fn record(spec: &RunSpec) -> Recorded {
+fn record(spec: &RunSpec, restarts: &[CrashAt]) -> Recorded {
     let cycles = Arc::new(Mutex::new(Vec::new()));
     let sink = cycles.clone();
     let out = SharedBuffer::default();
@@ -340,6 +370,7 @@ fn record(spec: &RunSpec) -> Recorded {
                     sink.lock().unwrap().push((cycle, inputs.clone(), picks.to_vec()));
                 },
             )),
+            restarts: restarts.to_vec(),
             ..InprocOptions::default()
         },
     )
@@ -437,7 +468,63 @@ fn runs() -> Vec<(RunSpec, usize)> {
     out
 }
 
-fn model_for(spec: &RunSpec, crashes: usize) -> TideModel {
+/// Recorded runs with restarts (`--restart`, every persistence mode): a
+/// replica of two dies and comes back, then the other (one down at a time;
+/// fanout and chain), and both die and come back together (fanout; lost
+/// writes without `sync`). With the crash budget the model needs.
+fn recovery_runs() -> Vec<(RunSpec, usize, Vec<CrashAt>)> {
+    let at = |node: &str, cycle| CrashAt {
+        node: node.into(),
+        cycle,
+    };
+    let spec = |p: Protocol, persist: Persist, seed: u64, crashes: Vec<CrashAt>| {
+        let mut topology = tidekv::topology::TopologyConfig::new(Kind::Replicated, 2);
+        topology.protocol = p;
+        topology.replicas = 2;
+        topology.recovery = Some(RecoveryConfig {
+            persist,
+            transfer_keys: 1,
+            keys_max: 2,
+        });
+        RunSpec {
+            topology,
+            workload: WorkloadSpec {
+                keys: 2,
+                ops: tidekv::runtime::workload::OpKind::defaults(p),
+                ..WorkloadSpec::default()
+            },
+            seed,
+            cycles: 28,
+            crashes,
+        }
+    };
+    let mut out = Vec::new();
+    for seed in 0..6u64 {
+        let persist = [Persist::None, Persist::Sync, Persist::Async][seed as usize % 3];
+        let c = seed as u32;
+        for p in [Protocol::Fanout, Protocol::Chain] {
+            // Caught up within 3 + ceil(2 keys / 1) = 5 cycles of a restart.
+            out.push((
+                spec(p, persist, seed, vec![at("r0.0", 2 + c), at("r0.1", 13 + c)]),
+                1,
+                vec![at("r0.0", 5 + c), at("r0.1", 16 + c)],
+            ));
+        }
+        out.push((
+            spec(
+                Protocol::Fanout,
+                persist,
+                seed,
+                vec![at("r0.0", 2 + c), at("r0.1", 4 + c)],
+            ),
+            2,
+            vec![at("r0.0", 7 + c), at("r0.1", 7 + c)],
+        ));
+    }
+    out
+}
+
+fn model_for(spec: &RunSpec, crashes: usize, recoveries: usize) -> TideModel {
     let mut c = ModelConfig::new(spec.topology.kind);
     c.topology = spec.topology.clone();
     c.keys = spec.workload.keys;
@@ -447,6 +534,7 @@ fn model_for(spec: &RunSpec, crashes: usize) -> TideModel {
     c.cycles = spec.cycles;
     c.crashes = crashes;
     c.crash_mode = CrashMode::Atomic;
+    c.recoveries = recoveries as u32;
     TideModel::new(c).unwrap().with_trace()
 }
 
@@ -470,15 +558,17 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
     let mut violations = 0;
     let mut checked = 0;
     let mut busy = 0;
-    for (spec, crashes) in runs() {
+    let mut restarted = 0;
+    let runs = runs().into_iter().map(|(s, c)| (s, c, Vec::new()));
+    for (spec, crashes, restarts) in runs.chain(recovery_runs()) {
         let label = format!(
             "{} seed {} crashes {:?}",
             spec.topology.label(),
             spec.seed,
             spec.crashes
         );
-        let rec = record(&spec);
-        let m = model_for(&spec, crashes);
+        let rec = record(&spec, &restarts);
+        let m = model_for(&spec, crashes, restarts.len());
         let values = value_map(&rec);
         let mut s = m.init_states().pop().unwrap();
         for (cycle, inputs, picks) in &rec.cycles {
@@ -512,10 +602,15 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
                         kind: c.kind,
                     })
                     .collect(),
-                // The runtime does not restart nodes (yet): recorded runs
-                // have no restarts.
-                restarts: Vec::new(),
+                // The `--restart` schedule: the engine restarts a replica
+                // before the cycle executes, as the model's action does.
+                restarts: restarts
+                    .iter()
+                    .filter(|r| r.cycle == *cycle)
+                    .map(|r| m.topo.node_by_name(&r.node).unwrap())
+                    .collect(),
             };
+            restarted += action.restarts.len();
             let mut actions = Vec::new();
             m.actions(&s, &mut actions);
             assert!(
@@ -562,9 +657,10 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
     }
     assert_eq!(
         checked,
-        6 * (3 + 2 * Protocol::ALL.len()),
-        "6 seeds × (single, sharded, slots, every protocol × within and beyond R−1)"
+        6 * (3 + 2 * Protocol::ALL.len()) + 6 * 3,
+        "6 seeds × (single, sharded, slots, every protocol × within and beyond R−1; three recovery runs)"
     );
+    assert_eq!(restarted, 6 * 3 * 2, "every scheduled restart was replayed");
     assert!(violations > 10, "beyond R−1 the runs must show failures: {violations}");
     assert!(busy > 0, "the --slots runs answered busy");
 }

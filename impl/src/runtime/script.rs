@@ -1,6 +1,7 @@
 //! Scripted runs: the in-process engine's stepper and history sink driven by
 //! a given list of per-cycle inputs — the operations clients start, the
-//! replica each open FE choice takes, the crashes (atomic or mid-send) —
+//! replica each open FE choice takes, the crashes (atomic or mid-send), the
+//! restarts of dead replicas (with recovery configured) —
 //! instead of workload drivers and random streams. This is how a path of the
 //! model checker is replayed on the runtime (`tests/tests/conformance.rs`);
 //! the converse, a runtime run as a model path, uses
@@ -23,13 +24,18 @@ pub struct ScriptedCycle {
     /// `(fe, client, replica)`: the replica each open FE choice takes.
     pub picks: Vec<(NodeId, ClientId, usize)>,
     pub crashes: Vec<Crash>,
+    /// Dead replicas restarting this cycle, before it executes (as the
+    /// model's `CycleAction::restarts`; one thread only).
+    pub restarts: Vec<NodeId>,
 }
 
 /// Runs `script`, one entry per cycle from cycle 0, on one thread or (with
 /// `threads` ≥ 2) two, writing the JSON-lines history to `history` exactly as
 /// `tidekv run --history` does. Errors name the first input the cluster
 /// cannot take: an operation for a busy client, a choice nobody asks for, a
-/// pick that is not a candidate, an open choice without a pick.
+/// pick that is not a candidate, an open choice without a pick, a restart of
+/// a node that is not a dead replica whose frames have all arrived, or any
+/// restart on two threads (the split stepper does not restart nodes).
 pub fn run_script(
     topo: &Topology,
     script: &[ScriptedCycle],
@@ -55,6 +61,30 @@ fn drive(
     let mut events = Vec::new();
     for (cycle, sc) in script.iter().enumerate() {
         let cycle = cycle as u32;
+        if !sc.restarts.is_empty() {
+            let whole = cluster
+                .as_any()
+                .and_then(|a| a.downcast_mut::<Sequential<Value, HashStore<Value>>>())
+                .map(|s| &mut s.cluster)
+                .ok_or_else(|| format!("cycle {cycle}: restarts replay on one thread only"))?;
+            for &node in &sc.restarts {
+                let name = topo.nodes.get(node).map_or("?", |n| n.name.as_str());
+                if topo.config.recovery.is_none()
+                    || !matches!(
+                        topo.nodes.get(node).map(|n| &n.role),
+                        Some(crate::topology::Role::Server { .. })
+                    )
+                    || whole.is_alive(node)
+                    || !whole.quiet(topo, node)
+                {
+                    return Err(format!(
+                        "cycle {cycle}: {name} cannot restart (recovery configured, a dead replica, no frame of it in flight)"
+                    ));
+                }
+                // Incarnation 1, as the model's restarts.
+                whole.restart(topo, node, 1);
+            }
+        }
         if sc.ops.len() != clients {
             return Err(format!(
                 "cycle {cycle}: {} operations for {clients} clients",
@@ -121,6 +151,7 @@ mod tests {
             ops,
             picks,
             crashes: vec![],
+            restarts: vec![],
         }
     }
 
@@ -155,5 +186,11 @@ mod tests {
         extra[2].picks.push((fe, 1, 0));
         let e = run_script(&t, &extra, 1, Box::new(Buf::default())).unwrap_err();
         assert!(e.contains("nobody asks where c1 goes"), "{e}");
+        let mut restart = script.clone();
+        restart[1].restarts.push(fe);
+        let e = run_script(&t, &restart, 1, Box::new(Buf::default())).unwrap_err();
+        assert!(e.contains("cycle 1: fe") && e.contains("cannot restart"), "{e}");
+        let e = run_script(&t, &restart, 2, Box::new(Buf::default())).unwrap_err();
+        assert!(e.contains("one thread only"), "{e}");
     }
 }

@@ -98,11 +98,24 @@ pub fn random_action(m: &TideModel, s: &crate::model::State, rng: &mut SplitMix6
             Pick::new(topo, fe, client, shard, replica)
         })
         .collect();
+    // With `--recoveries`: each dead server that may restart (none of its
+    // frames in flight, restarts left) does so with probability 1/3, so a
+    // replica stays down a few cycles. No draw without recoveries (walks
+    // of other configurations are as before).
+    let mut restarts = Vec::new();
+    let left = m.config.recoveries.saturating_sub(s.restarts as u32) as usize;
+    if left > 0 {
+        for id in topo.servers() {
+            if restarts.len() < left && !s.cluster.is_alive(id) && s.cluster.quiet(topo, id) && rng.chance(1, 3) {
+                restarts.push(id);
+            }
+        }
+    }
     CycleAction {
         ops,
         picks,
         crashes,
-        restarts: Vec::new(),
+        restarts,
     }
 }
 
