@@ -470,8 +470,9 @@ fn runs() -> Vec<(RunSpec, usize)> {
 
 /// Recorded runs with restarts (`--restart`, every persistence mode): a
 /// replica of two dies and comes back, then the other (one down at a time;
-/// fanout and chain), and both die and come back together (fanout; lost
-/// writes without `sync`). With the crash budget the model needs.
+/// fanout and chain), one replica dies and comes back twice, and both die
+/// and come back together (fanout; lost writes without `sync`). With the
+/// crash budget the model needs.
 fn recovery_runs() -> Vec<(RunSpec, usize, Vec<CrashAt>)> {
     let at = |node: &str, cycle| CrashAt {
         node: node.into(),
@@ -510,6 +511,17 @@ fn recovery_runs() -> Vec<(RunSpec, usize, Vec<CrashAt>)> {
                 vec![at("r0.0", 5 + c), at("r0.1", 16 + c)],
             ));
         }
+        // One replica dies and comes back twice.
+        out.push((
+            spec(
+                Protocol::Fanout,
+                persist,
+                seed,
+                vec![at("r0.0", 2 + c), at("r0.0", 13 + c)],
+            ),
+            1,
+            vec![at("r0.0", 5 + c), at("r0.0", 16 + c)],
+        ));
         out.push((
             spec(
                 Protocol::Fanout,
@@ -657,10 +669,10 @@ fn runtime_runs_are_paths_of_the_model_with_the_same_observations() {
     }
     assert_eq!(
         checked,
-        6 * (3 + 2 * Protocol::ALL.len()) + 6 * 3,
-        "6 seeds × (single, sharded, slots, every protocol × within and beyond R−1; three recovery runs)"
+        6 * (3 + 2 * Protocol::ALL.len()) + 6 * 4,
+        "6 seeds × (single, sharded, slots, every protocol × within and beyond R−1; four recovery runs)"
     );
-    assert_eq!(restarted, 6 * 3 * 2, "every scheduled restart was replayed");
+    assert_eq!(restarted, 6 * 4 * 2, "every scheduled restart was replayed");
     assert!(violations > 10, "beyond R−1 the runs must show failures: {violations}");
     assert!(busy > 0, "the --slots runs answered busy");
 }

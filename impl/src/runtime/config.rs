@@ -276,7 +276,7 @@ impl ClusterConfig {
         if !net.restarts.is_empty() && !net.respawn {
             return Err("net.restarts: a restart starts a new process: give --respawn".into());
         }
-        crate::runtime::durable::restart_schedule(&topo, &net.restarts, &deaths, spec.cycles, 1, net.respawn)
+        crate::runtime::durable::restart_schedule(&topo, &net.restarts, &deaths, spec.cycles, 1, net.respawn, false)
             .map_err(|e| e.0)?;
         let mut seen = HashSet::new();
         for (a, n) in addrs.iter().zip(&topo.nodes) {

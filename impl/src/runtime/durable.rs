@@ -211,11 +211,13 @@ pub struct Restart {
 }
 
 /// Checks `--restart` against the deaths (`--crash` and, for UDP, `--kill`):
-/// each names a replica, at most once, dead at that cycle (its death at an
-/// earlier cycle; `gap` cycles at least after it), before `cycles`. With
-/// `unscheduled` (UDP `--respawn`) a replica with no scheduled death may
-/// have a restart too: for a SIGKILL from outside. Returns the restarts as
-/// `(cycle, node)`, in cycle order.
+/// each names a replica, dead at that cycle (its death `gap` cycles at least
+/// earlier), before `cycles`. With `repeat` (the in-process engine) a
+/// replica may die and restart several times, deaths and restarts
+/// alternating (it dies again a cycle after its restart at the earliest);
+/// without it (UDP) once each. With `unscheduled` (UDP `--respawn`) a
+/// replica with no scheduled death may have a restart too: for a SIGKILL
+/// from outside. Returns the restarts as `(cycle, node)`, in cycle order.
 pub fn restart_schedule(
     topo: &Topology,
     restarts: &[CrashAt],
@@ -223,6 +225,7 @@ pub fn restart_schedule(
     cycles: u32,
     gap: u32,
     unscheduled: bool,
+    repeat: bool,
 ) -> Result<Vec<(u32, NodeId)>, SpecError> {
     let mut out = Vec::new();
     for r in restarts {
@@ -232,8 +235,11 @@ pub fn restart_schedule(
         if !matches!(topo.nodes[id].role, Role::Server { .. }) || topo.config.recovery.is_none() {
             return Err(SpecError(format!("--restart {r}: only a replica restarts")));
         }
-        if out.iter().any(|&(_, n)| n == id) {
-            return Err(SpecError(format!("--restart {r}: {} restarts twice", r.node)));
+        if !repeat && out.iter().any(|&(_, n)| n == id) {
+            return Err(SpecError(format!(
+                "--restart {r}: {} restarts twice (--transport udp restarts a replica once; in-process runs take several)",
+                r.node
+            )));
         }
         if r.cycle >= cycles {
             return Err(SpecError(format!(
@@ -241,25 +247,68 @@ pub fn restart_schedule(
                 r.cycle
             )));
         }
-        match deaths.iter().find(|d| d.node == r.node) {
-            Some(d) if d.cycle + gap <= r.cycle => {}
-            Some(d) => {
-                return Err(SpecError(format!(
-                    "--restart {r}: {} dies at cycle {}; it restarts {gap} or more cycles later",
-                    r.node, d.cycle
-                )))
-            }
-            None if unscheduled => {}
-            None => {
-                return Err(SpecError(format!(
-                    "--restart {r}: {} is not dead then (give --crash {}@C with C < {})",
-                    r.node, r.node, r.cycle
-                )))
-            }
-        }
         out.push((r.cycle, id));
     }
     out.sort_unstable();
+    // Per node, its deaths and restarts in cycle order (a restart happens
+    // before its cycle executes, a death during it: restarts first).
+    let mut names: Vec<&str> = restarts.iter().chain(deaths).map(|e| e.node.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let mut events: Vec<(u32, bool, &CrashAt)> = restarts
+            .iter()
+            .filter(|e| e.node == name)
+            .map(|e| (e.cycle, false, e))
+            .chain(deaths.iter().filter(|e| e.node == name).map(|e| (e.cycle, true, e)))
+            .collect();
+        events.sort_by_key(|e| (e.0, e.1));
+        let dies = events.iter().filter(|e| e.1).count();
+        if !repeat && dies > 1 && !restarts.is_empty() {
+            return Err(SpecError(format!(
+                "{name} dies {dies} times: with --transport udp a replica dies and restarts once (in-process \
+                 runs take several)"
+            )));
+        }
+        // (last death, last restart); `None`: alive.
+        let mut dead: Option<u32> = None;
+        let mut restarted: Option<u32> = None;
+        for (i, &(cycle, death, e)) in events.iter().enumerate() {
+            if death {
+                if let Some(d) = dead {
+                    return Err(SpecError(format!(
+                        "{name} dies at cycle {cycle} while dead (it died at {d}): --restart it between"
+                    )));
+                }
+                if restarted == Some(cycle) {
+                    return Err(SpecError(format!(
+                        "{name} dies at cycle {cycle}, the cycle it restarts: a cycle later at the earliest"
+                    )));
+                }
+                dead = Some(cycle);
+                continue;
+            }
+            // A death in the cycle of this restart, the node alive: it
+            // dies, then restarts too soon.
+            let dies_now = dead.is_none() && events.get(i + 1).is_some_and(|n| n.1 && n.0 == cycle);
+            match dead.or(dies_now.then_some(cycle)) {
+                Some(d) if d + gap <= cycle => {}
+                Some(d) => {
+                    return Err(SpecError(format!(
+                        "--restart {e}: {name} dies at cycle {d}; it restarts {gap} or more cycles later"
+                    )))
+                }
+                None if unscheduled && i == 0 => {}
+                None => {
+                    return Err(SpecError(format!(
+                        "--restart {e}: {name} is not dead then (give --crash {name}@C with C < {cycle})"
+                    )))
+                }
+            }
+            dead = None;
+            restarted = Some(cycle);
+        }
+    }
     Ok(out)
 }
 
@@ -404,4 +453,75 @@ impl Recovering {
 /// Whether two images hold the same (hash stores compare by contents).
 pub fn same(a: &RtImage, b: &RtImage) -> bool {
     a.store == b.store && a.sessions == b.sessions && a.writes == b.writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::recovery::RecoveryConfig;
+    use crate::topology::{Kind, TopologyConfig};
+
+    fn at(s: &str) -> CrashAt {
+        CrashAt::parse(s).unwrap()
+    }
+
+    fn schedule(deaths: &[&str], restarts: &[&str], repeat: bool) -> Result<Vec<(u32, String)>, String> {
+        let mut c = TopologyConfig::new(Kind::Replicated, 2);
+        c.recovery = Some(RecoveryConfig {
+            persist: Persist::None,
+            transfer_keys: 1,
+            keys_max: 4,
+        });
+        let topo = Topology::new(c).unwrap();
+        let deaths: Vec<CrashAt> = deaths.iter().map(|d| at(d)).collect();
+        let restarts: Vec<CrashAt> = restarts.iter().map(|d| at(d)).collect();
+        restart_schedule(&topo, &restarts, &deaths, 1000, 1, false, repeat)
+            .map(|s| s.into_iter().map(|(c, n)| (c, topo.nodes[n].name.clone())).collect())
+            .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn deaths_and_restarts_alternate_per_replica() {
+        let ok = schedule(
+            &["r0.0@10", "r0.0@30", "r0.1@40"],
+            &["r0.0@20", "r0.1@50", "r0.0@31"],
+            true,
+        )
+        .unwrap();
+        let want = [(20, "r0.0"), (31, "r0.0"), (50, "r0.1")].map(|(c, n)| (c, n.to_string()));
+        assert_eq!(ok, want);
+        for (deaths, restarts, msg) in [
+            (
+                &["r0.0@10"][..],
+                &["r0.0@10"][..],
+                "r0.0 dies at cycle 10; it restarts 1 or more cycles later",
+            ),
+            (&["r0.0@10"][..], &["r0.0@5"][..], "r0.0 is not dead then"),
+            (
+                &["r0.0@10"][..],
+                &["r0.0@20", "r0.0@30"][..],
+                "--restart r0.0@30: r0.0 is not dead then",
+            ),
+            (
+                &["r0.0@10", "r0.0@20"][..],
+                &[][..],
+                "r0.0 dies at cycle 20 while dead (it died at 10)",
+            ),
+            (
+                &["r0.0@10", "r0.0@20"][..],
+                &["r0.0@20"][..],
+                "r0.0 dies at cycle 20, the cycle it restarts",
+            ),
+            (&["r0.0@10"][..], &["r0.0@2000"][..], "is not before --cycles 1000"),
+        ] {
+            let e = schedule(deaths, restarts, true).unwrap_err();
+            assert!(e.contains(msg), "{deaths:?} {restarts:?}: {e}");
+        }
+        // UDP: once per replica.
+        let e = schedule(&["r0.0@10", "r0.0@30"], &["r0.0@20", "r0.0@40"], false).unwrap_err();
+        assert!(e.contains("r0.0 restarts twice (--transport udp"), "{e}");
+        let e = schedule(&["r0.0@10", "r0.0@30"], &["r0.0@20"], false).unwrap_err();
+        assert!(e.contains("r0.0 dies 2 times"), "{e}");
+        assert_eq!(schedule(&["r0.0@10"], &["r0.0@20"], false).unwrap().len(), 1);
+    }
 }

@@ -117,7 +117,7 @@ pub fn run(spec: &RunSpec, opts: InprocOptions) -> Result<Report, RunError> {
             )));
         }
         let deaths = spec.crashes.clone();
-        let schedule = durable::restart_schedule(&topo, &opts.restarts, &deaths, spec.cycles, 1, false)?;
+        let schedule = durable::restart_schedule(&topo, &opts.restarts, &deaths, spec.cycles, 1, false, true)?;
         let recovering = Recovering::new(&topo, schedule, opts.data_dir.as_deref())?;
         return drive(spec, &topo, opts, &mut Sequential::new(cluster), Some(recovering));
     }

@@ -155,8 +155,9 @@ pub struct RunArgs {
     /// operation [default: K].
     #[arg(long, value_name = "Q")]
     pub queue: Option<usize>,
-    /// Restart a dead replica at a cycle, e.g. r0.1@2000 (repeatable; once per replica; it must have
-    /// died earlier by --crash or, udp, --kill). It catches up from a live replica over transfer
+    /// Restart a dead replica at a cycle, e.g. r0.1@2000 (repeatable; it must have died earlier by
+    /// --crash or, udp, --kill; in-process a replica may die and restart again and again, its
+    /// --crash and --restart cycles alternating; udp once per replica). It catches up from a live replica over transfer
     /// links (replicated fanout or chain; see docs/RECOVERY.md).
     #[arg(long = "restart", value_name = "NODE@CYCLE", value_parser = CrashAt::parse)]
     pub restarts: Vec<CrashAt>,
