@@ -622,18 +622,24 @@ fn recovery_total_failure_serves_the_replica_holding_the_acknowledged_writes() {
 /// shard is empty, so a read invoked after a write's acknowledgement misses
 /// it, and `linearizable` fails as `no-lost-writes` does (expected:
 /// `expect::recovered_empty_read`; at 8 cycles, above, a read cannot follow).
+/// `async` the same: the write applied at cycle 2 was not durable yet when
+/// r0.0 died at 3 (same trace); `sync` keeps it.
 #[test]
 fn recovery_all_down_without_persistence_a_read_misses_an_acknowledged_write() {
     use tidekv::node::recovery::Persist;
-    let mut c = recovery(Protocol::Fanout, 2, Persist::None);
+    let mut c = recovery(Protocol::Fanout, 2, Persist::Sync);
     c.cycles = 10;
     let r = run(&c);
-    assert_verdicts(&r, [Violated, Holds, Violated, Holds, Violated, NA, NA, Holds, NA]);
-    assert_eq!(r.unique_states, 343_858);
-    let (why, steps) = trace(&r, "linearizable");
-    assert_eq!(
-        format!("{why}\n{}", steps.join("\n")),
-        "k0: c0 Get(k0)=absent @5..9 cannot be linearized\n\
+    assert_verdicts(&r, [Holds, Holds, Holds, Holds, Violated, NA, NA, Holds, NA]);
+    for (persist, states) in [(Persist::None, 343_858), (Persist::Async, 417_228)] {
+        c.topology.recovery.as_mut().unwrap().persist = persist;
+        let r = run(&c);
+        assert_verdicts(&r, [Violated, Holds, Violated, Holds, Violated, NA, NA, Holds, NA]);
+        assert_eq!(r.unique_states, states, "{persist:?}");
+        let (why, steps) = trace(&r, "linearizable");
+        assert_eq!(
+            format!("{why}\n{}", steps.join("\n")),
+            "k0: c0 Get(k0)=absent @5..9 cannot be linearized\n\
          cycle 0: c1 Put(k0,1); crash r0.1\n\
          cycle 1: no requests; restart r0.1\n\
          cycle 2: no requests\n\
@@ -643,8 +649,10 @@ fn recovery_all_down_without_persistence_a_read_misses_an_acknowledged_write() {
          cycle 6: no requests\n\
          cycle 7: no requests\n\
          cycle 8: no requests\n\
-         cycle 9: no requests"
-    );
+         cycle 9: no requests",
+            "{persist:?}"
+        );
+    }
 }
 
 /// `rejoins` can fail: told the store holds at most one key while a client
