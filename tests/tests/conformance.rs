@@ -503,35 +503,41 @@ fn recovery_runs() -> Vec<(RunSpec, usize, Vec<CrashAt>)> {
     for seed in 0..6u64 {
         let persist = [Persist::None, Persist::Sync, Persist::Async][seed as usize % 3];
         let c = seed as u32;
-        for p in [Protocol::Fanout, Protocol::Chain] {
-            // Caught up within 3 + ceil(2 keys / 1) = 5 cycles of a restart.
-            out.push((
-                spec(p, persist, seed, vec![at("r0.0", 2 + c), at("r0.1", 13 + c)]),
+        // (protocol, deaths, the model's crash budget, restarts), cycles
+        // offset by the seed. One down at a time: caught up within
+        // 3 + ceil(2 keys / 1) = 5 cycles of a restart.
+        let plans = [
+            (
+                Protocol::Fanout,
+                [("r0.0", 2), ("r0.1", 13)],
                 1,
-                vec![at("r0.0", 5 + c), at("r0.1", 16 + c)],
-            ));
+                [("r0.0", 5), ("r0.1", 16)],
+            ),
+            (
+                Protocol::Chain,
+                [("r0.0", 2), ("r0.1", 13)],
+                1,
+                [("r0.0", 5), ("r0.1", 16)],
+            ),
+            // One replica dies and comes back twice.
+            (
+                Protocol::Fanout,
+                [("r0.0", 2), ("r0.0", 13)],
+                1,
+                [("r0.0", 5), ("r0.0", 16)],
+            ),
+            // Both down at once.
+            (
+                Protocol::Fanout,
+                [("r0.0", 2), ("r0.1", 4)],
+                2,
+                [("r0.0", 7), ("r0.1", 7)],
+            ),
+        ];
+        for (p, deaths, budget, restarts) in plans {
+            let shift = |e: [(&str, u32); 2]| e.map(|(n, k)| at(n, k + c)).to_vec();
+            out.push((spec(p, persist, seed, shift(deaths)), budget, shift(restarts)));
         }
-        // One replica dies and comes back twice.
-        out.push((
-            spec(
-                Protocol::Fanout,
-                persist,
-                seed,
-                vec![at("r0.0", 2 + c), at("r0.0", 13 + c)],
-            ),
-            1,
-            vec![at("r0.0", 5 + c), at("r0.0", 16 + c)],
-        ));
-        out.push((
-            spec(
-                Protocol::Fanout,
-                persist,
-                seed,
-                vec![at("r0.0", 2 + c), at("r0.1", 4 + c)],
-            ),
-            2,
-            vec![at("r0.0", 7 + c), at("r0.1", 7 + c)],
-        ));
     }
     out
 }
