@@ -93,6 +93,8 @@ fn symmetric_suite() -> Vec<ModelConfig> {
 /// 222,483 with replica symmetry) take no client reduction: the FE queue
 /// lists clients in arrival order.
 #[test]
+#[ignore = "about 4.5 minutes on 2 cores: the whole suite with and without reductions; .ci/run runs it \
+            (cargo test -p tidekv-tests --test symmetry -- --ignored)"]
 fn the_reductions_change_no_verdict_of_the_default_suite() {
     let symmetric = symmetric_suite();
     assert_eq!(
