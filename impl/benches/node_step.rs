@@ -42,7 +42,7 @@ impl Lcg {
 struct Running {
     topo: Topology,
     cluster: Cluster<Value, HashStore<Value>>,
-    bufs: StepBuffers<Value>,
+    bufs: StepBuffers<Value, HashStore<Value>>,
     inputs: CycleInputs<Value>,
     events: Vec<(usize, tidekv::node::client::ClientEvent<Value>)>,
     rng: Lcg,
