@@ -20,7 +20,6 @@
 
 use super::inproc::{self, InprocOptions};
 use super::value::Value;
-use super::workload::ClientDriver;
 use super::{RunError, RunSpec};
 use crate::node::client::ClientEvent;
 use crate::node::{Key, Op, OpResult};
@@ -56,10 +55,7 @@ pub struct RuntimeVsHashmap {
 /// one per client in turn (each client's own order kept).
 pub fn op_stream(spec: &RunSpec, total: u64) -> Result<Vec<Op<Value>>, RunError> {
     let topo = spec.build()?;
-    let clients = topo.clients();
-    let mut drivers: Vec<ClientDriver> = (0..clients)
-        .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
-        .collect();
+    let mut drivers = inproc::drivers(spec, &topo);
     let done = ClientEvent::Return {
         tag: 0,
         result: OpResult::Ok,
@@ -247,7 +243,7 @@ mod tests {
         assert_eq!(ops.len(), 10);
         // Client 0's first and second operations come first and fifth.
         let topo = s.build().unwrap();
-        let mut d = ClientDriver::new(&s.workload, s.seed, 0, &topo.nodes[0].name);
+        let mut d = crate::runtime::workload::ClientDriver::new(&s.workload, s.seed, 0, &topo.nodes[0].name);
         assert_eq!(Some(ops[0].clone()), d.poll(0, true));
         assert_eq!(Some(ops[4].clone()), d.poll(1, true));
     }

@@ -377,18 +377,13 @@ impl ClusterConfig {
             cycles: r.cycles,
             crashes,
         };
-        let kills = file
-            .net
-            .kills
-            .iter()
-            .map(|c| CrashAt::parse(c).map_err(|e| format!("net.kills: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let restarts = file
-            .net
-            .restarts
-            .iter()
-            .map(|c| CrashAt::parse(c).map_err(|e| format!("net.restarts: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parse = |list: &[String], what: &str| {
+            list.iter()
+                .map(|c| CrashAt::parse(c).map_err(|e| format!("net.{what}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let kills = parse(&file.net.kills, "kills")?;
+        let restarts = parse(&file.net.restarts, "restarts")?;
         let net = NetConfig {
             death_timeout: Duration::from_millis(file.net.death_timeout_ms),
             startup_timeout: Duration::from_millis(file.net.startup_timeout_ms),

@@ -94,6 +94,23 @@ impl Default for InprocOptions {
     }
 }
 
+/// Per client of `topo`, the workload driver of `spec` (its seed and the
+/// client's name pick its random stream).
+pub fn drivers(spec: &RunSpec, topo: &Topology) -> Vec<ClientDriver> {
+    (0..topo.clients())
+        .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
+        .collect()
+}
+
+/// Per node of `topo`: for an FE, the stream its replica choices draw from;
+/// `None` for the others.
+pub fn choosers(spec: &RunSpec, topo: &Topology) -> Vec<Option<Stream>> {
+    topo.nodes
+        .iter()
+        .map(|n| matches!(n.role, Role::Fe { .. }).then(|| Stream::chooser(spec.seed, &n.name)))
+        .collect()
+}
+
 /// Measuring every 16th cycle costs a few percent of the run time.
 pub const BYTES_SAMPLE_EVERY_DEFAULT: u32 = 16;
 
@@ -166,14 +183,8 @@ fn drive(
             .cluster
     }
     let clients = topo.clients();
-    let mut drivers: Vec<ClientDriver> = (0..clients)
-        .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
-        .collect();
-    let mut choosers: Vec<Option<Stream>> = topo
-        .nodes
-        .iter()
-        .map(|n| matches!(n.role, Role::Fe { .. }).then(|| Stream::chooser(spec.seed, &n.name)))
-        .collect();
+    let mut drivers = drivers(spec, topo);
+    let mut choosers = choosers(spec, topo);
     let schedule = spec.crash_schedule(&topo);
     let mut next_crash = 0;
     let mut applied: Vec<CrashAt> = Vec::new();

@@ -36,10 +36,9 @@ use tidekv::node::client::ClientEvent;
 use tidekv::node::server::HashStore;
 use tidekv::node::{ClientId, Protocol};
 use tidekv::runtime::inproc::{self, InprocOptions};
-use tidekv::runtime::rng::Stream;
 use tidekv::runtime::value::Value;
 use tidekv::runtime::wire::frame_bytes_on;
-use tidekv::runtime::workload::{ClientDriver, Distribution, OpKind, WorkloadSpec};
+use tidekv::runtime::workload::{Distribution, OpKind, WorkloadSpec};
 use tidekv::runtime::{RunError, RunSpec};
 use tidekv::topology::{Kind, Role, TopologyConfig};
 
@@ -198,14 +197,8 @@ pub fn timed_run(spec: &RunSpec) -> Result<Timed, RunError> {
     let topo = spec.build()?;
     let clients = topo.clients();
     let mut cluster = Cluster::<Value, HashStore<Value>>::new(&topo);
-    let mut drivers: Vec<ClientDriver> = (0..clients)
-        .map(|c| ClientDriver::new(&spec.workload, spec.seed, c, &topo.nodes[c].name))
-        .collect();
-    let mut choosers: Vec<Option<Stream>> = topo
-        .nodes
-        .iter()
-        .map(|n| matches!(n.role, Role::Fe { .. }).then(|| Stream::chooser(spec.seed, &n.name)))
-        .collect();
+    let mut drivers = inproc::drivers(spec, &topo);
+    let mut choosers = inproc::choosers(spec, &topo);
     let first_server = topo.servers().next().expect("a topology has servers");
     let servers = topo.nodes.len() - first_server;
     let measured: Vec<usize> = (0..topo.links.len())

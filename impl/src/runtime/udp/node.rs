@@ -496,20 +496,9 @@ impl NodeProc {
         let name = self.cfg.topo.nodes[self.me].name.clone();
         // A restarted life dies no more (one death per node).
         let first_life = self.restarted.is_none();
-        let crash_at = self
-            .cfg
-            .spec
-            .crashes
-            .iter()
-            .find(|c| c.node == name && first_life)
-            .map(|c| c.cycle);
-        let kill_at = self
-            .cfg
-            .net
-            .kills
-            .iter()
-            .find(|c| c.node == name && first_life)
-            .map(|c| c.cycle);
+        let death =
+            |list: &[crate::runtime::CrashAt]| list.iter().find(|c| c.node == name && first_life).map(|c| c.cycle);
+        let (crash_at, kill_at) = (death(&self.cfg.spec.crashes), death(&self.cfg.net.kills));
         let start = self.start;
         let mut inputs: Vec<Option<Frame<Value>>> = self.cfg.topo.nodes[self.me]
             .inputs
