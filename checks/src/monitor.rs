@@ -673,6 +673,83 @@ impl<V: Val> Monitor<V> {
         }
     }
 
+    /// Passes `f` the values of the pending operations and of the
+    /// linearizability configurations: what no renaming of clients or of
+    /// finished writes' names changes the number of (the model's value
+    /// symmetry orders values by such counts).
+    pub fn each_stable_value(&self, f: &mut dyn FnMut(&V)) {
+        let result = |r: &OpResult<V>, f: &mut dyn FnMut(&V)| match r {
+            OpResult::Value(Some(v)) | OpResult::Modified(v) => f(v),
+            _ => {}
+        };
+        for p in self.pending.iter().flatten() {
+            p.op.value().into_iter().for_each(&mut *f);
+        }
+        for ks in self.keys.values() {
+            for c in ks.configs.iter() {
+                c.value.iter().for_each(&mut *f);
+                c.lin.iter().for_each(|(_, r)| result(r, f));
+                c.floating.iter().filter_map(|op| op.value()).for_each(&mut *f);
+            }
+        }
+    }
+
+    /// Passes every value the monitor remembers through `f` (a renaming of
+    /// the values: the model's value symmetry), then puts back in order
+    /// what is kept sorted by value. The checks compare values only for
+    /// equality, so the renamed monitor accepts and rejects the renamed
+    /// histories, and it is the monitor the renamed history builds (what
+    /// is kept in arrival order stays so). Finished writes' canonical names
+    /// ([`Monitor::canonical_write_names`]) follow the order of what they
+    /// hold: call it again for a canonical form. Returns how many values `f`
+    /// saw (none: every renaming leaves the monitor as it is).
+    pub fn rename_values(&mut self, f: &mut dyn FnMut(&mut V)) -> usize {
+        use tidekv::node::values::Values;
+        let mut seen = 0;
+        let mut f = |v: &mut V| {
+            seen += 1;
+            f(v)
+        };
+        for p in self.pending.iter_mut().flatten() {
+            p.op.each_value(&mut f);
+            // In the order of the returns (the renamed history's order too).
+            p.acked_before.iter_mut().flatten().for_each(&mut f);
+        }
+        for ks in self.keys.values_mut() {
+            ks.configs = std::mem::take(&mut ks.configs)
+                .into_iter()
+                .map(|mut c| {
+                    if let Some(v) = &mut c.value {
+                        f(v);
+                    }
+                    c.lin.iter_mut().for_each(|(_, r)| r.each_value(&mut f));
+                    c.floating.iter_mut().for_each(|op| op.each_value(&mut f));
+                    c.floating.sort();
+                    c
+                })
+                .collect();
+            for cand in ks.cands.values_mut() {
+                if let Some(v) = &mut cand.effect {
+                    f(v);
+                }
+            }
+            if !ks.superseded.is_empty() {
+                ks.superseded = ks
+                    .superseded
+                    .iter()
+                    .map(|(v, &at)| {
+                        let mut v = v.clone();
+                        if let Some(v) = &mut v {
+                            f(v);
+                        }
+                        (v, at)
+                    })
+                    .collect();
+            }
+        }
+        seen
+    }
+
     /// The same monitor with client `c` renamed `to[c]` (`to` a permutation
     /// of the clients): what it records under each name moves to the new
     /// name, in canonical order. The monitor's checks treat client numbers

@@ -32,7 +32,7 @@ fn run_sym(c: &ModelConfig) -> Report {
             bfs: false,
             symmetry: Reduction {
                 replicas: true,
-                clients: false,
+                ..Reduction::NONE
             },
             progress: false,
         },
@@ -337,7 +337,7 @@ fn symmetry_refuses_protocols_whose_replicas_differ() {
                 bfs: false,
                 symmetry: Reduction {
                     replicas: true,
-                    clients: false,
+                    ..Reduction::NONE
                 },
                 progress: false,
             },

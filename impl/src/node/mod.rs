@@ -30,6 +30,7 @@ pub mod persist;
 pub mod recovery;
 pub mod server;
 pub mod slots;
+pub mod values;
 pub mod vec_map;
 
 pub use slots::Slots;

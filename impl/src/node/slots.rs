@@ -120,6 +120,12 @@ impl<T> Slots<T> {
         self.full.iter().map(|(i, x)| (*i as usize, x))
     }
 
+    /// The contents of the used slots, in slot order, to change in place
+    /// (their slots stay as they are).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        self.full.iter_mut().map(|(_, x)| x)
+    }
+
     /// The full slots, `(index, content)`, by ascending index, as a slice
     /// (for walking several rows together).
     #[inline]

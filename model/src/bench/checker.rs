@@ -5,10 +5,12 @@
 //! - `dfs_vs_bfs_states_per_s`, `threads2_vs_1`: unique states per second of
 //!   the depth-first search against breadth-first and against one thread, on
 //!   fixed suite configurations searched exhaustively.
-//! - `symmetry_reduction`, `client_reduction`, `clients_x_replicas_reduction`:
-//!   unique states without any reduction ÷ with replica symmetry, with the
-//!   client reduction, and with both, on 3 clients × 3 replicas, each
-//!   searched exhaustively (verdicts compared).
+//! - `symmetry_reduction`, `client_reduction`, `clients_x_replicas_reduction`,
+//!   `value_reduction`, `all_reductions`: unique states without any
+//!   reduction ÷ with replica symmetry, with the client reduction, with
+//!   both, with value symmetry alone, and with all three (what `check` runs
+//!   by default), on 3 clients × 3 replicas, each searched exhaustively
+//!   (verdicts compared).
 //! - `checker_vs_paxos`: unique states per second of the default replicated
 //!   configuration (`tidekv check --topology replicated`), which is too big
 //!   to finish here and so runs for a fixed time, ÷ those of stateright's own
@@ -69,8 +71,9 @@ pub struct Run {
     /// `dfs` or `bfs`.
     pub search: &'static str,
     pub threads: usize,
-    /// The reductions: `none`, `replicas`, `clients`, `clients × replicas`.
-    pub reduction: &'static str,
+    /// The reductions: `none`, `replicas`, `clients`, `clients × replicas`,
+    /// `values`, `clients × replicas × values`.
+    pub reduction: String,
     pub unique_states: usize,
     /// Generated states (stateright's `state_count`).
     pub states: usize,
@@ -118,17 +121,29 @@ pub struct SymmetryComparison {
     pub with: Run,
     pub clients: Run,
     pub clients_x_replicas: Run,
+    /// Value symmetry alone.
+    pub values: Run,
+    /// Every reduction: clients × replicas × values.
+    pub all: Run,
     /// `without` ÷ `with` unique states.
     pub symmetry_reduction: f64,
     /// `without` ÷ `clients` unique states.
     pub client_reduction: f64,
     /// `without` ÷ `clients_x_replicas` unique states.
     pub clients_x_replicas_reduction: f64,
+    /// `without` ÷ `values` unique states.
+    pub value_reduction: f64,
+    /// `without` ÷ `all` unique states.
+    pub all_reductions: f64,
     /// `without` ÷ `with` seconds.
     pub speedup: f64,
     /// `without` ÷ `clients_x_replicas` seconds.
     pub clients_x_replicas_speedup: f64,
-    /// All four runs give the same verdicts.
+    /// `without` ÷ `all` seconds.
+    pub all_speedup: f64,
+    /// `clients_x_replicas` ÷ `all` seconds: what value symmetry adds.
+    pub values_speedup: f64,
+    /// All six runs give the same verdicts.
     pub same_verdicts: bool,
     /// What the reduction covers.
     pub note: &'static str,
@@ -166,6 +181,8 @@ pub struct CheckerBench {
     pub symmetry_reduction: f64,
     pub client_reduction: f64,
     pub clients_x_replicas_reduction: f64,
+    pub value_reduction: f64,
+    pub all_reductions: f64,
     pub checker_vs_paxos: f64,
     pub checker_vs_paxos_like_for_like: f64,
     pub searches: Vec<SearchComparison>,
@@ -294,7 +311,7 @@ fn paxos_run(p: PaxosRun, timeout: Option<f64>) -> Run {
         command,
         search: p.search,
         threads: p.threads,
-        reduction: "none",
+        reduction: "none".into(),
         unique_states: p.unique_states,
         states: p.states,
         max_depth: p.max_depth,
@@ -369,32 +386,46 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
     let without = report(run(Reduction::NONE));
     let with = report(run(Reduction {
         replicas: true,
-        clients: false,
+        ..Reduction::NONE
     }));
     let clients = report(run(Reduction {
-        replicas: false,
         clients: true,
+        ..Reduction::NONE
     }));
-    let clients_x_replicas = report(run(Reduction::ALL));
+    let clients_x_replicas = report(run(Reduction {
+        values: false,
+        ..Reduction::ALL
+    }));
+    let values = report(run(Reduction {
+        values: true,
+        ..Reduction::NONE
+    }));
+    let all = report(run(Reduction::ALL));
     let reduction = |r: &Run| ratio(without.unique_states as f64, r.unique_states as f64);
     let symmetry = SymmetryComparison {
         configuration: c.label(),
         symmetry_reduction: reduction(&with),
         client_reduction: reduction(&clients),
         clients_x_replicas_reduction: reduction(&clients_x_replicas),
+        value_reduction: reduction(&values),
+        all_reductions: reduction(&all),
         speedup: ratio(without.seconds, with.seconds),
         clients_x_replicas_speedup: ratio(without.seconds, clients_x_replicas.seconds),
-        same_verdicts: [&with, &clients, &clients_x_replicas]
+        all_speedup: ratio(without.seconds, all.seconds),
+        values_speedup: ratio(clients_x_replicas.seconds, all.seconds),
+        same_verdicts: [&with, &clients, &clients_x_replicas, &values, &all]
             .iter()
             .all(|r| r.verdicts == without.verdicts),
         note: "replicas: permutations of a shard's replicas (fanout). clients: not every permutation (servers \
                serve a frame's slots in client order, so racing writes resolve by client number): clients that \
                may still send keep their order, done clients are interchangeable, and sessions nothing can \
-               read are dropped",
+               read are dropped. values: permutations of the values (node logic only stores and compares them)",
         without,
         with,
         clients,
         clients_x_replicas,
+        values,
+        all,
     };
 
     let bound = if threads >= 2 {
@@ -467,6 +498,8 @@ pub fn checker_bench(opts: &CheckerBenchOptions, progress: &mut dyn FnMut(&str))
         symmetry_reduction: symmetry.symmetry_reduction,
         client_reduction: symmetry.client_reduction,
         clients_x_replicas_reduction: symmetry.clients_x_replicas_reduction,
+        value_reduction: symmetry.value_reduction,
+        all_reductions: symmetry.all_reductions,
         checker_vs_paxos: paxos.checker_vs_paxos,
         checker_vs_paxos_like_for_like: paxos.checker_vs_paxos_like_for_like,
         searches,
@@ -492,7 +525,7 @@ mod tests {
         };
         let mut lines = 0;
         let b = checker_bench(&opts, &mut |_| lines += 1);
-        assert_eq!(lines, 3 + 4 + 3 * 2);
+        assert_eq!(lines, 3 + 6 + 3 * 2);
         assert_eq!(b.paxos.rounds.len(), 2);
         let s = &b.searches[0];
         assert!(s.consistent, "dfs, bfs and one thread agree: {s:?}");
@@ -500,6 +533,7 @@ mod tests {
         assert!(b.symmetry.with.unique_states < b.symmetry.without.unique_states);
         assert!(b.symmetry_reduction > 1.0);
         assert!(b.client_reduction > 1.0 && b.clients_x_replicas_reduction > b.symmetry_reduction);
+        assert!(b.value_reduction > 1.0 && b.all_reductions > b.clients_x_replicas_reduction);
         assert!(!b.symmetry.with.cut && !b.searches[0].dfs.cut);
         assert!(b.paxos.paxos_bfs.verdicts["linearizable"] == "holds");
         assert!(!b.paxos.paxos_bfs.cut);

@@ -167,6 +167,8 @@ pub fn main(args: BenchArgs) -> u8 {
             ("symmetry_reduction", b.symmetry_reduction),
             ("client_reduction", b.client_reduction),
             ("clients_x_replicas_reduction", b.clients_x_replicas_reduction),
+            ("value_reduction", b.value_reduction),
+            ("all_reductions", b.all_reductions),
             ("checker_vs_paxos", b.checker_vs_paxos),
             ("checker_vs_paxos_like_for_like", b.checker_vs_paxos_like_for_like),
             ("dfs_vs_bfs_states_per_s", b.dfs_vs_bfs_states_per_s),
@@ -504,6 +506,15 @@ fn print_table(out: &Json) {
             sym["clients"]["unique_states"],
             f("clients_x_replicas_reduction"),
             sym["clients_x_replicas"]["unique_states"]
+        );
+        println!(
+            "value_reduction     {:.2}  ({} → {} unique states); clients × replicas × values {:.2} ({} unique states; {:.2}× as fast as clients × replicas)",
+            f("value_reduction"),
+            sym["without"]["unique_states"],
+            sym["values"]["unique_states"],
+            f("all_reductions"),
+            sym["all"]["unique_states"],
+            sym["values_speedup"].as_f64().unwrap_or(0.0)
         );
         let p = &c["paxos"];
         println!(

@@ -380,6 +380,8 @@ pub fn run_options(config: &ModelConfig, opts: &RunOptions) -> RunOptions {
         opts.symmetry.within(config)
     };
     symmetry.clients = false;
+    symmetry.values = false;
+    symmetry.horizon = false;
     RunOptions {
         symmetry,
         ..opts.clone()

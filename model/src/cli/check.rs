@@ -29,8 +29,10 @@ pub struct CheckArgs {
     /// Insist on replica symmetry (an error where the replicas are not
     /// interchangeable). Without it the check still uses every reduction
     /// that is sound for the configuration: one state per permutation of a
-    /// shard's replicas (fanout), and clients renamed keeping the order of
-    /// those that may still send, with sessions nothing can read dropped
+    /// shard's replicas (fanout), clients renamed keeping the order of
+    /// those that may still send, with sessions nothing can read dropped,
+    /// one state per permutation of the values (2 or 3 values), and no
+    /// operation started in the last cycle behind an FE
     /// (docs/PERFORMANCE.md). Same verdicts and counterexamples, fewer states.
     #[arg(long, conflicts_with = "no_symmetry")]
     pub symmetry: bool,

@@ -6,6 +6,9 @@ use tidekv::topology::{ConfigError, Kind, TopologyConfig};
 use tidekv_checks::Scope;
 
 /// Values in the model: small integers `1..=values`.
+/// The most values value symmetry takes ([`ModelConfig::values_symmetric`]):
+/// a state's representative is the least of `values!` candidates.
+pub const VALUES_SYMMETRIC_MAX: u8 = 3;
 pub type V = u8;
 
 /// Operation kinds a model client may start.
@@ -245,6 +248,16 @@ impl ModelConfig {
         // A joiner picks its donor by replica index, and transfer links are
         // not renamed: no replica symmetry with recovery.
         self.has_replicas() && self.topology.protocol.replicas_symmetric() && self.topology.recovery.is_none()
+    }
+
+    /// Whether value symmetry ([`crate::model::Reduction::values`])
+    /// applies: 2 to [`VALUES_SYMMETRIC_MAX`] values and an operation that
+    /// writes them. Node logic and the monitor compare values only for
+    /// equality (see `tidekv::node::values`), so every protocol qualifies;
+    /// each state costs one representative per permutation of the values,
+    /// which bounds how many values are worth it.
+    pub fn values_symmetric(&self) -> bool {
+        (2..=VALUES_SYMMETRIC_MAX).contains(&self.values) && self.ops.iter().any(|k| *k != OpKind::Get && *k != OpKind::Delete)
     }
 
     /// Whether the client reduction ([`crate::model::Reduction::clients`])

@@ -103,6 +103,10 @@ pub struct Canon {
     /// target sets) and the replicas of each shard.
     pub(super) replicas: Option<(NodeId, ShardReplicas)>,
     pub(super) clients: Option<ClientLinks>,
+    /// Every value renaming, the identity first, as tables `to[v]`.
+    pub(super) values: Option<Vec<Vec<V>>>,
+    /// Whether clients behind an FE start nothing in the last cycle.
+    pub(super) horizon: bool,
 }
 
 /// Per shard, per replica: `(server node, fe→server link, server→fe link)`.

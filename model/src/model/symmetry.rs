@@ -1,5 +1,5 @@
 //! State reduction: states that no property and no future step can tell
-//! apart are one state. Two reductions, each sound only where its
+//! apart are one state. Three reductions, each sound only where its
 //! condition holds, combined in [`representative`]:
 //!
 //! - **Replicas** ([`Reduction::replicas`]): a permutation of a shard's
@@ -8,6 +8,21 @@
 //! - **Clients** ([`Reduction::clients`]): a renaming of the clients that
 //!   keeps the order of every client that may still send, and sessions
 //!   nothing can read any more forgotten.
+//! - **Values** ([`Reduction::values`]): a permutation of the values. Node
+//!   logic and the monitor compare values only for equality
+//!   (`tidekv::node::values`), so every protocol qualifies; the
+//!   representative is the least of the states that the renamings ordering
+//!   values by where they occur reduce to (usually one).
+//!
+//! And two that leave actions out instead of merging states
+//! ([`TideModel::cycle_actions`]): with replica symmetry, picks that only
+//! swap replicas no step can tell apart in the current state (they lead to
+//! states with one representative: state counts do not change, fewer
+//! states are generated); and with [`Reduction::horizon`], operations a
+//! client behind an FE would start in the last cycle, which reach no node
+//! before the horizon (the final state differs from the one without them
+//! only in pending invocations, which changes no property and no twin:
+//! `tests/tests/reduction.rs` checks both on every reachable state).
 //!
 //! # Why clients are not fully interchangeable
 //! A server serves a frame's requests in slot order, which is client order,
@@ -54,6 +69,11 @@ pub struct Reduction {
     pub replicas: bool,
     /// Order-keeping renamings of the clients, and forgotten sessions.
     pub clients: bool,
+    /// Permutations of the values (`1..=--values`).
+    pub values: bool,
+    /// No operation starts in the last cycle where nothing but the
+    /// property monitor would see it before the horizon.
+    pub horizon: bool,
 }
 
 impl Reduction {
@@ -61,12 +81,16 @@ impl Reduction {
     pub const NONE: Reduction = Reduction {
         replicas: false,
         clients: false,
+        values: false,
+        horizon: false,
     };
 
     /// Every reduction, where sound ([`Reduction::within`]).
     pub const ALL: Reduction = Reduction {
         replicas: true,
         clients: true,
+        values: true,
+        horizon: true,
     };
 
     /// The reductions of `self` that are sound for `config`.
@@ -75,6 +99,8 @@ impl Reduction {
         Reduction {
             replicas: self.replicas && sound.replicas,
             clients: self.clients && sound.clients,
+            values: self.values && sound.values,
+            horizon: self.horizon && sound.horizon,
         }
     }
 
@@ -83,20 +109,27 @@ impl Reduction {
         Reduction {
             replicas: config.replicas_symmetric(),
             clients: config.clients_symmetric(),
+            values: config.values_symmetric(),
+            horizon: config.topology.kind != tidekv::topology::Kind::Single,
         }
     }
 
     pub fn any(self) -> bool {
-        self.replicas || self.clients
+        self.replicas || self.clients || self.values || self.horizon
     }
 
-    /// For messages: `replicas`, `clients`, `clients × replicas` or `none`.
-    pub fn name(self) -> &'static str {
-        match (self.clients, self.replicas) {
-            (true, true) => "clients × replicas",
-            (true, false) => "clients",
-            (false, true) => "replicas",
-            (false, false) => "none",
+    /// For messages: the reductions on, joined by ` × ` (`clients ×
+    /// replicas × values`, then ` + horizon`), or `none`.
+    pub fn name(self) -> String {
+        let on: Vec<&str> = [(self.clients, "clients"), (self.replicas, "replicas"), (self.values, "values")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        match (on.is_empty(), self.horizon) {
+            (true, false) => "none".into(),
+            (true, true) => "horizon".into(),
+            (false, false) => on.join(" × "),
+            (false, true) => format!("{} + horizon", on.join(" × ")),
         }
     }
 }
@@ -109,14 +142,103 @@ impl Reduction {
 /// the threads).
 pub fn representative(s: &State) -> State {
     let Some(canon) = &s.symmetry.0 else { return s.clone() };
-    let mut out = s.clone();
-    if let Some(links) = &canon.clients {
-        reduce_clients(&mut out, links);
+    let reduce = |mut out: State| {
+        if let Some(links) = &canon.clients {
+            reduce_clients(&mut out, links);
+        }
+        if let Some((root, shards)) = &canon.replicas {
+            permute_replicas(&mut out, *root, shards);
+        }
+        out
+    };
+    let Some(perms) = &canon.values else { return reduce(s.clone()) };
+    // Not with a kept trace or a latency note: their texts name values.
+    if s.trace.is_some() || s.monitor.latency_note.is_some() {
+        return reduce(s.clone());
     }
-    if let Some((root, shards)) = &canon.replicas {
-        permute_replicas(&mut out, *root, shards);
+    // Values are ordered by where they occur (counts that no renaming of
+    // clients or replicas changes); the renamings that put them in that
+    // order are the candidates, and the least state they reduce to is the
+    // representative. Each reduction above is canonical for its renamings,
+    // and renaming values commutes with them, so every state of a class has
+    // the same candidates up to renaming, hence the same least one. Mostly
+    // the counts differ and there is one candidate: one reduction, as
+    // without values.
+    let mut t = s.clone();
+    let sig = value_signature(&mut t, perms[0].len());
+    let mut candidates = perms
+        .iter()
+        .filter(|to| (1..to.len()).all(|v| (1..to.len()).all(|w| sig[v] >= sig[w] || to[v] < to[w])));
+    let first = candidates.next().expect("the sorting renaming is a candidate");
+    let reduce_as = |mut t: State, to: &[super::config::V]| {
+        if to.iter().enumerate().any(|(v, &w)| v != w as usize) {
+            rename_values(&mut t, to);
+        }
+        reduce(t)
+    };
+    let mut best = reduce_as(t, first);
+    for to in candidates {
+        let c = reduce_as(s.clone(), to);
+        if order_key(&c) < order_key(&best) {
+            best = c;
+        }
     }
-    out
+    best
+}
+
+/// Per value (indexed by value): how often it occurs in each kind of place
+/// that no renaming of clients or replicas, no forgotten session and no
+/// renaming of finished writes changes the count of: clients' requests, FE
+/// tables and caches, server stores, relay lists, frames, durable stores,
+/// the monitor's pending operations and configurations. (Leaves `t` as it
+/// is: the visitor only counts.)
+fn value_signature(t: &mut State, n: usize) -> Vec<[u16; 7]> {
+    use tidekv::node::values::Values;
+    let mut counts = vec![[0u16; 7]; n];
+    {
+        let mut at = |place: usize, v: &super::config::V| {
+            let c = &mut counts[*v as usize][place];
+            *c = c.saturating_add(1);
+        };
+        for node in t.cluster.nodes.iter_mut() {
+            match node {
+                NodeState::Client(c) => c.each_value(&mut |v| at(0, v)),
+                NodeState::Fe(fe) => fe.each_value(&mut |v| at(1, v)),
+                NodeState::Server(sv) => {
+                    sv.store.each_value(&mut |v| at(2, v));
+                    sv.relay.each_value(&mut |v| at(3, v));
+                }
+                NodeState::Dead => {}
+            }
+        }
+        for f in t.cluster.inbox.iter_mut().flatten() {
+            f.each_value(&mut |v| at(4, v));
+        }
+        for (_, image) in t.cluster.durable.iter_mut() {
+            image.store.each_value(&mut |v| at(5, v));
+        }
+        t.monitor.each_stable_value(&mut |v| at(6, v));
+    }
+    counts
+}
+
+/// The total order the value reduction picks the least candidate by.
+fn order_key(s: &State) -> (&tidekv::cluster::Cluster<super::config::V>, &tidekv_checks::Monitor<super::config::V>, u8) {
+    (&s.cluster, &s.monitor, s.restarts)
+}
+
+/// Renames value `v` to `to[v]` everywhere: stores, sessions, frames, FE
+/// tables and caches, relay lists, durable images, the monitor (then put
+/// back in its canonical form). Returns how many values it saw.
+fn rename_values(out: &mut State, to: &[super::config::V]) -> usize {
+    use tidekv::node::values::Values;
+    let mut seen = 0;
+    let mut f = |v: &mut super::config::V| {
+        seen += 1;
+        *v = to[*v as usize];
+    };
+    out.cluster.each_value(&mut f);
+    seen + out.monitor.rename_values(&mut |v| *v = to[*v as usize])
 }
 
 /// Per client: what still names it in the cluster.
@@ -278,6 +400,74 @@ fn rename_frame<V: Clone>(f: Frame<V>, to: &[usize]) -> Frame<V> {
     }
 }
 
+/// The replicas of `s` that no step can tell apart, when the replica
+/// reduction is on: per shard, its classes of two or more replicas whose
+/// swap leaves `s` as it is (same state, same frames to and from them, and
+/// targeted and awaited by the same requests of the root FE). Swapping two
+/// of them in an action's picks gives a successor that is the same swap of
+/// the original's, so it has the same representative: the model generates
+/// only one action of each such family ([`picks_canonical`]). Empty when
+/// there is no such class.
+pub(super) fn identical_replicas(s: &State) -> Vec<(usize, Vec<usize>)> {
+    let Some(canon) = &s.symmetry.0 else { return Vec::new() };
+    let Some((root, shards)) = &canon.replicas else { return Vec::new() };
+    let inflight = match &s.cluster.nodes[*root] {
+        NodeState::Fe(fe) => Some(&fe.inflight),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (shard, replicas) in shards.iter().enumerate() {
+        let bits = |r: usize| {
+            inflight
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|f| f.shard as usize == shard)
+                .map(move |f| ((f.targets >> r) & 1, (f.answer >> r) & 1))
+        };
+        let same = |a: usize, b: usize| {
+            let ((ia, ta, fa), (ib, tb, fb)) = (replicas[a], replicas[b]);
+            s.cluster.nodes[ia] == s.cluster.nodes[ib]
+                && s.cluster.inbox[ta] == s.cluster.inbox[tb]
+                && s.cluster.inbox[fa] == s.cluster.inbox[fb]
+                && bits(a).eq(bits(b))
+        };
+        let mut placed = vec![false; replicas.len()];
+        for a in 0..replicas.len() {
+            if placed[a] {
+                continue;
+            }
+            let class: Vec<usize> = (a..replicas.len()).filter(|&b| !placed[b] && (b == a || same(a, b))).collect();
+            if class.len() >= 2 {
+                class.iter().for_each(|&b| placed[b] = true);
+                out.push((shard, class));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `picks` (one replica each, in the FE's order) is the one of its
+/// family that [`identical_replicas`]' `classes` keep: within each class,
+/// the replicas picked appear first in the class's order (the first one
+/// picked is its lowest, the next new one its second, …). Every family has
+/// exactly one such member: rename the class's replicas in order of first
+/// use.
+pub(super) fn picks_canonical(classes: &[(usize, Vec<usize>)], picks: &[(usize, usize)]) -> bool {
+    classes.iter().all(|(shard, class)| {
+        let mut used = 0;
+        picks.iter().filter(|(s, _)| s == shard).all(|&(_, r)| match class.iter().position(|&m| m == r) {
+            Some(i) if i < used => true,
+            Some(i) if i == used => {
+                used += 1;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        })
+    })
+}
+
 /// Sorts each shard's replicas by (state, frame to them, frame from them,
 /// which of the root FE's requests in flight target them), the root FE's
 /// in-flight target sets renamed to match.
@@ -356,6 +546,27 @@ fn permute_replicas(out: &mut State, root: NodeId, shards: &ShardReplicas) {
     }
 }
 
+/// Every permutation of the values `1..=values`, the identity first, each as
+/// a table `to[v]` (value 0 is never written: it stays).
+fn value_permutations(values: super::config::V) -> Vec<Vec<super::config::V>> {
+    fn extend(prefix: &mut Vec<super::config::V>, values: super::config::V, out: &mut Vec<Vec<super::config::V>>) {
+        if prefix.len() == values as usize + 1 {
+            out.push(prefix.clone());
+            return;
+        }
+        for v in 1..=values {
+            if !prefix.contains(&v) {
+                prefix.push(v);
+                extend(prefix, values, out);
+                prefix.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    extend(&mut vec![0], values, &mut out);
+    out
+}
+
 /// The protocols whose replicas are interchangeable, for messages.
 pub fn symmetric_protocols() -> String {
     let names: Vec<&str> = tidekv::node::Protocol::ALL
@@ -373,7 +584,7 @@ impl TideModel {
     pub fn with_symmetry(self) -> Result<Self, ConfigError> {
         self.with_reduction(Reduction {
             replicas: true,
-            clients: false,
+            ..Reduction::NONE
         })
     }
 
@@ -396,13 +607,25 @@ impl TideModel {
                     .into(),
             ));
         }
+        if reduction.values && !sound.values {
+            return Err(ConfigError(format!(
+                "value symmetry needs 2 to {} values and operations that write them",
+                super::config::VALUES_SYMMETRIC_MAX
+            )));
+        }
         if !reduction.any() {
             self.symmetry = Symmetry::default();
             return Ok(self);
         }
         let replicas = reduction.replicas.then(|| self.replica_links());
         let clients = reduction.clients.then(|| self.client_links());
-        self.symmetry = Symmetry(Some(Arc::new(Canon { replicas, clients })));
+        let values = reduction.values.then(|| value_permutations(self.config.values));
+        self.symmetry = Symmetry(Some(Arc::new(Canon {
+            replicas,
+            clients,
+            values,
+            horizon: reduction.horizon,
+        })));
         Ok(self)
     }
 
