@@ -176,7 +176,10 @@ fn states_with_one_value_representative_are_bisimilar() {
         ..Reduction::NONE
     };
     let (states, classes) = check_classes_with(&c, only_values);
-    assert!(classes < states && 2 * classes > states, "{classes} classes of {states} states");
+    assert!(
+        classes < states && 2 * classes > states,
+        "{classes} classes of {states} states"
+    );
 }
 
 /// What a reduced search's actions leave out ([`TideModel::cycle_actions`]
@@ -245,7 +248,12 @@ fn left_out_actions_change_nothing() {
                     if reps.contains(&representative(&n)) {
                         by_picks += 1;
                     } else {
-                        assert_eq!(s.cluster.cycle + 1, c.cycles, "{}: only last-cycle starts are left out", c.label());
+                        assert_eq!(
+                            s.cluster.cycle + 1,
+                            c.cycles,
+                            "{}: only last-cycle starts are left out",
+                            c.label()
+                        );
                         let without = CycleAction {
                             ops: vec![None; a.ops.len()],
                             ..a.clone()
@@ -267,7 +275,10 @@ fn left_out_actions_change_nothing() {
             kept.clear();
         }
     }
-    assert!(by_picks > 0 && by_horizon > 0, "{by_picks} by picks, {by_horizon} by the horizon");
+    assert!(
+        by_picks > 0 && by_horizon > 0,
+        "{by_picks} by picks, {by_horizon} by the horizon"
+    );
 }
 
 /// `c0 Put(k0,1)` and `c1 Put(k0,2)` reach the replicas in one frame: the

@@ -221,7 +221,8 @@ mod tests {
             seen += 1;
         });
         assert_eq!(seen, 3);
-        let values: Vec<(Op<u8>, OpResult<u8>)> = f.peer().iter().map(|(_, u)| (u.op.clone(), u.result.clone())).collect();
+        let values: Vec<(Op<u8>, OpResult<u8>)> =
+            f.peer().iter().map(|(_, u)| (u.op.clone(), u.result.clone())).collect();
         assert_eq!(
             values,
             [(Op::Modify(0, 2), OpResult::Modified(1)), (Op::Put(0, 1), OpResult::Ok)]

@@ -7,7 +7,7 @@ use tidekv_checks::Scope;
 
 /// Values in the model: small integers `1..=values`.
 /// The most values value symmetry takes ([`ModelConfig::values_symmetric`]):
-/// a state's representative is the least of `values!` candidates.
+/// a state's representative is the least of up to `values!` candidates.
 pub const VALUES_SYMMETRIC_MAX: u8 = 3;
 pub type V = u8;
 
@@ -254,10 +254,12 @@ impl ModelConfig {
     /// applies: 2 to [`VALUES_SYMMETRIC_MAX`] values and an operation that
     /// writes them. Node logic and the monitor compare values only for
     /// equality (see `tidekv::node::values`), so every protocol qualifies;
-    /// each state costs one representative per permutation of the values,
-    /// which bounds how many values are worth it.
+    /// a state whose values occur alike costs one representative per
+    /// permutation that keeps that order (up to `values!`), which bounds how
+    /// many values are worth it.
     pub fn values_symmetric(&self) -> bool {
-        (2..=VALUES_SYMMETRIC_MAX).contains(&self.values) && self.ops.iter().any(|k| *k != OpKind::Get && *k != OpKind::Delete)
+        (2..=VALUES_SYMMETRIC_MAX).contains(&self.values)
+            && self.ops.iter().any(|k| *k != OpKind::Get && *k != OpKind::Delete)
     }
 
     /// Whether the client reduction ([`crate::model::Reduction::clients`])

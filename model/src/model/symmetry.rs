@@ -121,10 +121,14 @@ impl Reduction {
     /// For messages: the reductions on, joined by ` × ` (`clients ×
     /// replicas × values`, then ` + horizon`), or `none`.
     pub fn name(self) -> String {
-        let on: Vec<&str> = [(self.clients, "clients"), (self.replicas, "replicas"), (self.values, "values")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
+        let on: Vec<&str> = [
+            (self.clients, "clients"),
+            (self.replicas, "replicas"),
+            (self.values, "values"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
         match (on.is_empty(), self.horizon) {
             (true, false) => "none".into(),
             (true, true) => "horizon".into(),
@@ -151,7 +155,9 @@ pub fn representative(s: &State) -> State {
         }
         out
     };
-    let Some(perms) = &canon.values else { return reduce(s.clone()) };
+    let Some(perms) = &canon.values else {
+        return reduce(s.clone());
+    };
     // Not with a kept trace or a latency note: their texts name values.
     if s.trace.is_some() || s.monitor.latency_note.is_some() {
         return reduce(s.clone());
@@ -223,7 +229,13 @@ fn value_signature(t: &mut State, n: usize) -> Vec<[u16; 7]> {
 }
 
 /// The total order the value reduction picks the least candidate by.
-fn order_key(s: &State) -> (&tidekv::cluster::Cluster<super::config::V>, &tidekv_checks::Monitor<super::config::V>, u8) {
+fn order_key(
+    s: &State,
+) -> (
+    &tidekv::cluster::Cluster<super::config::V>,
+    &tidekv_checks::Monitor<super::config::V>,
+    u8,
+) {
     (&s.cluster, &s.monitor, s.restarts)
 }
 
@@ -410,7 +422,9 @@ fn rename_frame<V: Clone>(f: Frame<V>, to: &[usize]) -> Frame<V> {
 /// there is no such class.
 pub(super) fn identical_replicas(s: &State) -> Vec<(usize, Vec<usize>)> {
     let Some(canon) = &s.symmetry.0 else { return Vec::new() };
-    let Some((root, shards)) = &canon.replicas else { return Vec::new() };
+    let Some((root, shards)) = &canon.replicas else {
+        return Vec::new();
+    };
     let inflight = match &s.cluster.nodes[*root] {
         NodeState::Fe(fe) => Some(&fe.inflight),
         _ => None,
@@ -437,7 +451,9 @@ pub(super) fn identical_replicas(s: &State) -> Vec<(usize, Vec<usize>)> {
             if placed[a] {
                 continue;
             }
-            let class: Vec<usize> = (a..replicas.len()).filter(|&b| !placed[b] && (b == a || same(a, b))).collect();
+            let class: Vec<usize> = (a..replicas.len())
+                .filter(|&b| !placed[b] && (b == a || same(a, b)))
+                .collect();
             if class.len() >= 2 {
                 class.iter().for_each(|&b| placed[b] = true);
                 out.push((shard, class));
@@ -456,15 +472,18 @@ pub(super) fn identical_replicas(s: &State) -> Vec<(usize, Vec<usize>)> {
 pub(super) fn picks_canonical(classes: &[(usize, Vec<usize>)], picks: &[(usize, usize)]) -> bool {
     classes.iter().all(|(shard, class)| {
         let mut used = 0;
-        picks.iter().filter(|(s, _)| s == shard).all(|&(_, r)| match class.iter().position(|&m| m == r) {
-            Some(i) if i < used => true,
-            Some(i) if i == used => {
-                used += 1;
-                true
-            }
-            Some(_) => false,
-            None => true,
-        })
+        picks
+            .iter()
+            .filter(|(s, _)| s == shard)
+            .all(|&(_, r)| match class.iter().position(|&m| m == r) {
+                Some(i) if i < used => true,
+                Some(i) if i == used => {
+                    used += 1;
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            })
     })
 }
 
