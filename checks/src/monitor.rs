@@ -701,15 +701,9 @@ impl<V: Val> Monitor<V> {
     /// histories, and it is the monitor the renamed history builds (what
     /// is kept in arrival order stays so). Finished writes' canonical names
     /// ([`Monitor::canonical_write_names`]) follow the order of what they
-    /// hold: call it again for a canonical form. Returns how many values `f`
-    /// saw (none: every renaming leaves the monitor as it is).
-    pub fn rename_values(&mut self, f: &mut dyn FnMut(&mut V)) -> usize {
+    /// hold: call it again for a canonical form.
+    pub fn rename_values(&mut self, mut f: &mut dyn FnMut(&mut V)) {
         use tidekv::node::values::Values;
-        let mut seen = 0;
-        let mut f = |v: &mut V| {
-            seen += 1;
-            f(v)
-        };
         for p in self.pending.iter_mut().flatten() {
             p.op.each_value(&mut f);
             // In the order of the returns (the renamed history's order too).
@@ -747,7 +741,6 @@ impl<V: Val> Monitor<V> {
                     .collect();
             }
         }
-        seen
     }
 
     /// The same monitor with client `c` renamed `to[c]` (`to` a permutation

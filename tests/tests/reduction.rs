@@ -137,7 +137,6 @@ fn states_with_one_value_representative_are_bisimilar() {
     let quorum = suite::quorum_suite().swap_remove(0);
     let mut configs = vec![
         config(Kind::Replicated, Protocol::Fanout, 2, |c| {
-            c.topology.clients = 2;
             c.ops_per_client = 1;
             c.ops = OpKind::ALL.to_vec();
             c.values = 3;

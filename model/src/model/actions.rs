@@ -325,11 +325,11 @@ impl TideModel {
             leave_out && s.cluster.cycle + 1 == self.config.cycles && s.symmetry.0.as_ref().is_some_and(|c| c.horizon);
         let options: Vec<usize> = (0..topo.clients())
             .map(|c| {
-                let to_server = matches!(
+                let behind_fe = !matches!(
                     topo.nodes[topo.links[topo.nodes[c].outputs[0]].to].role,
-                    tidekv::topology::Role::Server { .. }
+                    Role::Server { .. }
                 );
-                if self.may_start(s, c) && !(last_cycle && !to_server) {
+                if self.may_start(s, c) && !(last_cycle && behind_fe) {
                     1 + self.alphabet().len()
                 } else {
                     1

@@ -241,16 +241,12 @@ fn order_key(
 
 /// Renames value `v` to `to[v]` everywhere: stores, sessions, frames, FE
 /// tables and caches, relay lists, durable images, the monitor (then put
-/// back in its canonical form). Returns how many values it saw.
-fn rename_values(out: &mut State, to: &[super::config::V]) -> usize {
+/// back in its canonical form).
+fn rename_values(out: &mut State, to: &[super::config::V]) {
     use tidekv::node::values::Values;
-    let mut seen = 0;
-    let mut f = |v: &mut super::config::V| {
-        seen += 1;
-        *v = to[*v as usize];
-    };
+    let mut f = |v: &mut super::config::V| *v = to[*v as usize];
     out.cluster.each_value(&mut f);
-    seen + out.monitor.rename_values(&mut |v| *v = to[*v as usize])
+    out.monitor.rename_values(&mut f);
 }
 
 /// Per client: what still names it in the cluster.
