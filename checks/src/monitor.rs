@@ -609,7 +609,17 @@ impl<V: Val> Monitor<V> {
     /// data are merged: they stand or fall together, and `no-lost-writes`
     /// reads only the values the candidates hold. Monitors that differ only
     /// in who wrote what, long ago, become equal.
+    ///
+    /// Canonical names are reused from state to state, so a pending
+    /// write's list first drops what names no candidate any more (a write
+    /// superseded already): renamed, such a name could become another
+    /// write's. (In a monitor that was never renamed, names are never
+    /// reused and dropping first or last is the same.)
     pub fn canonical_write_names(&mut self) {
+        for p in self.pending.iter_mut().flatten() {
+            let cands = self.keys.get(&p.op.key()).map(|ks| &ks.cands);
+            p.supersedes.retain(|w| cands.is_some_and(|c| c.get(w).is_some()));
+        }
         let live: Vec<WriteId> = self
             .pending
             .iter()
@@ -617,9 +627,11 @@ impl<V: Val> Monitor<V> {
             .filter_map(|(c, p)| p.as_ref().map(|p| (c as u16, p.tag)))
             .collect();
         let pending: Vec<usize> = (0..self.pending.len()).filter(|&c| self.pending[c].is_some()).collect();
-        let mut renames: Vec<(WriteId, WriteId)> = Vec::new();
+        // Per key: (key, old name, new name). The initial value's name is
+        // the same on every key, so a name alone does not say which write.
+        let mut renames: Vec<(Key, WriteId, WriteId)> = Vec::new();
         let mut next = 0u16;
-        for ks in self.keys.values_mut() {
+        for (key, ks) in self.keys.iter_mut() {
             // Per finished candidate: (what it holds, which pending ops supersede it), its name.
             let mut finished: Vec<(Finished<V>, WriteId)> = ks
                 .cands
@@ -649,7 +661,7 @@ impl<V: Val> Monitor<V> {
                     next += 1;
                     cands.push(((FINISHED - next, 0), data.0.clone()));
                 }
-                renames.push((*old, (FINISHED - next, 0)));
+                renames.push((*key, *old, (FINISHED - next, 0)));
                 prev = Some(data);
             }
             ks.cands = cands.into_iter().collect();
@@ -659,15 +671,12 @@ impl<V: Val> Monitor<V> {
             // Read only by `contains`: as a set, whoever wrote the values.
             p.acked_before.sort_unstable();
             p.acked_before.dedup();
+            let key = p.op.key();
             for w in &mut p.supersedes {
-                if let Ok(i) = renames.binary_search_by(|(old, _)| old.cmp(w)) {
-                    *w = renames[i].1;
+                if let Ok(i) = renames.binary_search_by(|(k, old, _)| (*k, *old).cmp(&(key, *w))) {
+                    *w = renames[i].2;
                 }
             }
-            // A write superseded already is gone for good (names are never
-            // reused): removing it again does nothing.
-            let cands = self.keys.get(&p.op.key()).map(|ks| &ks.cands);
-            p.supersedes.retain(|w| cands.is_some_and(|c| c.get(w).is_some()));
             p.supersedes.sort_unstable();
             p.supersedes.dedup();
         }

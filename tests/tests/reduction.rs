@@ -4,6 +4,9 @@
 //! and their successors have the same representatives. So whichever state
 //! of a class a search meets first, it explores the same classes and sees
 //! the same verdicts: the reduced search is the unreduced one, quotiented.
+//! The representative itself is such a member (its own representative, the
+//! same properties and successors), so a search that keeps only
+//! representatives (`TideModel::canonical_successors`) explores the same.
 //!
 //! And why clients are not renamed freely: two clients' racing writes in one
 //! frame resolve by client number, so swapping the clients of a state gives
@@ -59,8 +62,37 @@ fn check_classes_with(c: &ModelConfig, reduction: Reduction) -> (usize, usize) {
             }
         }
         let p = props(&s);
+        let rep = representative(&s);
+        if !classes.contains_key(&rep) {
+            // The representative is a member of its class too (what a search
+            // keeping only representatives explores: `canonical_successors`).
+            assert_eq!(
+                representative(&rep),
+                rep,
+                "{}: the representative is not its own:\n{s:?}",
+                c.label()
+            );
+            assert_eq!(
+                props(&rep),
+                p,
+                "{}: properties differ from the representative's:\n{s:?}",
+                c.label()
+            );
+            m.every_action(&rep, &mut actions);
+            let rsucc: HashSet<State> = actions
+                .drain(..)
+                .map(|a| representative(&m.next_state(&rep, a).expect("every action applies")))
+                .collect();
+            assert!(
+                rsucc == succ,
+                "{}: the representative's successors differ:\n{s:?}\n{rep:?}\nonly the state's: {:?}\nonly the representative's: {:?}",
+                c.label(),
+                succ.difference(&rsucc).next(),
+                rsucc.difference(&succ).next()
+            );
+        }
         let (first, fp, fsucc) = classes
-            .entry(representative(&s))
+            .entry(rep)
             .or_insert_with(|| (s.clone(), p.clone(), succ.clone()));
         assert_eq!(
             *fp,

@@ -56,6 +56,11 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.iter_mut().map(|(_, v)| v)
     }
 
+    /// The entries in key order, their values to change.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator + '_ {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
     /// The value held for `k`.
     pub fn get(&self, k: &K) -> Option<&V> {
         self.find(k).ok().map(|i| &self.0[i].1)

@@ -10,7 +10,12 @@ impl Model for TideModel {
     type Action = CycleAction;
 
     fn init_states(&self) -> Vec<State> {
-        vec![self.initial_state()]
+        let init = self.initial_state();
+        vec![if self.canonical_successors {
+            crate::model::canonical(init)
+        } else {
+            init
+        }]
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
@@ -18,7 +23,12 @@ impl Model for TideModel {
     }
 
     fn next_state(&self, last: &State, action: CycleAction) -> Option<State> {
-        Some(self.step(last, action))
+        let next = self.step(last, action);
+        Some(if self.canonical_successors {
+            crate::model::canonical(next)
+        } else {
+            next
+        })
     }
 
     fn within_boundary(&self, s: &State) -> bool {

@@ -205,8 +205,16 @@ pub struct RunOptions {
 /// search's, so when a reduced search finds a violation, this searches
 /// again without reductions. Verdicts and state counts of a search without
 /// a violation are the reduced search's.
+///
+/// The reduced search keeps only representatives
+/// ([`TideModel::canonical_successors`]: one state and one hash per class,
+/// not two), since none of its paths is shown.
 pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
-    let report = search(config, opts)?;
+    let report = if opts.symmetry.any() {
+        check_once(config, opts, &[], Keep::Representatives)?.0
+    } else {
+        search(config, opts)?
+    };
     if report.reduction.any() && report.verdicts.iter().any(|(_, v)| *v == Verdict::Violated) {
         let opts = RunOptions {
             symmetry: Reduction::NONE,
@@ -221,7 +229,7 @@ pub fn check(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigEr
 /// minimal counterexample per violated property, whichever the search kept
 /// (the default suite's; [`check`] for the unreduced one).
 pub fn search(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
-    let report = check_once(config, opts, &[])?;
+    let report = check_once(config, opts, &[], Keep::Paths)?;
     // With several threads, a discovery at a later cycle can land after the
     // earliest one (stateright overwrites discoveries); the minimal cycle is
     // known from the model, so a mismatch is re-run on one thread, where no
@@ -234,6 +242,7 @@ pub fn search(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigE
                 ..opts.clone()
             },
             &[],
+            Keep::Paths,
         )?
         .0);
     }
@@ -273,7 +282,7 @@ pub fn check_limited(config: &ModelConfig, opts: &RunOptions, limits: &[Bound]) 
             "--max-seconds needs 2 or more --threads (stateright's timeout does nothing on one)".into(),
         ));
     }
-    let (mut report, _) = check_once(config, opts, limits)?;
+    let (mut report, _) = check_once(config, opts, limits, Keep::Paths)?;
     report.cut = limits.iter().copied().find(|b| match *b {
         Bound::Seconds(s) => report.seconds >= s,
         Bound::States(n) => report.states >= n,
@@ -302,7 +311,7 @@ pub fn check_bounded(
             "a time bound needs 2 or more threads (stateright's timeout)".into(),
         ));
     }
-    let (report, _) = check_once(config, opts, bound.as_slice())?;
+    let (report, _) = check_once(config, opts, bound.as_slice(), Keep::Representatives)?;
     let cut = match bound {
         None => false,
         Some(Bound::Seconds(s)) => report.seconds >= s,
@@ -311,21 +320,41 @@ pub fn check_bounded(
     Ok((report, cut))
 }
 
-fn check_once(config: &ModelConfig, opts: &RunOptions, bounds: &[Bound]) -> Result<(Report, bool), ConfigError> {
+/// What a reduced search keeps of the states it generates.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    /// The model's states (stateright's `symmetry_fn` decides by the
+    /// representative whether a state is new): every discovery is a path of
+    /// the unreduced model.
+    Paths,
+    /// Only representatives ([`TideModel::canonical_successors`]): cheaper,
+    /// but a discovery's path may rename clients, replicas and values at
+    /// each step, so no path of this search is shown.
+    Representatives,
+}
+
+fn check_once(
+    config: &ModelConfig,
+    opts: &RunOptions,
+    bounds: &[Bound],
+    keep: Keep,
+) -> Result<(Report, bool), ConfigError> {
     let mut model = TideModel::new(config.clone())?;
     model.exhaustive_limits()?;
+    let canonical = opts.symmetry.any() && keep == Keep::Representatives;
     if opts.symmetry.any() {
         if opts.bfs {
             return Err(ConfigError("--symmetry works depth-first: drop --bfs".into()));
         }
         model = model.with_reduction(opts.symmetry)?;
+        model.canonical_successors = canonical;
     }
     let start = Instant::now();
     let builder = model
         .checker()
         .threads(opts.threads.max(1))
         .finish_when(HasDiscoveries::AnyOf(BTreeSet::new()));
-    let builder = if opts.symmetry.any() {
+    let builder = if opts.symmetry.any() && !canonical {
         builder.symmetry_fn(crate::model::representative)
     } else {
         builder

@@ -38,5 +38,5 @@ pub use config::{
 };
 pub use properties::twin_slot;
 pub use state::{CycleAction, Pick, State, Symmetry, Trace};
-pub use symmetry::{representative, symmetric_protocols, Reduction};
+pub use symmetry::{canonical, representative, symmetric_protocols, Reduction};
 pub use tide::TideModel;

@@ -145,7 +145,14 @@ impl Reduction {
 /// representative (so state counts do not depend on the search order or
 /// the threads).
 pub fn representative(s: &State) -> State {
-    let Some(canon) = &s.symmetry.0 else { return s.clone() };
+    canonical(s.clone())
+}
+
+/// [`representative`], taking the state by value: it renames `s` in place
+/// (no copy unless values tie), so a search that keeps only representatives
+/// ([`TideModel::canonical_successors`]) pays no clone for it.
+pub fn canonical(s: State) -> State {
+    let Some(canon) = s.symmetry.0.clone() else { return s };
     let reduce = |mut out: State| {
         if let Some(links) = &canon.clients {
             reduce_clients(&mut out, links);
@@ -156,11 +163,11 @@ pub fn representative(s: &State) -> State {
         out
     };
     let Some(perms) = &canon.values else {
-        return reduce(s.clone());
+        return reduce(s);
     };
     // Not with a kept trace or a latency note: their texts name values.
     if s.trace.is_some() || s.monitor.latency_note.is_some() {
-        return reduce(s.clone());
+        return reduce(s);
     }
     // Values are ordered by where they occur (counts that no renaming of
     // clients or replicas changes); the renamings that put them in that
@@ -169,9 +176,9 @@ pub fn representative(s: &State) -> State {
     // and renaming values commutes with them, so every state of a class has
     // the same candidates up to renaming, hence the same least one. Mostly
     // the counts differ and there is one candidate: one reduction, as
-    // without values.
-    let mut t = s.clone();
-    let sig = value_signature(&mut t, perms[0].len());
+    // without values, and no copy.
+    let mut s = s;
+    let sig = value_signature(&mut s, perms[0].len());
     let mut candidates = perms
         .iter()
         .filter(|to| (1..to.len()).all(|v| (1..to.len()).all(|w| sig[v] >= sig[w] || to[v] < to[w])));
@@ -182,8 +189,12 @@ pub fn representative(s: &State) -> State {
         }
         reduce(t)
     };
-    let mut best = reduce_as(t, first);
-    for to in candidates {
+    let rest: Vec<&Vec<super::config::V>> = candidates.collect();
+    if rest.is_empty() {
+        return reduce_as(s, first);
+    }
+    let mut best = reduce_as(s.clone(), first);
+    for to in rest {
         let c = reduce_as(s.clone(), to);
         if order_key(&c) < order_key(&best) {
             best = c;

@@ -41,6 +41,13 @@ pub struct TideModel {
     pub keep_trace: bool,
     /// Set by [`TideModel::with_symmetry`].
     pub symmetry: Symmetry,
+    /// Successors are representatives ([`super::canonical`]): the search
+    /// then keeps and hashes one state per class, not the model's state and
+    /// its representative. Its paths are paths of the reduced model (each
+    /// step may rename clients, replicas and values), so only where no path
+    /// is shown: [`crate::checker::check`] searches without reductions
+    /// again when it finds a violation. Off by default.
+    pub canonical_successors: bool,
     min_cycle: Arc<[AtomicU32; 2 * Property::COUNT]>,
 }
 
@@ -81,6 +88,7 @@ impl TideModel {
             minimize: true,
             keep_trace: false,
             symmetry: Symmetry::default(),
+            canonical_successors: false,
             min_cycle: Arc::new(std::array::from_fn(|_| AtomicU32::new(u32::MAX))),
         })
     }
