@@ -181,7 +181,12 @@ impl TideModel {
 
     /// Whether two clients' writes to one key reach servers of one shard in
     /// this cycle (at two different servers, where the protocol allows it).
+    /// Not at the horizon: its inputs are never processed (and the horizon
+    /// reduction leaves out the operations that would race there).
     fn race(&self, s: &State) -> bool {
+        if s.cluster.cycle >= self.config.cycles {
+            return false;
+        }
         let mut writes: Vec<(usize, NodeId, ClientId, Key)> = Vec::new();
         for id in self.topo.servers() {
             let Role::Server { shard, .. } = self.topo.nodes[id].role else {

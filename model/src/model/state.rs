@@ -105,8 +105,9 @@ pub struct Canon {
     pub(super) clients: Option<ClientLinks>,
     /// Every value renaming, the identity first, as tables `to[v]`.
     pub(super) values: Option<Vec<Vec<V>>>,
-    /// Whether clients behind an FE start nothing in the last cycle.
-    pub(super) horizon: bool,
+    /// In how many final cycles clients behind an FE start nothing (0: no
+    /// horizon reduction; [`super::TideModel::horizon_cycles`]).
+    pub(super) horizon: u32,
 }
 
 /// Per shard, per replica: `(server node, fe→server link, server→fe link)`.

@@ -71,8 +71,9 @@ pub struct Reduction {
     pub clients: bool,
     /// Permutations of the values (`1..=--values`).
     pub values: bool,
-    /// No operation starts in the last cycle where nothing but the
-    /// property monitor would see it before the horizon.
+    /// No operation starts behind an FE in the last cycle, nor, without
+    /// caches or queues, in the one before (nothing but the property monitor
+    /// and the FE would see it before the horizon).
     pub horizon: bool,
 }
 
@@ -650,9 +651,28 @@ impl TideModel {
             replicas,
             clients,
             values,
-            horizon: reduction.horizon,
+            horizon: if reduction.horizon { self.horizon_cycles() } else { 0 },
         })));
         Ok(self)
+    }
+
+    /// In how many final cycles the horizon reduction leaves out the
+    /// operations clients behind an FE would start: the last one, where the
+    /// request reaches no node before the horizon; and the one before, where
+    /// it reaches the FE and no further, unless a cache (which answers and
+    /// fills at the FE) or a queue (which makes other clients wait) lets it
+    /// change the FE's other answers, or an operation may be overdue two
+    /// cycles after it starts. Two cycles before the horizon a request
+    /// reaches servers at the horizon, where `converged`'s twin no longer
+    /// looks (the horizon's inputs are never processed).
+    pub fn horizon_cycles(&self) -> u32 {
+        let t = &self.config.topology;
+        let lat = t.latency();
+        if t.cache.is_none() && t.slots == 0 && lat.read.min(lat.write) > 2 {
+            2
+        } else {
+            1
+        }
     }
 
     fn link(&self, from: NodeId, to: NodeId) -> usize {
