@@ -249,6 +249,14 @@ pub fn search(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigE
     Ok(report.0)
 }
 
+/// One exhaustive search with `opts` as given, keeping only
+/// representatives where a reduction is on (what [`check`] does before it
+/// decides whether to search again without reductions): verdicts, twins
+/// and state counts, and no counterexample of a reduced search.
+pub fn search_representatives(config: &ModelConfig, opts: &RunOptions) -> Result<Report, ConfigError> {
+    Ok(check_once(config, opts, &[], Keep::Representatives)?.0)
+}
+
 /// Where a bounded run ([`check_bounded`], [`check_limited`]) stops.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Bound {
@@ -298,9 +306,11 @@ pub fn check_limited(config: &ModelConfig, opts: &RunOptions, limits: &[Bound]) 
 }
 
 /// One search as [`check`] makes it, cut by `bound` if given, and without
-/// [`check`]'s one-thread re-run for a minimal counterexample: for
-/// measurements. Also returns whether the bound cut the search (the report
-/// then covers only part of the state space).
+/// [`check`]'s one-thread re-run for a minimal counterexample, or its
+/// unreduced search after a violation (a reduced search's report then has
+/// the verdicts, not the counterexamples): for measurements. Also returns
+/// whether the bound cut the search (the report then covers only part of
+/// the state space).
 pub fn check_bounded(
     config: &ModelConfig,
     opts: &RunOptions,
@@ -399,6 +409,10 @@ fn check_once(
     for p in Property::ALL {
         if let Some(path) = discoveries.get(p.name()) {
             verdicts[p] = Verdict::Violated;
+            if canonical {
+                // A path of representatives: not shown (see `Keep`).
+                continue;
+            }
             let cex = counterexample(model, p, path.clone());
             if model.min_size(p.index()) != Some(TideModel::size(path.last_state())) {
                 not_minimal = true;
