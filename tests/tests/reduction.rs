@@ -144,6 +144,10 @@ fn states_with_one_representative_are_bisimilar() {
             c.crash_mode = CrashMode::MidSend;
         }),
         config(Kind::Single, Protocol::Fanout, 1, |c| c.topology.clients = 3),
+        config(Kind::Single, Protocol::Fanout, 1, |c| {
+            c.crashes = 1;
+            c.crash_mode = CrashMode::MidSend;
+        }),
         config(Kind::Sharded, Protocol::Fanout, 1, |c| {
             c.topology.shards = 2;
             c.keys = 2;

@@ -38,7 +38,9 @@
 //! the clients that are done — no operations left, nothing of theirs in
 //! flight, in any frame, FE table or relay list — placed after them in a
 //! canonical order. Done clients differ only in what the property monitor
-//! remembers of their writes, and the monitor uses client numbers as names.
+//! remembers of their writes, under their names, and in the frames on their
+//! own links (empty, or none after a crash); the monitor's finished writes
+//! are renamed canonically first, so the order is by those frames.
 //!
 //! # Forgotten sessions
 //! A server's session for a client (the tag and answer of its last write)
@@ -49,10 +51,15 @@
 //! of `None` and one with an older tag give every later request and update
 //! the same treatment. Such sessions are dropped in the representative.
 //!
-//! The checker keeps exploring the states the model produced, not their
-//! representatives (stateright's depth-first search uses the representative
-//! only to decide whether it has seen a state), so every counterexample is a
-//! path of the unreduced model.
+//! A search that shows paths (the default suite, the tests, `--max-states`
+//! and `--max-seconds`) keeps exploring the states the model produced, not
+//! their representatives (stateright's depth-first search uses the
+//! representative only to decide whether it has seen a state), so every
+//! counterexample is a path of the unreduced model. `check` keeps only
+//! representatives ([`TideModel::canonical_successors`]: a representative
+//! is a member of its class, its own representative, with the same
+//! properties and successors, which `tests/tests/reduction.rs` checks), and
+//! on a violation searches again without reductions.
 
 use super::state::{Canon, ClientLinks, ShardReplicas, State, Symmetry};
 use super::tide::TideModel;
@@ -323,7 +330,8 @@ fn named(s: &State, links: &ClientLinks) -> Named {
 
 /// Drops the sessions nothing can read, then renames the clients: those
 /// that may still send first, in their order, then the done ones sorted by
-/// what the monitor remembers of them.
+/// the frames on their links (the monitor names them nowhere once its
+/// finished writes are renamed).
 fn reduce_clients(out: &mut State, links: &ClientLinks) {
     let n = links.links.len();
     let named = named(out, links);
@@ -348,8 +356,18 @@ fn reduce_clients(out: &mut State, links: &ClientLinks) {
     let done =
         |c: usize| !named.anywhere[c] && pending[c].is_none() && out.cluster.client(c).next_tag >= links.ops_per_client;
     let (mut perm, mut finished): (Vec<usize>, Vec<usize>) = (0..n).partition(|&c| !done(c));
-    let footprints: Vec<_> = (0..n).map(|c| done(c).then(|| out.monitor.footprint(c))).collect();
-    finished.sort_by(|&a, &b| footprints[a].cmp(&footprints[b]).then(a.cmp(&b)));
+    // A done client's writes are all finished: once they lose its name, the
+    // monitor names it nowhere, its sessions are gone, and what is left of
+    // it is the frames on its own links (empty, or none after a crash).
+    // Ordered by those, done clients come out in one order however they
+    // were named, and whatever names their finished writes had.
+    out.monitor.canonical_write_names();
+    debug_assert!(finished.iter().all(|&c| out.monitor.footprint(c).is_empty()));
+    let frames = |c: usize| {
+        let (up, down) = links.links[c];
+        (&out.cluster.inbox[up], &out.cluster.inbox[down])
+    };
+    finished.sort_by(|&a, &b| frames(a).cmp(&frames(b)).then(a.cmp(&b)));
     perm.extend(finished);
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
         let mut to = vec![0; n];
