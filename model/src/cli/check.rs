@@ -32,8 +32,10 @@ pub struct CheckArgs {
     /// shard's replicas (fanout), clients renamed keeping the order of
     /// those that may still send, with sessions nothing can read dropped,
     /// one state per permutation of the values (2 or 3 values), and no
-    /// operation started in the last cycle behind an FE
-    /// (docs/PERFORMANCE.md). Same verdicts and counterexamples, fewer states.
+    /// operation started behind an FE in the last cycle (nor, without
+    /// caches or queues, the one before) (docs/PERFORMANCE.md). Same
+    /// verdicts and counterexamples, fewer states: on a violation the
+    /// check searches again without reductions for the path it prints.
     #[arg(long, conflicts_with = "no_symmetry")]
     pub symmetry: bool,
     /// Turn every state reduction off (see --symmetry).

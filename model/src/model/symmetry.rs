@@ -356,18 +356,20 @@ fn reduce_clients(out: &mut State, links: &ClientLinks) {
     let done =
         |c: usize| !named.anywhere[c] && pending[c].is_none() && out.cluster.client(c).next_tag >= links.ops_per_client;
     let (mut perm, mut finished): (Vec<usize>, Vec<usize>) = (0..n).partition(|&c| !done(c));
-    // A done client's writes are all finished: once they lose its name, the
-    // monitor names it nowhere, its sessions are gone, and what is left of
-    // it is the frames on its own links (empty, or none after a crash).
-    // Ordered by those, done clients come out in one order however they
-    // were named, and whatever names their finished writes had.
-    out.monitor.canonical_write_names();
-    debug_assert!(finished.iter().all(|&c| out.monitor.footprint(c).is_empty()));
-    let frames = |c: usize| {
-        let (up, down) = links.links[c];
-        (&out.cluster.inbox[up], &out.cluster.inbox[down])
-    };
-    finished.sort_by(|&a, &b| frames(a).cmp(&frames(b)).then(a.cmp(&b)));
+    // A done client's writes are all finished: once they lose its name
+    // (`canonical_write_names` below), the monitor names it nowhere, its
+    // sessions are gone, and what is left of it is the frames on its own
+    // links (empty, or none after a crash). Ordered by those, done clients
+    // come out in one order however they were named, and whatever names
+    // their finished writes had.
+    let active = perm.len();
+    if finished.len() >= 2 {
+        let frames = |c: usize| {
+            let (up, down) = links.links[c];
+            (&out.cluster.inbox[up], &out.cluster.inbox[down])
+        };
+        finished.sort_by(|&a, &b| frames(a).cmp(&frames(b)).then(a.cmp(&b)));
+    }
     perm.extend(finished);
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
         let mut to = vec![0; n];
@@ -377,6 +379,7 @@ fn reduce_clients(out: &mut State, links: &ClientLinks) {
         rename_clients(out, links, &to);
     }
     out.monitor.canonical_write_names();
+    debug_assert!((active..n).all(|c| out.monitor.footprint(c).is_empty()));
 }
 
 /// Renames client `c` to `to[c]` everywhere: client nodes, their links,
