@@ -93,7 +93,7 @@ fn symmetric_suite() -> Vec<ModelConfig> {
 /// FE levels (caches); the client reduction not to the `--slots`
 /// configurations either (the FE queue lists clients in arrival order).
 #[test]
-#[ignore = "about 4.5 minutes on 2 cores: the whole suite with and without reductions; .ci/run runs it \
+#[ignore = "about 5 minutes on 2 cores: the whole suite with and without reductions; .ci/run runs it \
             (cargo test -p tidekv-tests --test symmetry -- --ignored)"]
 fn the_reductions_change_no_verdict_of_the_default_suite() {
     let symmetric = symmetric_suite();
