@@ -29,6 +29,15 @@ fn config(kind: Kind, protocol: Protocol, replicas: usize, f: impl FnOnce(&mut M
     c
 }
 
+/// Every property's verdict and every twin in `s`: what states of one class
+/// must agree on.
+fn props(m: &TideModel, s: &State) -> Vec<bool> {
+    Property::ALL
+        .into_iter()
+        .flat_map(|p| [m.holds(p, s), m.reached(p, s)])
+        .collect()
+}
+
 /// Every reachable state, breadth-first; per class: the first member's
 /// property values and successor representatives, which every other member
 /// must match. Returns (states, classes).
@@ -38,12 +47,7 @@ fn check_classes(c: &ModelConfig) -> (usize, usize) {
 
 fn check_classes_with(c: &ModelConfig, reduction: Reduction) -> (usize, usize) {
     let m = TideModel::new(c.clone()).unwrap().with_reduction(reduction).unwrap();
-    let props = |s: &State| -> Vec<bool> {
-        Property::ALL
-            .into_iter()
-            .flat_map(|p| [m.holds(p, s), m.reached(p, s)])
-            .collect()
-    };
+    let props = |s: &State| props(&m, s);
     let init = m.init_states().pop().unwrap();
     let mut seen = HashSet::from([init.clone()]);
     let mut queue = VecDeque::from([init]);
@@ -262,12 +266,7 @@ fn left_out_actions_change_nothing() {
             .unwrap()
             .with_reduction(Reduction::sound(c))
             .unwrap();
-        let props = |s: &State| -> Vec<bool> {
-            Property::ALL
-                .into_iter()
-                .flat_map(|p| [m.holds(p, s), m.reached(p, s)])
-                .collect()
-        };
+        let props = |s: &State| props(&m, s);
         let init = m.init_states().pop().unwrap();
         let mut seen = HashSet::from([init.clone()]);
         let mut queue = VecDeque::from([init]);

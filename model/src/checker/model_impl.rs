@@ -10,12 +10,7 @@ impl Model for TideModel {
     type Action = CycleAction;
 
     fn init_states(&self) -> Vec<State> {
-        let init = self.initial_state();
-        vec![if self.canonical_successors {
-            crate::model::canonical(init)
-        } else {
-            init
-        }]
+        vec![self.kept(self.initial_state())]
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<CycleAction>) {
@@ -23,12 +18,7 @@ impl Model for TideModel {
     }
 
     fn next_state(&self, last: &State, action: CycleAction) -> Option<State> {
-        let next = self.step(last, action);
-        Some(if self.canonical_successors {
-            crate::model::canonical(next)
-        } else {
-            next
-        })
+        Some(self.kept(self.step(last, action)))
     }
 
     fn within_boundary(&self, s: &State) -> bool {
@@ -54,5 +44,17 @@ impl Model for TideModel {
 
     fn properties(&self) -> Vec<stateright::Property<Self>> {
         self.conditions()
+    }
+}
+
+impl TideModel {
+    /// The state a search keeps of `s`: its representative where
+    /// [`TideModel::canonical_successors`] says so, else `s`.
+    fn kept(&self, s: State) -> State {
+        if self.canonical_successors {
+            crate::model::canonical(s)
+        } else {
+            s
+        }
     }
 }

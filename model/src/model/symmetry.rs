@@ -363,13 +363,11 @@ fn reduce_clients(out: &mut State, links: &ClientLinks) {
     // come out in one order however they were named, and whatever names
     // their finished writes had.
     let active = perm.len();
-    if finished.len() >= 2 {
-        let frames = |c: usize| {
-            let (up, down) = links.links[c];
-            (&out.cluster.inbox[up], &out.cluster.inbox[down])
-        };
-        finished.sort_by(|&a, &b| frames(a).cmp(&frames(b)).then(a.cmp(&b)));
-    }
+    let frames = |c: usize| {
+        let (up, down) = links.links[c];
+        (&out.cluster.inbox[up], &out.cluster.inbox[down])
+    };
+    finished.sort_by(|&a, &b| frames(a).cmp(&frames(b)).then(a.cmp(&b)));
     perm.extend(finished);
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
         let mut to = vec![0; n];
